@@ -1,0 +1,11 @@
+using Rlhf.Kernels.Device;
+
+namespace Rlhf.DeviceBench;
+
+internal static class Suites
+{
+    public static readonly Action<KernelDevice, BenchScale, DeviceReport>[] All =
+    [
+        CopySuite.Run,
+    ];
+}
