@@ -1,0 +1,46 @@
+using System.Text.Json;
+using Rlhf.IO;
+
+namespace Rlhf.Feedback;
+
+/// <summary>One comparison for reward training: <see cref="Chosen"/> was preferred over <see cref="Rejected"/>.</summary>
+/// <param name="Margin">How clearly: the difference of the two scores (ranks, or mean ranks for the consensus).</param>
+public sealed record PreferencePair(
+    string PromptId, string Prompt, string ChosenId, string Chosen, string RejectedId, string Rejected, string Labeler, double Margin);
+
+/// <summary>pairs.jsonl: {"prompt_id", "prompt", "chosen", "rejected", "chosen_id", "rejected_id", "labeler", "margin"}.</summary>
+public static class PreferencePairs
+{
+    public static void Write(string path, IEnumerable<PreferencePair> pairs, bool overwrite = true) =>
+        JsonLines.Write(path, pairs, static (w, p) =>
+        {
+            w.WriteStartObject();
+            w.WriteString("prompt_id", p.PromptId);
+            w.WriteString("prompt", p.Prompt);
+            w.WriteString("chosen", p.Chosen);
+            w.WriteString("rejected", p.Rejected);
+            w.WriteString("chosen_id", p.ChosenId);
+            w.WriteString("rejected_id", p.RejectedId);
+            w.WriteString("labeler", p.Labeler);
+            w.WriteNumber("margin", p.Margin);
+            w.WriteEndObject();
+        }, overwrite);
+
+    public static List<PreferencePair> Read(string path)
+    {
+        var result = new List<PreferencePair>();
+        foreach (var line in JsonLines.Read(path))
+        {
+            double margin = line.TryGet("margin", out var m) && m.ValueKind == JsonValueKind.Number ? m.GetDouble() : 0;
+            result.Add(new PreferencePair(
+                line.TryGet("prompt_id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString()! : $"line{line.Line}",
+                line.RequireString("prompt"), OptionalString(line, "chosen_id"), line.RequireString("chosen"),
+                OptionalString(line, "rejected_id"), line.RequireString("rejected"), OptionalString(line, "labeler"), margin));
+        }
+
+        return result;
+    }
+
+    private static string OptionalString(JsonLine line, string name) =>
+        line.TryGet(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
+}
