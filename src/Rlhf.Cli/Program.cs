@@ -1,1 +1,3 @@
-return 0;
+using Rlhf.Cli;
+
+return CliApp.Run(args);

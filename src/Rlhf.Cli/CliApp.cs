@@ -1,0 +1,59 @@
+using System.CommandLine;
+using Rlhf.Cli.Commands;
+using Rlhf.IO;
+
+namespace Rlhf.Cli;
+
+/// <summary>
+/// The rlhf command: a subcommand per stage. Exit codes: 0 success, 2 bad usage or bad input (the message
+/// names the file, line or option), 1 runtime failure.
+/// </summary>
+public static class CliApp
+{
+    public const int Success = 0;
+    public const int RuntimeFailure = 1;
+    public const int BadInput = 2;
+
+    public static RootCommand BuildRoot()
+    {
+        var root = new RootCommand("rlhf: align language models with human feedback (rankings → pairs → reward model → PPO).");
+        root.Subcommands.Add(InstructionsCommand.Create());
+        root.Subcommands.Add(RankingsCommand.Create());
+        root.Subcommands.Add(AgreementCommand.Create());
+        root.Subcommands.Add(PairsCommand.Create());
+        return root;
+    }
+
+    public static int Run(string[] args, TextWriter? output = null, TextWriter? error = null)
+    {
+        output ??= Console.Out;
+        error ??= Console.Error;
+        var parse = BuildRoot().Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var e in parse.Errors) error.WriteLine($"error: {e.Message}");
+            error.WriteLine("Run with --help for usage.");
+            return BadInput;
+        }
+
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = output, Error = error });
+        }
+        catch (InvalidInputException e)
+        {
+            error.WriteLine($"error: {e.Message}");
+            return BadInput;
+        }
+        catch (OutputExistsException e)
+        {
+            error.WriteLine($"error: {e.Message}");
+            return BadInput;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            error.WriteLine($"failed: {e.Message}");
+            return RuntimeFailure;
+        }
+    }
+}

@@ -1,0 +1,40 @@
+using System.CommandLine;
+using Rlhf.Feedback;
+
+namespace Rlhf.Cli.Commands;
+
+/// <summary>rlhf agreement: tau-b of each labeler against the others, Krippendorff's alpha, flagged labelers.</summary>
+internal static class AgreementCommand
+{
+    public static Command Create()
+    {
+        var completions = CommonOptions.Completions();
+        var rankings = CommonOptions.Rankings();
+        var flagBelow = new Option<double>("--flag-below")
+        {
+            Description = "flag labelers whose mean tau-b against the others is below this",
+            DefaultValueFactory = _ => new AgreementOptions().FlagBelow,
+        };
+        var json = CommonOptions.Json();
+        var command = new Command("agreement", "Report how well labelers agree and flag the ones who disagree.")
+        {
+            completions, rankings, flagBelow, json,
+        };
+        command.SetAction(parse =>
+        {
+            var sets = CompletionSets.Load(parse.GetValue(completions)!.FullName);
+            var importer = new RankingImporter(sets);
+            importer.Import(parse.GetValue(rankings)!.FullName);
+            if (importer.Rejected.Count > 0)
+            {
+                foreach (var row in importer.Rejected) parse.InvocationConfiguration.Error.WriteLine($"rejected {row}");
+                return CliApp.BadInput;
+            }
+
+            var report = AgreementReport.Compute(importer.Accepted, new AgreementOptions(parse.GetValue(flagBelow)));
+            parse.InvocationConfiguration.Output.Write(parse.GetValue(json) ? report.ToJson() + Environment.NewLine : report.ToTable());
+            return CliApp.Success;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,34 @@
+using System.CommandLine;
+
+namespace Rlhf.Cli.Commands;
+
+/// <summary>An output file exists and --force was not given.</summary>
+public sealed class OutputExistsException(string path)
+    : Exception($"{path} exists; pass --force to overwrite it");
+
+internal static class CommonOptions
+{
+    public static Option<FileInfo> Completions() => new("--completions")
+    {
+        Description = "completions.jsonl: {prompt_id, prompt, completions: [{id, text}]} per line",
+        Required = true,
+    };
+
+    public static Option<FileInfo> Rankings() => new("--rankings")
+    {
+        Description = "rankings.jsonl written by `rlhf rankings` (or any file it accepts)",
+        Required = true,
+    };
+
+    public static Option<FileInfo> Output(string description) => new("--out") { Description = description, Required = true };
+
+    public static Option<bool> Force() => new("--force") { Description = "overwrite existing outputs" };
+
+    public static Option<bool> Json() => new("--json") { Description = "machine-readable JSON on standard output" };
+
+    /// <summary>Throws when <paramref name="file"/> exists and overwriting was not asked for.</summary>
+    public static void CheckOverwrite(FileInfo file, bool force)
+    {
+        if (file.Exists && !force) throw new OutputExistsException(file.FullName);
+    }
+}
