@@ -1,0 +1,7 @@
+namespace Rlhf.Formats;
+
+/// <summary>A named fp32 tensor held in memory: row-major <see cref="Data"/> of <see cref="Shape"/>.</summary>
+public sealed record NamedTensor(string Name, int[] Shape, float[] Data)
+{
+    public long ElementCount => Data.LongLength;
+}
