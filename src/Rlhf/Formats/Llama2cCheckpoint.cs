@@ -70,8 +70,8 @@ public static class Llama2cCheckpoint
             long bytes = entry.Count * sizeof(float);
             if (offset + bytes > length)
             {
-                throw new CheckpointFormatException(path, entry.Name,
-                    $"truncated: tensor {entry.Name} needs bytes [{offset},{offset + bytes}) but the file has {length} (header says {expected})");
+                throw new CheckpointFormatException(path, entry.Llama2cName,
+                    $"truncated: tensor {entry.Label} needs bytes [{offset},{offset + bytes}) but the file has {length} (header says {expected})");
             }
 
             var data = new float[entry.Count];
@@ -235,7 +235,12 @@ public static class Llama2cCheckpoint
         FreqCis,     // skipped on read, computed on write
     }
 
-    private sealed record Entry(string? Name, Kind Kind, int[] LayerShape, long Count, bool FreqCisImag = false);
+    private sealed record Entry(string Llama2cName, string? Name, Kind Kind, int[] LayerShape, long Count, bool FreqCisImag = false)
+    {
+        /// <summary>Both names for messages, e.g. "wq (model.layers.*.self_attn.q_proj.weight)".</summary>
+        public string Label => Name is null ? Llama2cName
+            : Kind is Kind.Whole ? $"{Llama2cName} ({Name})" : $"{Llama2cName} (model.layers.*.{Name})";
+    }
 
     /// <summary>run.c's memory_map_weights order; Name is the HF name (or suffix for per-layer tensors), null for freq_cis.</summary>
     private static List<Entry> Layout(string path, Llama2cHeader h)
@@ -256,23 +261,23 @@ public static class Llama2cCheckpoint
         long freq = checked((long)h.SeqLen * h.HeadSize / 2);
         var list = new List<Entry>
         {
-            new("model.embed_tokens.weight", Kind.Whole, [h.VocabSize, h.Dim], checked(V * d)),
-            new("input_layernorm.weight", Kind.PerLayer, [h.Dim], checked(L * d)),
-            new("self_attn.q_proj.weight", Kind.PerLayerQ, [h.Dim, h.Dim], checked(L * d * d)),
-            new("self_attn.k_proj.weight", Kind.PerLayerK, [h.KvDim, h.Dim], checked(L * kv * d)),
-            new("self_attn.v_proj.weight", Kind.PerLayer, [h.KvDim, h.Dim], checked(L * kv * d)),
-            new("self_attn.o_proj.weight", Kind.PerLayer, [h.Dim, h.Dim], checked(L * d * d)),
-            new("post_attention_layernorm.weight", Kind.PerLayer, [h.Dim], checked(L * d)),
-            new("mlp.gate_proj.weight", Kind.PerLayer, [h.HiddenDim, h.Dim], checked(L * f * d)),
-            new("mlp.down_proj.weight", Kind.PerLayer, [h.Dim, h.HiddenDim], checked(L * d * f)),
-            new("mlp.up_proj.weight", Kind.PerLayer, [h.HiddenDim, h.Dim], checked(L * f * d)),
-            new("model.norm.weight", Kind.Whole, [h.Dim], d),
-            new(null, Kind.FreqCis, [], freq, FreqCisImag: false),
-            new(null, Kind.FreqCis, [], freq, FreqCisImag: true),
+            new("token_embedding_table", "model.embed_tokens.weight", Kind.Whole, [h.VocabSize, h.Dim], checked(V * d)),
+            new("rms_att_weight", "input_layernorm.weight", Kind.PerLayer, [h.Dim], checked(L * d)),
+            new("wq", "self_attn.q_proj.weight", Kind.PerLayerQ, [h.Dim, h.Dim], checked(L * d * d)),
+            new("wk", "self_attn.k_proj.weight", Kind.PerLayerK, [h.KvDim, h.Dim], checked(L * kv * d)),
+            new("wv", "self_attn.v_proj.weight", Kind.PerLayer, [h.KvDim, h.Dim], checked(L * kv * d)),
+            new("wo", "self_attn.o_proj.weight", Kind.PerLayer, [h.Dim, h.Dim], checked(L * d * d)),
+            new("rms_ffn_weight", "post_attention_layernorm.weight", Kind.PerLayer, [h.Dim], checked(L * d)),
+            new("w1", "mlp.gate_proj.weight", Kind.PerLayer, [h.HiddenDim, h.Dim], checked(L * f * d)),
+            new("w2", "mlp.down_proj.weight", Kind.PerLayer, [h.Dim, h.HiddenDim], checked(L * d * f)),
+            new("w3", "mlp.up_proj.weight", Kind.PerLayer, [h.HiddenDim, h.Dim], checked(L * f * d)),
+            new("rms_final_weight", "model.norm.weight", Kind.Whole, [h.Dim], d),
+            new("freq_cis_real", null, Kind.FreqCis, [], freq, FreqCisImag: false),
+            new("freq_cis_imag", null, Kind.FreqCis, [], freq, FreqCisImag: true),
         };
         if (!h.SharedClassifier)
         {
-            list.Add(new("lm_head.weight", Kind.Whole, [h.VocabSize, h.Dim], checked(V * d)));
+            list.Add(new("wcls", "lm_head.weight", Kind.Whole, [h.VocabSize, h.Dim], checked(V * d)));
         }
 
         foreach (var e in list)
@@ -280,7 +285,7 @@ public static class Llama2cCheckpoint
             long one = e.Kind is Kind.Whole or Kind.FreqCis ? e.Count : e.Count / h.NumLayers;
             if (one > Array.MaxLength)
             {
-                throw new CheckpointFormatException(path, e.Name, $"tensor {e.Name ?? "freq_cis"} has {one} elements, more than one array can hold");
+                throw new CheckpointFormatException(path, e.Llama2cName, $"tensor {e.Label} has {one} elements, more than one array can hold");
             }
         }
 
