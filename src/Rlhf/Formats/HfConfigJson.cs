@@ -48,6 +48,17 @@ public static class HfConfigJson
 
     private static HfModelConfig ReadGpt2(FieldReader r)
     {
+        // The engine's GPT-2 MLP is GELU with the tanh approximation, which is what these two names mean in transformers.
+        string act = r.String("activation_function") ?? "gelu_new";
+        if (act is not ("gelu_new" or "gelu_pytorch_tanh"))
+        {
+            throw new CheckpointFormatException(r.Source, "activation_function",
+                $"activation_function '{act}' is not supported (supported: gelu_new, gelu_pytorch_tanh)");
+        }
+
+        RejectTrue(r, "scale_attn_by_inverse_layer_idx");
+        RejectTrue(r, "reorder_and_upcast_attn");
+        RejectTrue(r, "add_cross_attention");
         int embd = r.Int("n_embd") ?? 768;
         return new HfModelConfig(
             HfModelType.Gpt2,
@@ -68,6 +79,22 @@ public static class HfConfigJson
     private static HfModelConfig ReadLlama(FieldReader r)
     {
         int heads = r.Int("num_attention_heads") ?? 32;
+        string act = r.String("hidden_act") ?? "silu";
+        if (act != "silu")
+        {
+            throw new CheckpointFormatException(r.Source, "hidden_act", $"hidden_act '{act}' is not supported (supported: silu)");
+        }
+
+        // Biases would add tensors the engine's Llama does not have.
+        RejectTrue(r, "attention_bias");
+        RejectTrue(r, "mlp_bias");
+        int hidden = r.Int("hidden_size") ?? 4096;
+        if (r.Int("head_dim") is int headDim && headDim * heads != hidden)
+        {
+            throw new CheckpointFormatException(r.Source, "head_dim",
+                $"head_dim = {headDim} differs from hidden_size / num_attention_heads = {hidden} / {heads}; not supported");
+        }
+
         if (r.Has("rope_scaling"))
         {
             throw new CheckpointFormatException(r.Source, "rope_scaling", $"rope_scaling {r.Raw("rope_scaling")} is not supported");
@@ -75,7 +102,7 @@ public static class HfConfigJson
 
         return new HfModelConfig(
             HfModelType.Llama,
-            HiddenSize: r.Int("hidden_size") ?? 4096,
+            HiddenSize: hidden,
             IntermediateSize: r.Int("intermediate_size") ?? 11008,
             NumLayers: r.Int("num_hidden_layers") ?? 32,
             NumHeads: heads,
@@ -87,6 +114,14 @@ public static class HfConfigJson
             TieWordEmbeddings: r.Bool("tie_word_embeddings") ?? false,
             BosTokenId: r.Int("bos_token_id") ?? 1,
             EosTokenId: r.Int("eos_token_id") ?? 2);
+    }
+
+    private static void RejectTrue(FieldReader r, string key)
+    {
+        if (r.Bool(key) == true)
+        {
+            throw new CheckpointFormatException(r.Source, key, $"{key} = true is not supported");
+        }
     }
 
     /// <summary>Checks the architecture is self-consistent; used by the reader and the writer.</summary>

@@ -39,6 +39,7 @@ internal static class SafetensorsHeader
         string file, ReadOnlySpan<byte> json, long dataLength)
     {
         var tensors = new List<SafetensorsTensorInfo>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         JsonDocument doc;
         try
@@ -65,7 +66,13 @@ internal static class SafetensorsHeader
                     continue;
                 }
 
-                tensors.Add(ReadEntry(file, entry.Name, entry.Value, dataLength));
+                var info = ReadEntry(file, entry.Name, entry.Value, dataLength);
+                if (!seen.Add(info.Name))
+                {
+                    throw new CheckpointFormatException(file, info.Name, $"tensor {info.Name} appears twice in the header");
+                }
+
+                tensors.Add(info);
             }
         }
 

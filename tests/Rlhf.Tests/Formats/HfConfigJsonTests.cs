@@ -95,4 +95,14 @@ public class HfConfigJsonTests
             HfConfigJson.Parse("{\"model_type\": \"llama\", \"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}}"u8, "c.json"))!;
         Assert.That(e.Message, Does.Contain("rope_scaling {\"type\":\"linear\",\"factor\":2.0} is not supported"));
     }
+
+    [TestCase("{\"model_type\": \"gpt2\", \"activation_function\": \"relu\"}", "activation_function 'relu' is not supported (supported: gelu_new, gelu_pytorch_tanh)")]
+    [TestCase("{\"model_type\": \"llama\", \"hidden_act\": \"gelu\"}", "hidden_act 'gelu' is not supported (supported: silu)")]
+    [TestCase("{\"model_type\": \"llama\", \"attention_bias\": true}", "attention_bias = true is not supported")]
+    [TestCase("{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_attention_heads\": 4, \"head_dim\": 32}", "head_dim = 32 differs from hidden_size / num_attention_heads = 64 / 4; not supported")]
+    public void Parse_UnsupportedVariant_NamesFieldAndValue(string json, string message)
+    {
+        var e = Assert.Throws<CheckpointFormatException>(() => HfConfigJson.Parse(System.Text.Encoding.UTF8.GetBytes(json), "c.json"))!;
+        Assert.That(e.Message, Is.EqualTo("file c.json: " + message));
+    }
 }

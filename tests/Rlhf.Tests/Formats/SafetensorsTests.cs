@@ -208,4 +208,30 @@ public class SafetensorsTests
         Assert.That(e.ParamName, Is.EqualTo("data"));
         Assert.That(e.Message, Does.Contain("tensor w has shape [2,2] (4 elements) but 3 values"));
     }
+
+    [Test]
+    public void Read_DuplicateTensorName_NamesTensor()
+    {
+        var e = ReadError("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+            + "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", new byte[8]);
+        Assert.That(e.Message, Does.Contain("tensor w appears twice in the header"));
+    }
+
+    [Test]
+    public void WriteViews_SlicesOfOneBuffer_EqualNamedTensorsOutput()
+    {
+        using var dir = new TempDir();
+        var flat = Random(10, 5);
+        var memory = new ReadOnlyMemory<float>(flat);
+        Safetensors.Write(dir.File("v.safetensors"), [new TensorView("w", [2, 3], memory[..6]), new TensorView("b", [4], memory[6..])]);
+        var t = new NamedTensors();
+        t.Add("w", [2, 3], flat[..6]);
+        t.Add("b", [4], flat[6..]);
+        Safetensors.Write(dir.File("t.safetensors"), t);
+        Assert.That(File.ReadAllBytes(dir.File("v.safetensors")), Is.EqualTo(File.ReadAllBytes(dir.File("t.safetensors"))));
+
+        var e = Assert.Throws<ArgumentException>(() => Safetensors.Write(dir.File("x.safetensors"), [new TensorView("w", [2, 3], memory[..5])]))!;
+        Assert.That(e.Message, Does.Contain("tensor w has shape [2,3] but 5 values"));
+        Assert.That(File.Exists(dir.File("x.safetensors")), Is.False);
+    }
 }
