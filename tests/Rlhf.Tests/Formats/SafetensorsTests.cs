@@ -234,4 +234,42 @@ public class SafetensorsTests
         Assert.That(e.Message, Does.Contain("tensor w has shape [2,3] but 5 values"));
         Assert.That(File.Exists(dir.File("x.safetensors")), Is.False);
     }
+
+    [Test]
+    public void Read_HalfTypes_EveryBitPatternMatchesScalarConversion()
+    {
+        // All 65536 16-bit patterns (covers the vector loop, its tail, subnormals, NaN payloads, ±Inf, ±0).
+        using var dir = new TempDir();
+        var bytes = new byte[65536 * 2 + 2];
+        for (int i = 0; i < 65536; i++)
+        {
+            BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(2 * i), (ushort)i);
+        }
+
+        bytes[^2] = 0x80; // one more element so the count is not a multiple of the vector width
+        string header = "{\"h\":{\"dtype\":\"F16\",\"shape\":[65537],\"data_offsets\":[0,131074]},"
+            + "\"b\":{\"dtype\":\"BF16\",\"shape\":[65537],\"data_offsets\":[131074,262148]}}";
+        string path = dir.File("all.safetensors");
+        WriteRawSafetensors(path, header, [.. bytes, .. bytes]);
+        using var file = SafetensorsFile.Open(path);
+        var h = file.ReadFloats("h");
+        var b = file.ReadFloats("b");
+        string? firstMismatch = null;
+        for (int i = 0; i < 65537 && firstMismatch is null; i++)
+        {
+            ushort bits = BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(2 * i));
+            float expectedH = (float)BitConverter.UInt16BitsToHalf(bits);
+            float expectedB = BitConverter.Int32BitsToSingle(bits << 16);
+            if (BitConverter.SingleToInt32Bits(b[i]) != BitConverter.SingleToInt32Bits(expectedB))
+            {
+                firstMismatch = $"bf16 {bits:X4}: {b[i]} != {expectedB}";
+            }
+            else if (float.IsNaN(expectedH) ? !float.IsNaN(h[i]) : BitConverter.SingleToInt32Bits(h[i]) != BitConverter.SingleToInt32Bits(expectedH))
+            {
+                firstMismatch = $"f16 {bits:X4}: {h[i]} != {expectedH}";
+            }
+        }
+
+        Assert.That(firstMismatch, Is.Null);
+    }
 }
