@@ -247,7 +247,7 @@ public static class Llama2cCheckpoint
     {
         try
         {
-            return checked(LayoutUnchecked(path, h));
+            return BuildLayout(path, h);
         }
         catch (OverflowException e)
         {
@@ -255,7 +255,8 @@ public static class Llama2cCheckpoint
         }
     }
 
-    private static List<Entry> LayoutUnchecked(string path, Llama2cHeader h)
+    // Every size product is checked: a corrupt header must fail as a format error, not wrap around.
+    private static List<Entry> BuildLayout(string path, Llama2cHeader h)
     {
         long d = h.Dim, kv = h.KvDim, f = h.HiddenDim, L = h.NumLayers, V = h.VocabSize;
         long freq = checked((long)h.SeqLen * h.HeadSize / 2);
@@ -280,8 +281,10 @@ public static class Llama2cCheckpoint
             list.Add(new("wcls", "lm_head.weight", Kind.Whole, [h.VocabSize, h.Dim], checked(V * d)));
         }
 
+        long total = HeaderBytes;
         foreach (var e in list)
         {
+            total = checked(total + checked(e.Count * sizeof(float)));
             long one = e.Kind is Kind.Whole or Kind.FreqCis ? e.Count : e.Count / h.NumLayers;
             if (one > Array.MaxLength)
             {

@@ -291,6 +291,22 @@ public class Llama2cCheckpointTests
     }
 
     [Test]
+    public void Read_HugeHeader_IsAFormatErrorNotAnOverflow()
+    {
+        using var dir = new TempDir();
+        var raw = MakeRaw(8, 12, 1, 2, 2, 5, 4, shared: true);
+        foreach (int field in new[] { 0, 1, 2 })
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(raw.Bytes.AsSpan(4 * field), 1 << 30);
+        }
+
+        string path = dir.File("huge.bin");
+        File.WriteAllBytes(path, raw.Bytes);
+        var e = Assert.Throws<CheckpointFormatException>(() => Llama2cCheckpoint.Read(path))!;
+        Assert.That(e.Message, Does.StartWith($"file {path}: "));
+    }
+
+    [Test]
     public void Write_WrongShape_NamesTensor()
     {
         using var dir = new TempDir();
