@@ -40,4 +40,10 @@ public static class AtomicFile
             using var writer = new StreamWriter(s, new System.Text.UTF8Encoding(false), 1 << 16, leaveOpen: true);
             writer.Write(text);
         }, overwrite);
+
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes, bool overwrite = true)
+    {
+        byte[] copy = bytes.ToArray();
+        Write(path, s => s.Write(copy), overwrite);
+    }
 }

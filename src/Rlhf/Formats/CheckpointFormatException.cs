@@ -1,0 +1,21 @@
+namespace Rlhf.Formats;
+
+/// <summary>
+/// A checkpoint, config or tokenizer file whose content is malformed or does not match what the caller expects.
+/// The message always starts with "file PATH:" and names the tensor or field (<see cref="Item"/>) when there is one.
+/// </summary>
+public sealed class CheckpointFormatException : FormatException
+{
+    public CheckpointFormatException(string file, string? item, string message, Exception? inner = null)
+        : base($"file {file}: {message}", inner)
+    {
+        FilePath = file;
+        Item = item;
+    }
+
+    /// <summary>The file (or in-memory source name) the problem was found in.</summary>
+    public string FilePath { get; }
+
+    /// <summary>The tensor or field name, or null when the problem concerns the whole file.</summary>
+    public string? Item { get; }
+}

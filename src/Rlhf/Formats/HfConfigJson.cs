@@ -1,0 +1,306 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+using Rlhf.IO;
+
+namespace Rlhf.Formats;
+
+/// <summary>Reads and writes Hugging Face <c>config.json</c> for GPT-2 and Llama models.</summary>
+public static class HfConfigJson
+{
+    /// <summary>Parses <paramref name="path"/>; missing optional fields take Hugging Face's class defaults.</summary>
+    /// <exception cref="CheckpointFormatException">Bad JSON, unknown model_type, a field of the wrong type or an
+    /// inconsistent architecture (the message names the file and the field and value).</exception>
+    public static HfModelConfig Read(string path)
+    {
+        byte[] bytes = File.ReadAllBytes(path);
+        return Parse(bytes, path);
+    }
+
+    /// <summary>Parses config.json content; <paramref name="source"/> names it in error messages.</summary>
+    public static HfModelConfig Parse(ReadOnlySpan<byte> json, string source)
+    {
+        JsonNode? root;
+        try
+        {
+            root = JsonNode.Parse(json.ToArray());
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointFormatException(source, null, $"not valid JSON: {e.Message}", e);
+        }
+
+        if (root is not JsonObject obj)
+        {
+            throw new CheckpointFormatException(source, null, "expected a JSON object");
+        }
+
+        var r = new FieldReader(source, obj);
+        string? modelType = r.String("model_type");
+        HfModelConfig config = modelType switch
+        {
+            "gpt2" => ReadGpt2(r),
+            "llama" => ReadLlama(r),
+            null => throw new CheckpointFormatException(source, "model_type", "missing field model_type (supported: gpt2, llama)"),
+            _ => throw new CheckpointFormatException(source, "model_type", $"model_type '{modelType}' is not supported (supported: gpt2, llama)"),
+        };
+        Validate(source, config);
+        return config;
+    }
+
+    private static HfModelConfig ReadGpt2(FieldReader r)
+    {
+        // The engine's GPT-2 MLP is GELU with the tanh approximation, which is what these two names mean in transformers.
+        string act = r.String("activation_function") ?? "gelu_new";
+        if (act is not ("gelu_new" or "gelu_pytorch_tanh"))
+        {
+            throw new CheckpointFormatException(r.Source, "activation_function",
+                $"activation_function '{act}' is not supported (supported: gelu_new, gelu_pytorch_tanh)");
+        }
+
+        RejectTrue(r, "scale_attn_by_inverse_layer_idx");
+        RejectTrue(r, "reorder_and_upcast_attn");
+        RejectTrue(r, "add_cross_attention");
+        int embd = r.Int("n_embd") ?? 768;
+        return new HfModelConfig(
+            HfModelType.Gpt2,
+            HiddenSize: embd,
+            IntermediateSize: r.Int("n_inner") ?? 4 * embd,
+            NumLayers: r.Int("n_layer") ?? 12,
+            NumHeads: r.Int("n_head") ?? 12,
+            NumKvHeads: r.Int("n_head") ?? 12,
+            MaxPositionEmbeddings: r.Int("n_positions") ?? 1024,
+            VocabSize: r.Int("vocab_size") ?? 50257,
+            NormEps: r.Float("layer_norm_epsilon") ?? 1e-5f,
+            RopeTheta: 0f,
+            TieWordEmbeddings: r.Bool("tie_word_embeddings") ?? true,
+            BosTokenId: r.Int("bos_token_id") ?? 50256,
+            EosTokenId: r.Int("eos_token_id") ?? 50256);
+    }
+
+    private static HfModelConfig ReadLlama(FieldReader r)
+    {
+        int heads = r.Int("num_attention_heads") ?? 32;
+        string act = r.String("hidden_act") ?? "silu";
+        if (act != "silu")
+        {
+            throw new CheckpointFormatException(r.Source, "hidden_act", $"hidden_act '{act}' is not supported (supported: silu)");
+        }
+
+        // Biases would add tensors the engine's Llama does not have.
+        RejectTrue(r, "attention_bias");
+        RejectTrue(r, "mlp_bias");
+        int hidden = r.Int("hidden_size") ?? 4096;
+        if (r.Int("head_dim") is int headDim && headDim * heads != hidden)
+        {
+            throw new CheckpointFormatException(r.Source, "head_dim",
+                $"head_dim = {headDim} differs from hidden_size / num_attention_heads = {hidden} / {heads}; not supported");
+        }
+
+        if (r.Has("rope_scaling"))
+        {
+            throw new CheckpointFormatException(r.Source, "rope_scaling", $"rope_scaling {r.Raw("rope_scaling")} is not supported");
+        }
+
+        return new HfModelConfig(
+            HfModelType.Llama,
+            HiddenSize: hidden,
+            IntermediateSize: r.Int("intermediate_size") ?? 11008,
+            NumLayers: r.Int("num_hidden_layers") ?? 32,
+            NumHeads: heads,
+            NumKvHeads: r.Int("num_key_value_heads") ?? heads,
+            MaxPositionEmbeddings: r.Int("max_position_embeddings") ?? 2048,
+            VocabSize: r.Int("vocab_size") ?? 32000,
+            NormEps: r.Float("rms_norm_eps") ?? 1e-6f,
+            RopeTheta: r.Float("rope_theta") ?? 10000f,
+            TieWordEmbeddings: r.Bool("tie_word_embeddings") ?? false,
+            BosTokenId: r.Int("bos_token_id") ?? 1,
+            EosTokenId: r.Int("eos_token_id") ?? 2);
+    }
+
+    private static void RejectTrue(FieldReader r, string key)
+    {
+        if (r.Bool(key) == true)
+        {
+            throw new CheckpointFormatException(r.Source, key, $"{key} = true is not supported");
+        }
+    }
+
+    /// <summary>Checks the architecture is self-consistent; used by the reader and the writer.</summary>
+    /// <exception cref="CheckpointFormatException">A non-positive size or heads that do not divide evenly.</exception>
+    public static void Validate(string source, HfModelConfig c)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        void Positive(string field, int v)
+        {
+            if (v <= 0)
+            {
+                throw new CheckpointFormatException(source, field, $"{field} = {v}, expected > 0");
+            }
+        }
+
+        bool gpt2 = c.ModelType == HfModelType.Gpt2;
+        Positive(gpt2 ? "n_embd" : "hidden_size", c.HiddenSize);
+        Positive(gpt2 ? "n_inner" : "intermediate_size", c.IntermediateSize);
+        Positive(gpt2 ? "n_layer" : "num_hidden_layers", c.NumLayers);
+        Positive(gpt2 ? "n_head" : "num_attention_heads", c.NumHeads);
+        Positive(gpt2 ? "n_head" : "num_key_value_heads", c.NumKvHeads);
+        Positive(gpt2 ? "n_positions" : "max_position_embeddings", c.MaxPositionEmbeddings);
+        Positive("vocab_size", c.VocabSize);
+        if (c.HiddenSize % c.NumHeads != 0)
+        {
+            throw new CheckpointFormatException(source, gpt2 ? "n_head" : "num_attention_heads",
+                $"hidden size {c.HiddenSize} is not divisible by {c.NumHeads} heads");
+        }
+
+        if (c.NumHeads % c.NumKvHeads != 0)
+        {
+            throw new CheckpointFormatException(source, "num_key_value_heads",
+                $"num_key_value_heads = {c.NumKvHeads} does not divide num_attention_heads = {c.NumHeads}");
+        }
+
+        if (gpt2 && c.NumKvHeads != c.NumHeads)
+        {
+            throw new CheckpointFormatException(source, "n_head", $"GPT-2 has no grouped-query attention: NumKvHeads {c.NumKvHeads} != NumHeads {c.NumHeads}");
+        }
+
+        if (!gpt2 && c.HeadDim % 2 != 0)
+        {
+            throw new CheckpointFormatException(source, "num_attention_heads", $"head size {c.HeadDim} is odd; RoPE needs pairs");
+        }
+
+        if (!(c.NormEps > 0) || !float.IsFinite(c.NormEps))
+        {
+            throw new CheckpointFormatException(source, gpt2 ? "layer_norm_epsilon" : "rms_norm_eps", $"norm epsilon {c.NormEps}, expected a finite value > 0");
+        }
+    }
+
+    /// <summary>Writes <paramref name="config"/> as a Hugging Face config.json (upstream key names), atomically.</summary>
+    public static void Write(string path, HfModelConfig config)
+    {
+        Validate(path, config);
+        AtomicFile.WriteAllBytes(path, ToJson(config));
+    }
+
+    /// <summary>The config.json bytes (indented, UTF-8) for <paramref name="c"/>.</summary>
+    public static byte[] ToJson(HfModelConfig c)
+    {
+        var o = new JsonObject();
+        if (c.ModelType == HfModelType.Gpt2)
+        {
+            o["architectures"] = new JsonArray("GPT2LMHeadModel");
+            o["model_type"] = "gpt2";
+            o["activation_function"] = "gelu_new";
+            o["n_embd"] = c.HiddenSize;
+            o["n_layer"] = c.NumLayers;
+            o["n_head"] = c.NumHeads;
+            o["n_inner"] = c.IntermediateSize;
+            o["n_positions"] = c.MaxPositionEmbeddings;
+            o["n_ctx"] = c.MaxPositionEmbeddings;
+            o["vocab_size"] = c.VocabSize;
+            o["layer_norm_epsilon"] = c.NormEps;
+        }
+        else
+        {
+            o["architectures"] = new JsonArray("LlamaForCausalLM");
+            o["model_type"] = "llama";
+            o["hidden_act"] = "silu";
+            o["hidden_size"] = c.HiddenSize;
+            o["intermediate_size"] = c.IntermediateSize;
+            o["num_hidden_layers"] = c.NumLayers;
+            o["num_attention_heads"] = c.NumHeads;
+            o["num_key_value_heads"] = c.NumKvHeads;
+            o["max_position_embeddings"] = c.MaxPositionEmbeddings;
+            o["rms_norm_eps"] = c.NormEps;
+            o["rope_theta"] = c.RopeTheta;
+            o["vocab_size"] = c.VocabSize;
+        }
+
+        o["tie_word_embeddings"] = c.TieWordEmbeddings;
+        if (c.BosTokenId is int bos)
+        {
+            o["bos_token_id"] = bos;
+        }
+
+        if (c.EosTokenId is int eos)
+        {
+            o["eos_token_id"] = eos;
+        }
+
+        o["torch_dtype"] = "float32";
+        return JsonSerializer.SerializeToUtf8Bytes(o, new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    /// <summary>Typed access to optional top-level fields; a wrong type is an error naming the field and value.</summary>
+    private readonly struct FieldReader(string source, JsonObject obj)
+    {
+        public string Source => source;
+
+        public bool Has(string key) => obj.TryGetPropertyValue(key, out var v) && v is not null;
+
+        public string Raw(string key) => obj[key]?.ToJsonString() ?? "null";
+
+        private JsonValue? Value(string key, string expected)
+        {
+            if (!obj.TryGetPropertyValue(key, out var node) || node is null)
+            {
+                return null;
+            }
+
+            return node as JsonValue ?? throw Bad(key, node, expected);
+        }
+
+        public string? String(string key)
+        {
+            var v = Value(key, "a string");
+            return v is null ? null : v.TryGetValue(out string? s) ? s : throw Bad(key, v, "a string");
+        }
+
+        public int? Int(string key)
+        {
+            var v = Value(key, "an integer");
+            if (v is null)
+            {
+                return null;
+            }
+
+            if (v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out JsonElement e) && e.TryGetInt32(out int i))
+            {
+                return i;
+            }
+
+            throw Bad(key, v, "an integer");
+        }
+
+        public float? Float(string key)
+        {
+            var v = Value(key, "a number");
+            if (v is null)
+            {
+                return null;
+            }
+
+            if (v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out JsonElement e))
+            {
+                return (float)e.GetDouble();
+            }
+
+            throw Bad(key, v, "a number");
+        }
+
+        public bool? Bool(string key)
+        {
+            var v = Value(key, "true or false");
+            if (v is null)
+            {
+                return null;
+            }
+
+            var kind = v.GetValueKind();
+            return kind is JsonValueKind.True or JsonValueKind.False ? kind == JsonValueKind.True : throw Bad(key, v, "true or false");
+        }
+
+        private CheckpointFormatException Bad(string key, JsonNode node, string expected) =>
+            new(source, key, $"field {key} is {node.ToJsonString()}, expected {expected}");
+    }
+}

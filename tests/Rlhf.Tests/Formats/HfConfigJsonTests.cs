@@ -1,0 +1,108 @@
+using System.Text;
+using Rlhf.Formats;
+
+namespace Rlhf.Tests.Formats;
+
+public class HfConfigJsonTests
+{
+    // Trimmed from Hugging Face's gpt2/config.json (n_inner null means 4·n_embd).
+    private const string Gpt2Json = """
+        {"activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"], "bos_token_id": 50256,
+         "eos_token_id": 50256, "layer_norm_epsilon": 1e-05, "model_type": "gpt2", "n_ctx": 1024, "n_embd": 768,
+         "n_head": 12, "n_inner": null, "n_layer": 12, "n_positions": 1024, "vocab_size": 50257}
+        """;
+
+    // Trimmed from TinyLlama-1.1B's config.json.
+    private const string LlamaJson = """
+        {"architectures": ["LlamaForCausalLM"], "bos_token_id": 1, "eos_token_id": 2, "hidden_act": "silu",
+         "hidden_size": 2048, "intermediate_size": 5632, "max_position_embeddings": 2048, "model_type": "llama",
+         "num_attention_heads": 32, "num_hidden_layers": 22, "num_key_value_heads": 4, "rms_norm_eps": 1e-05,
+         "rope_scaling": null, "rope_theta": 10000.0, "tie_word_embeddings": false, "vocab_size": 32000}
+        """;
+
+    [Test]
+    public void Parse_Gpt2()
+    {
+        var c = HfConfigJson.Parse(Encoding.UTF8.GetBytes(Gpt2Json), "gpt2.json");
+        Assert.That(c, Is.EqualTo(new HfModelConfig(HfModelType.Gpt2, 768, 3072, 12, 12, 12, 1024, 50257, 1e-5f, 0f, true, 50256, 50256)));
+        Assert.That(c, Is.EqualTo(HfModelConfig.Gpt2(768, 12, 12)));
+        Assert.That(c.HeadDim, Is.EqualTo(64));
+    }
+
+    [Test]
+    public void Parse_Llama()
+    {
+        var c = HfConfigJson.Parse(Encoding.UTF8.GetBytes(LlamaJson), "llama.json");
+        Assert.That(c, Is.EqualTo(new HfModelConfig(HfModelType.Llama, 2048, 5632, 22, 32, 4, 2048, 32000, 1e-5f, 10000f, false, 1, 2)));
+        Assert.That(c.KvDim, Is.EqualTo(256));
+    }
+
+    [Test]
+    public void WriteThenRead_RoundTrips([Values] HfModelType type)
+    {
+        using var dir = new TempDir();
+        var c = type == HfModelType.Gpt2
+            ? HfModelConfig.Gpt2(64, 2, 4, maxPositions: 32, vocabSize: 259, intermediateSize: 200) with { EosTokenId = 257, BosTokenId = 256 }
+            : new HfModelConfig(HfModelType.Llama, 64, 172, 5, 8, 4, 512, 512, 1e-5f, 500000f, true, 1, 2);
+        string path = dir.File("config.json");
+        HfConfigJson.Write(path, c);
+        Assert.That(HfConfigJson.Read(path), Is.EqualTo(c));
+        string text = File.ReadAllText(path);
+        Assert.That(text, Does.Contain(type == HfModelType.Gpt2 ? "\"n_embd\": 64" : "\"num_key_value_heads\": 4"));
+    }
+
+    [Test]
+    public void Read_UnknownModelType_NamesFileAndValue()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("config.json");
+        File.WriteAllText(path, "{\"model_type\": \"mistral\", \"hidden_size\": 8}");
+        var e = Assert.Throws<CheckpointFormatException>(() => HfConfigJson.Read(path))!;
+        Assert.That(e.Message, Is.EqualTo($"file {path}: model_type 'mistral' is not supported (supported: gpt2, llama)"));
+        Assert.That(e.Item, Is.EqualTo("model_type"));
+    }
+
+    [Test]
+    public void Parse_WrongFieldType_NamesFieldAndValue()
+    {
+        var e = Assert.Throws<CheckpointFormatException>(() =>
+            HfConfigJson.Parse("{\"model_type\": \"gpt2\", \"n_embd\": \"big\"}"u8, "c.json"))!;
+        Assert.That(e.Message, Is.EqualTo("file c.json: field n_embd is \"big\", expected an integer"));
+    }
+
+    [Test]
+    public void Parse_HeadsNotDividingHidden_NamesField()
+    {
+        var e = Assert.Throws<CheckpointFormatException>(() =>
+            HfConfigJson.Parse("{\"model_type\": \"llama\", \"hidden_size\": 100, \"num_attention_heads\": 3}"u8, "c.json"))!;
+        Assert.That(e.Message, Is.EqualTo("file c.json: hidden size 100 is not divisible by 3 heads"));
+        Assert.That(e.Item, Is.EqualTo("num_attention_heads"));
+    }
+
+    [Test]
+    public void Parse_BadJsonAndMissingModelType()
+    {
+        Assert.That(Assert.Throws<CheckpointFormatException>(() => HfConfigJson.Parse("{"u8, "c.json"))!.Message,
+            Does.StartWith("file c.json: not valid JSON"));
+        Assert.That(Assert.Throws<CheckpointFormatException>(() => HfConfigJson.Parse("{}"u8, "c.json"))!.Message,
+            Is.EqualTo("file c.json: missing field model_type (supported: gpt2, llama)"));
+    }
+
+    [Test]
+    public void Parse_RopeScaling_IsRejected()
+    {
+        var e = Assert.Throws<CheckpointFormatException>(() =>
+            HfConfigJson.Parse("{\"model_type\": \"llama\", \"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}}"u8, "c.json"))!;
+        Assert.That(e.Message, Does.Contain("rope_scaling {\"type\":\"linear\",\"factor\":2.0} is not supported"));
+    }
+
+    [TestCase("{\"model_type\": \"gpt2\", \"activation_function\": \"relu\"}", "activation_function 'relu' is not supported (supported: gelu_new, gelu_pytorch_tanh)")]
+    [TestCase("{\"model_type\": \"llama\", \"hidden_act\": \"gelu\"}", "hidden_act 'gelu' is not supported (supported: silu)")]
+    [TestCase("{\"model_type\": \"llama\", \"attention_bias\": true}", "attention_bias = true is not supported")]
+    [TestCase("{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_attention_heads\": 4, \"head_dim\": 32}", "head_dim = 32 differs from hidden_size / num_attention_heads = 64 / 4; not supported")]
+    public void Parse_UnsupportedVariant_NamesFieldAndValue(string json, string message)
+    {
+        var e = Assert.Throws<CheckpointFormatException>(() => HfConfigJson.Parse(System.Text.Encoding.UTF8.GetBytes(json), "c.json"))!;
+        Assert.That(e.Message, Is.EqualTo("file c.json: " + message));
+    }
+}
