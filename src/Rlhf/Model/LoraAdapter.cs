@@ -110,6 +110,14 @@ public sealed class LoraAdapter
     public ParameterTensor Get(string name) =>
         byName.TryGetValue(name, out var t) ? t : throw new ArgumentException($"adapter has no tensor '{name}'.", nameof(name));
 
+    /// <summary>Copies <paramref name="data"/> into the adapter tensor with PEFT name <paramref name="name"/> (lengths must match).</summary>
+    public void LoadTensor(string name, ReadOnlySpan<float> data)
+    {
+        var t = Get(name);
+        if (data.Length != t.Length) throw new ArgumentException($"tensor '{name}' has {t.Length} elements ([{string.Join(",", t.Shape)}]), got {data.Length}.", nameof(data));
+        data.CopyTo(Parameters.AsSpan(t.Offset, t.Length));
+    }
+
     /// <summary>PEFT's initialisation: A ~ U(±1/√in) (kaiming_uniform with a = √5), B = 0, so the adapter starts as a no-op.</summary>
     public void InitializePeft(ulong seed)
     {

@@ -103,6 +103,18 @@ public sealed class ParameterLayout
     /// <summary>Offset of the [vocab, d] LM head matrix (equals <see cref="TokenEmbedding"/> when tied).</summary>
     public int LmHead { get; }
 
+    /// <summary>1 for every element of a matrix (embeddings, projections, LM head), 0 for vectors (biases, norm weights): HF's default weight-decay split.</summary>
+    public float[] WeightDecayMask()
+    {
+        var mask = new float[total];
+        foreach (var t in tensors)
+        {
+            if (t.Shape.Length >= 2) mask.AsSpan(t.Offset, t.Length).Fill(1f);
+        }
+
+        return mask;
+    }
+
     /// <summary>Looks a tensor up by its HF name.</summary>
     public bool TryGet(string name, out ParameterTensor tensor) => byName.TryGetValue(name, out tensor!);
 

@@ -55,6 +55,20 @@ public sealed class ScoreHead
 
     public float[] Gradients { get; }
 
+    /// <summary>Copies <paramref name="data"/> into the head tensor named <paramref name="name"/> (e.g. "score.weight"; lengths must match).</summary>
+    public void LoadTensor(string name, ReadOnlySpan<float> data)
+    {
+        foreach (var t in Tensors)
+        {
+            if (t.Name != name) continue;
+            if (data.Length != t.Length) throw new ArgumentException($"tensor '{name}' has {t.Length} elements, got {data.Length}.", nameof(data));
+            data.CopyTo(Parameters.AsSpan(t.Offset, t.Length));
+            return;
+        }
+
+        throw new ArgumentException($"head has no tensor '{name}'.", nameof(name));
+    }
+
     /// <summary>Weights ~ N(0, std²), bias 0.</summary>
     public void InitializeRandom(ulong seed, float std = 0.02f)
     {

@@ -14,6 +14,7 @@ public sealed partial class TransformerModel
     private readonly TransformerActivations acts;
     private readonly Rope? rope;
     private bool forwardUsedAdapter;
+    private bool forwardComputedLogits;
     private bool haveForward;
 
     public TransformerModel(TransformerConfig config)
@@ -185,6 +186,7 @@ public sealed partial class TransformerModel
         if (computeLogits)
             Gemm.Multiply(nf, P.Slice(Layout.LmHead, c.VocabSize * d), acts.Logits, n, c.VocabSize, d, transposeB: true);
         forwardUsedAdapter = lora != null;
+        forwardComputedLogits = computeLogits;
         haveForward = true;
     }
 
@@ -198,6 +200,7 @@ public sealed partial class TransformerModel
         if (!haveForward) throw new InvalidOperationException("Backward needs a Forward first.");
         var c = Config;
         int batch = acts.Batch, seq = acts.Seq, n = acts.N, d = c.ModelDim, L = c.LayerCount, qkvDim = c.QkvDim, hhd = c.HeadCount * c.HeadDim;
+        if (!dLogits.IsEmpty && !forwardComputedLogits) throw new InvalidOperationException("dLogits given, but the last Forward ran with computeLogits: false.");
         if (!dLogits.IsEmpty && dLogits.Length != n * c.VocabSize) throw new ArgumentException($"dLogits has {dLogits.Length} elements, needs {n * c.VocabSize}.", nameof(dLogits));
         if (!dHidden.IsEmpty && dHidden.Length != n * d) throw new ArgumentException($"dHidden has {dHidden.Length} elements, needs {n * d}.", nameof(dHidden));
         bool trainBase = TrainsBase;

@@ -13,14 +13,17 @@ public interface IParameterOptimizer
 /// <summary>
 /// AdamW as torch.optim.AdamW: p ← p − lr·wd·p; m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
 /// p ← p − lr·(m/(1−β1ᵗ)) / (√(v/(1−β2ᵗ)) + eps). Moments are fp32, allocated at the first step.
-/// Weight decay applies to every element (pass 0 and decay selectively outside if needed). NaN gradients propagate.
+/// Weight decay applies where <c>decayMask</c> is 1 (every element when it is null); HF's default decays matrices
+/// but not biases and norm weights: <see cref="Rlhf.Model.ParameterLayout.WeightDecayMask"/>. NaN gradients propagate.
 /// </summary>
 public sealed class AdamW : IParameterOptimizer
 {
+    private readonly float[]? decayMask;
     private float[] m = [], v = [];
 
-    public AdamW(float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 0f)
+    public AdamW(float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 0f, float[]? decayMask = null)
     {
+        this.decayMask = decayMask;
         if (!(beta1 >= 0f && beta1 < 1f)) throw new ArgumentOutOfRangeException(nameof(beta1), beta1, "must be in [0, 1).");
         if (!(beta2 >= 0f && beta2 < 1f)) throw new ArgumentOutOfRangeException(nameof(beta2), beta2, "must be in [0, 1).");
         if (!(eps > 0f)) throw new ArgumentOutOfRangeException(nameof(eps), eps, "must be positive.");
@@ -45,6 +48,7 @@ public sealed class AdamW : IParameterOptimizer
     public void Step(Span<float> parameters, ReadOnlySpan<float> gradients, float learningRate)
     {
         if (gradients.Length != parameters.Length) throw new ArgumentException($"gradients has {gradients.Length} elements, parameters {parameters.Length}.", nameof(gradients));
+        if (decayMask != null && decayMask.Length != parameters.Length) throw new ArgumentException($"parameters has {parameters.Length} elements, the decay mask {decayMask.Length}.", nameof(parameters));
         if (StepCount == 0 || m.Length != parameters.Length)
         {
             if (StepCount != 0) throw new ArgumentException($"parameters has {parameters.Length} elements, the optimizer state {m.Length}.", nameof(parameters));
@@ -58,9 +62,10 @@ public sealed class AdamW : IParameterOptimizer
         for (int i = 0; i < parameters.Length; i++)
         {
             float g = gradients[i];
+            float keep = decayMask is null ? decay : 1f - learningRate * WeightDecay * decayMask[i];
             float mi = m[i] = Beta1 * m[i] + (1f - Beta1) * g;
             float vi = v[i] = Beta2 * v[i] + (1f - Beta2) * g * g;
-            parameters[i] = parameters[i] * decay - learningRate * (mi / bc1) / (MathF.Sqrt(vi / bc2) + Eps);
+            parameters[i] = parameters[i] * keep - learningRate * (mi / bc1) / (MathF.Sqrt(vi / bc2) + Eps);
         }
     }
 

@@ -23,6 +23,21 @@ public class TrainingTests
     }
 
     [Test]
+    public void WeightDecayMaskSparesBiasesAndNorms()
+    {
+        var layout = new ParameterLayout(TinyGpt2());
+        var mask = layout.WeightDecayMask();
+        Assert.That(mask[layout.Get("transformer.h.0.ln_1.weight").Offset], Is.Zero);
+        Assert.That(mask[layout.Get("transformer.h.1.mlp.c_fc.bias").Offset], Is.Zero);
+        Assert.That(mask[layout.Get("transformer.h.1.mlp.c_fc.weight").Offset], Is.EqualTo(1f));
+        var p = new float[layout.TotalLength];
+        Array.Fill(p, 1f);
+        new AdamW(weightDecay: 0.5f, decayMask: mask).Step(p, new float[p.Length], 0.1f);
+        Assert.That(p[layout.Get("transformer.h.0.ln_1.weight").Offset], Is.EqualTo(1f));
+        Assert.That(p[layout.Get("transformer.wte.weight").Offset], Is.EqualTo(0.95f).Within(1e-7));
+    }
+
+    [Test]
     public void AdamWSecondStepFollowsTheMomentRecurrences()
     {
         var p = new float[] { 0f };
