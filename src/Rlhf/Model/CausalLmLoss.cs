@@ -1,9 +1,10 @@
 using System.Numerics.Tensors;
+using Rlhf.Kernels;
 
 namespace Rlhf.Model;
 
 /// <summary>Weighted token cross-entropy over logits, with the gradient written into dlogits.</summary>
-public static class CausalLmLoss
+public static unsafe class CausalLmLoss
 {
     /// <summary>
     /// logits [n,v], targets [n], weights [n] -> returns L = Σ_i w_i·(logsumexp(z_i) − z_i[t_i]) / Σ_i w_i and writes
@@ -24,31 +25,69 @@ public static class CausalLmLoss
         }
 
         bool grad = !dLogits.IsEmpty;
+        if (grad && dLogits.Length < n * v) throw new ArgumentException($"dLogits has {dLogits.Length} elements, needs {n * v}.", nameof(dLogits));
+        if (logits.Length < n * v) throw new ArgumentException($"logits has {logits.Length} elements, needs {n * v}.", nameof(logits));
         if (grad) dLogits[..(n * v)].Clear();
         if (wsum == 0) return 0f;
-        double loss = 0;
-        for (int i = 0; i < n; i++)
+
+        // Rows are split into fixed contiguous chunks whose partial sums are added in chunk order: the result does
+        // not depend on thread scheduling.
+        int chunks = KernelParallelism.ThreadsFor((long)n * v, 1 << 18);
+        var partial = new double[chunks];
+        fixed (float* z = logits, d = dLogits, w = weights)
+        fixed (int* tg = targets)
         {
-            float w = weights[i];
-            if (w == 0f) continue;
-            var z = logits.Slice(i * v, v);
-            float max = TensorPrimitives.Max(z);
-            double s = 0;
-            for (int j = 0; j < v; j++) s += MathF.Exp(z[j] - max);
-            double lse = max + Math.Log(s);
-            loss += w * (lse - z[targets[i]]);
-            if (grad)
-            {
-                var d = dLogits.Slice(i * v, v);
-                float scale = (float)(gradScale * w / wsum);
-                TensorPrimitives.Subtract(z, (float)lse, d);
-                TensorPrimitives.Exp(d, d);
-                TensorPrimitives.Multiply(d, scale, d);
-                d[targets[i]] -= scale;
-            }
+            var job = new RowJob { Z = z, D = grad ? d : null, W = w, T = tg, N = n, V = v, Chunks = chunks, Scale = gradScale / wsum };
+            if (chunks == 1) partial[0] = job.Run(0);
+            else Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks }, c => partial[c] = job.Run(c));
         }
 
+        double loss = 0;
+        for (int c = 0; c < chunks; c++) loss += partial[c];
         return (float)(loss / wsum);
+    }
+
+    private struct RowJob
+    {
+        public float* Z, D, W;
+        public int* T;
+        public int N, V, Chunks;
+        public double Scale;
+
+        public readonly double Run(int chunk)
+        {
+            int lo = (int)((long)N * chunk / Chunks), hi = (int)((long)N * (chunk + 1) / Chunks);
+            double loss = 0;
+            for (int i = lo; i < hi; i++)
+            {
+                float w = W[i];
+                if (w == 0f) continue;
+                var z = new ReadOnlySpan<float>(Z + (long)i * V, V);
+                float max = TensorPrimitives.Max(z);
+                double lse;
+                if (D != null)
+                {
+                    var d = new Span<float>(D + (long)i * V, V);
+                    TensorPrimitives.Subtract(z, max, d);
+                    TensorPrimitives.Exp(d, d);
+                    double s = TensorPrimitives.Sum<float>(d);
+                    lse = max + Math.Log(s);
+                    float scale = (float)(Scale * w);
+                    TensorPrimitives.Multiply(d, (float)(scale / s), d);
+                    d[T[i]] -= scale;
+                }
+                else
+                {
+                    double s = 0;
+                    for (int j = 0; j < V; j++) s += MathF.Exp(z[j] - max);
+                    lse = max + Math.Log(s);
+                }
+
+                loss += w * (lse - z[T[i]]);
+            }
+
+            return loss;
+        }
     }
 
     /// <summary>

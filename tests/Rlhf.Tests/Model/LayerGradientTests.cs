@@ -254,4 +254,38 @@ public class LayerGradientTests
         z[0] = 1e30f;
         Assert.That(float.IsFinite(CausalLmLoss.Forward(z, targets, w, d, n, v)), Is.True);
     }
+
+    [Test]
+    public void CrossEntropyOverManyRowsIsDeterministicAndThreadCountIndependent()
+    {
+        const int n = 64, v = 8192;
+        var z = RandomFloats(n * v, 24, 2f);
+        var targets = new int[n];
+        var w = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            targets[i] = (i * 977) % v;
+            w[i] = i % 5 == 0 ? 0f : 1f;
+        }
+
+        var d1 = new float[n * v];
+        var d2 = new float[n * v];
+        float a = CausalLmLoss.Forward(z, targets, w, d1, n, v);
+        float b = CausalLmLoss.Forward(z, targets, w, d2, n, v);
+        Assert.That(b, Is.EqualTo(a));
+        Assert.That(d2.AsSpan().SequenceEqual(d1), Is.True);
+        int saved = Rlhf.Kernels.KernelParallelism.MaxThreads;
+        try
+        {
+            Rlhf.Kernels.KernelParallelism.MaxThreads = 1;
+            float single = CausalLmLoss.Forward(z, targets, w, d2, n, v);
+            Assert.That(single, Is.EqualTo(a).Within(1e-6 * Math.Abs(a)));
+            Assert.That(d2.AsSpan().SequenceEqual(d1), Is.True, "each row's gradient is computed by one thread either way");
+            Assert.That(CausalLmLoss.Forward(z, targets, w, default, n, v), Is.EqualTo(a).Within(1e-5 * Math.Abs(a)), "loss without gradient");
+        }
+        finally
+        {
+            Rlhf.Kernels.KernelParallelism.MaxThreads = saved;
+        }
+    }
 }
