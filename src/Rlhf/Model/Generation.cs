@@ -22,8 +22,32 @@ public sealed record GenerationOptions(
 /// Generated continuations: Tokens [batch, maxNew] (PadTokenId after a row stops), Mask [batch, maxNew] (1 on generated
 /// tokens), LogProbs [batch, maxNew]: log-probability of each token under the temperature-scaled distribution
 /// before top-k/top-p filtering (raw logits when greedy), as TRL's PPO recomputes them; 0 where masked.
+/// PromptTokens/PromptMask [batch, PromptLength] are the left-padded prompts the continuations follow.
 /// </summary>
-public sealed record GenerationResult(int Batch, int MaxNewTokens, int[] Tokens, float[] Mask, float[] LogProbs, int[] Lengths);
+public sealed record GenerationResult(
+    int Batch, int MaxNewTokens, int[] Tokens, float[] Mask, float[] LogProbs, int[] Lengths,
+    int PromptLength, int[] PromptTokens, float[] PromptMask)
+{
+    /// <summary>
+    /// Prompt and continuation side by side: tokens/mask [batch, PromptLength + MaxNewTokens] (left-padded prompt,
+    /// then the generated tokens, mask 0 after a row stopped), the layout a scoring or PPO forward takes.
+    /// </summary>
+    public (int[] Tokens, float[] Mask, int Seq) Concatenate()
+    {
+        int seq = PromptLength + MaxNewTokens;
+        var tokens = new int[Batch * seq];
+        var mask = new float[Batch * seq];
+        for (int b = 0; b < Batch; b++)
+        {
+            Array.Copy(PromptTokens, b * PromptLength, tokens, b * seq, PromptLength);
+            Array.Copy(PromptMask, b * PromptLength, mask, b * seq, PromptLength);
+            Array.Copy(Tokens, b * MaxNewTokens, tokens, b * seq + PromptLength, MaxNewTokens);
+            Array.Copy(Mask, b * MaxNewTokens, mask, b * seq + PromptLength, MaxNewTokens);
+        }
+
+        return (tokens, mask, seq);
+    }
+}
 
 /// <summary>Batched autoregressive decoding with a KV cache over left-padded prompts.</summary>
 public sealed class Generator
@@ -122,7 +146,7 @@ public sealed class Generator
             model.ForwardCached(step, stepMask, 1, cache, lg, lastOnly: true, options.UseAdapter);
         }
 
-        return new GenerationResult(batch, maxNew, outTokens, outMask, outLogp, lengths);
+        return new GenerationResult(batch, maxNew, outTokens, outMask, outLogp, lengths, promptLen, tokens, mask);
     }
 
     private int Pick(ReadOnlySpan<float> z, GenerationOptions o, ref Xoshiro256 rng, out float logp)

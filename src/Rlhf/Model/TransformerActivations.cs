@@ -14,7 +14,6 @@ internal sealed class TransformerActivations
 
     public int Batch, Seq, N;
     public int[] Positions = [];
-    public float[] Mask = [];
     public float[] Resid = [];     // [L+1, N, d]: input of each layer, last = output of the stack
     public float[] Norm1 = [], Mean1 = [], Rstd1 = [];   // [L, N, d], [L, N]
     public float[] Qkv = [];       // [L, N, qkvDim] (after RoPE)
@@ -44,7 +43,6 @@ internal sealed class TransformerActivations
             long total = (long)L * Math.Max(na, (long)nb * Math.Max(c.QkvDim, c.UpDim));
             if (total > Array.MaxLength) throw new ArgumentException($"batch {batch} x seq {seq} needs more activation memory than one array holds.", nameof(batch));
             Positions = new int[nb];
-            Mask = new float[nb];
             Resid = new float[(long)(L + 1) * nb * d];
             Norm1 = new float[(long)L * nb * d];
             Mean1 = new float[L * nb];

@@ -13,6 +13,7 @@ public sealed partial class TransformerModel
 {
     private readonly TransformerActivations acts;
     private readonly Rope? rope;
+    private int[] lastTokens = [];
     private bool forwardUsedAdapter;
     private bool forwardComputedLogits;
     private bool haveForward;
@@ -145,7 +146,6 @@ public sealed partial class TransformerModel
         int n = batch * seq, d = c.ModelDim, L = c.LayerCount, qkvDim = c.QkvDim, hhd = c.HeadCount * c.HeadDim;
         var P = Parameters.AsSpan();
         var pos = acts.Positions.AsSpan(0, n);
-        mask[..n].CopyTo(acts.Mask);
         Embedding.PositionsFromMask(mask, pos, batch, seq);
         Embedding.Forward(tokens, pos, P.Slice(Layout.TokenEmbedding, c.VocabSize * d),
             Layout.PositionEmbedding >= 0 ? P.Slice(Layout.PositionEmbedding, c.ContextLength * d) : default,
@@ -251,13 +251,11 @@ public sealed partial class TransformerModel
 
         if (trainBase)
         {
-            // Token ids were validated by the forward; recompute nothing, reuse its positions.
+            // Token ids were validated (and kept) by the forward.
             Embedding.Backward(dres, lastTokens.AsSpan(0, n), acts.Positions.AsSpan(0, n), G.Slice(Layout.TokenEmbedding, c.VocabSize * d),
                 Layout.PositionEmbedding >= 0 ? G.Slice(Layout.PositionEmbedding, c.ContextLength * d) : default, n, d);
         }
     }
-
-    private int[] lastTokens = [];
 
     private void CheckBatch(ReadOnlySpan<int> tokens, ReadOnlySpan<float> mask, int batch, int seq)
     {

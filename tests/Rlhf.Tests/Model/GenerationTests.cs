@@ -163,6 +163,12 @@ public class GenerationTests
         int[] stop = [free.Tokens[6 + 1], free.Tokens[6 + 2]];
         var bySeq = gen.Generate(prompts, new GenerationOptions(6, Temperature: 0f, StopSequences: [stop]));
         Assert.That(bySeq.Lengths[1], Is.LessThanOrEqualTo(3));
+        var (seqTokens, seqMask, len) = bySeq.Concatenate();
+        Assert.That(len, Is.EqualTo(3 + 6));
+        Assert.That(seqTokens.AsSpan(9, 4).ToArray(), Is.EqualTo(new[] { 0, 0, 5, bySeq.Tokens[6] }));
+        Assert.That(seqMask.AsSpan(9, 3).ToArray(), Is.EqualTo(new[] { 0f, 0f, 1f }));
+        Assert.That(seqMask[9 + 3 + bySeq.Lengths[1] - 1], Is.EqualTo(1f));
+        if (bySeq.Lengths[1] < 6) Assert.That(seqMask[9 + 3 + bySeq.Lengths[1]], Is.Zero);
         Assert.That(bySeq.Tokens.AsSpan(6, bySeq.Lengths[1]).ToArray(), Is.EqualTo(free.Tokens.AsSpan(6, bySeq.Lengths[1]).ToArray()));
         Assert.Throws<ArgumentException>(() => gen.Generate([[1, 2, 3, 4, 5, 6, 7]], new GenerationOptions(6)));
         Assert.Throws<ArgumentException>(() => gen.Generate([[]], new GenerationOptions(2)));
