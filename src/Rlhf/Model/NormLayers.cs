@@ -1,6 +1,9 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+
 namespace Rlhf.Model;
 
-/// <summary>GPT-2's LayerNorm over the last dimension; statistics in double so fp32 inputs of any scale stay accurate.</summary>
+/// <summary>GPT-2's LayerNorm over the last dimension (vectorized per row with TensorPrimitives, fp32 like torch).</summary>
 public static class LayerNorm
 {
     /// <summary>
@@ -9,23 +12,18 @@ public static class LayerNorm
     /// </summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, Span<float> mean, Span<float> rstd, int n, int c, float eps)
     {
+        w = w[..c];
+        b = b[..c];
         for (int i = 0; i < n; i++)
         {
             var xr = x.Slice(i * c, c);
             var yr = y.Slice(i * c, c);
-            double s = 0;
-            for (int j = 0; j < c; j++) s += xr[j];
-            double m = s / c, v = 0;
-            for (int j = 0; j < c; j++)
-            {
-                double dlt = xr[j] - m;
-                v += dlt * dlt;
-            }
-
-            float r = (float)(1.0 / Math.Sqrt(v / c + eps));
-            float mf = (float)m;
-            for (int j = 0; j < c; j++) yr[j] = (xr[j] - mf) * r * w[j] + b[j];
-            mean[i] = mf;
+            float m = TensorPrimitives.Sum(xr) / c;
+            TensorPrimitives.Subtract(xr, m, yr);
+            float r = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares<float>(yr) / c + eps);
+            TensorPrimitives.Multiply(yr, r, yr);
+            TensorPrimitives.MultiplyAdd(yr, w, b, yr);
+            mean[i] = m;
             rstd[i] = r;
         }
     }
@@ -34,34 +32,28 @@ public static class LayerNorm
     public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd,
         Span<float> dx, Span<float> dw, Span<float> db, int n, int c)
     {
+        w = w[..c];
+        float[] rented = ArrayPool<float>.Shared.Rent(2 * c);
+        var xh = rented.AsSpan(0, c);
+        var dn = rented.AsSpan(c, c);
         for (int i = 0; i < n; i++)
         {
             var dyr = dy.Slice(i * c, c);
-            var xr = x.Slice(i * c, c);
             var dxr = dx.Slice(i * c, c);
-            float m = mean[i], r = rstd[i];
-            double sumD = 0, sumDx = 0;
-            for (int j = 0; j < c; j++)
-            {
-                float xh = (xr[j] - m) * r;
-                float dn = w[j] * dyr[j];
-                sumD += dn;
-                sumDx += dn * xh;
-            }
-
-            float meanD = (float)(sumD / c), meanDx = (float)(sumDx / c);
-            for (int j = 0; j < c; j++)
-            {
-                float xh = (xr[j] - m) * r;
-                float dn = w[j] * dyr[j];
-                dxr[j] += (dn - meanD - xh * meanDx) * r;
-            }
-
-            if (!dw.IsEmpty)
-                for (int j = 0; j < c; j++) dw[j] += dyr[j] * (xr[j] - m) * r;
-            if (!db.IsEmpty)
-                for (int j = 0; j < c; j++) db[j] += dyr[j];
+            float r = rstd[i];
+            TensorPrimitives.Subtract(x.Slice(i * c, c), mean[i], xh);
+            TensorPrimitives.Multiply(xh, r, xh);
+            TensorPrimitives.Multiply(w, dyr, dn);
+            float meanD = TensorPrimitives.Sum<float>(dn) / c;
+            float meanDx = TensorPrimitives.Dot<float>(dn, xh) / c;
+            TensorPrimitives.Subtract(dn, meanD, dn);
+            TensorPrimitives.MultiplyAdd(xh, -meanDx, dn, dn);
+            TensorPrimitives.MultiplyAdd(dn, r, dxr, dxr);
+            if (!dw.IsEmpty) TensorPrimitives.MultiplyAdd(dyr, xh, dw[..c], dw[..c]);
+            if (!db.IsEmpty) TensorPrimitives.Add(db[..c], dyr, db[..c]);
         }
+
+        ArrayPool<float>.Shared.Return(rented);
     }
 }
 
@@ -71,14 +63,14 @@ public static class RmsNorm
     /// <summary>x [n,c] -> y [n,c], rstd [n]. A NaN/±Inf in a row makes that row NaN.</summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, Span<float> rstd, int n, int c, float eps)
     {
+        w = w[..c];
         for (int i = 0; i < n; i++)
         {
             var xr = x.Slice(i * c, c);
             var yr = y.Slice(i * c, c);
-            double ss = 0;
-            for (int j = 0; j < c; j++) ss += (double)xr[j] * xr[j];
-            float r = (float)(1.0 / Math.Sqrt(ss / c + eps));
-            for (int j = 0; j < c; j++) yr[j] = w[j] * (xr[j] * r);
+            float r = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(xr) / c + eps);
+            TensorPrimitives.Multiply(xr, r, yr);
+            TensorPrimitives.Multiply(yr, w, yr);
             rstd[i] = r;
         }
     }
@@ -86,18 +78,26 @@ public static class RmsNorm
     /// <summary>dy [n,c] -> dx [n,c] (added), dw [c] += Σ dy·x·rstd (empty dw skips it).</summary>
     public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> rstd, Span<float> dx, Span<float> dw, int n, int c)
     {
+        w = w[..c];
+        float[] rented = ArrayPool<float>.Shared.Rent(c);
+        var dn = rented.AsSpan(0, c);
         for (int i = 0; i < n; i++)
         {
             var dyr = dy.Slice(i * c, c);
             var xr = x.Slice(i * c, c);
             var dxr = dx.Slice(i * c, c);
             float r = rstd[i];
-            double s = 0;
-            for (int j = 0; j < c; j++) s += (double)w[j] * dyr[j] * xr[j];
-            float k = (float)(s * r * r * r / c);
-            for (int j = 0; j < c; j++) dxr[j] += w[j] * dyr[j] * r - xr[j] * k;
+            TensorPrimitives.Multiply(w, dyr, dn);
+            float k = TensorPrimitives.Dot<float>(dn, xr) * r * r * r / c;
+            TensorPrimitives.MultiplyAdd(dn, r, dxr, dxr);
+            TensorPrimitives.MultiplyAdd(xr, -k, dxr, dxr);
             if (!dw.IsEmpty)
-                for (int j = 0; j < c; j++) dw[j] += dyr[j] * xr[j] * r;
+            {
+                TensorPrimitives.Multiply(dyr, xr, dn);
+                TensorPrimitives.MultiplyAdd(dn, r, dw[..c], dw[..c]);
+            }
         }
+
+        ArrayPool<float>.Shared.Return(rented);
     }
 }

@@ -10,7 +10,7 @@ public class LayerGradientTests
     [Test]
     public void LayerNormBackward()
     {
-        const int n = 3, c = 7;
+        const int n = 3, c = 37; // spans vector widths and a scalar tail
         var x = RandomFloats(n * c, 1, 2f);
         var w = RandomFloats(c, 2);
         var b = RandomFloats(c, 3);
@@ -37,7 +37,7 @@ public class LayerGradientTests
     [Test]
     public void RmsNormBackward()
     {
-        const int n = 3, c = 6;
+        const int n = 3, c = 35;
         var x = RandomFloats(n * c, 5, 1.5f);
         var w = RandomFloats(c, 6);
         var r = RandomFloats(n * c, 7);
@@ -93,9 +93,10 @@ public class LayerGradientTests
     [Test]
     public void GeluTanhBackwardAndValue()
     {
-        var x = RandomFloats(20, 12, 2f);
-        var r = RandomFloats(20, 13);
-        var y = new float[20];
+        const int n = 300; // two 256-element blocks
+        var x = RandomFloats(n, 12, 2f);
+        var r = RandomFloats(n, 13);
+        var y = new float[n];
         double Loss()
         {
             GeluTanh.Forward(x, y);
@@ -103,7 +104,7 @@ public class LayerGradientTests
         }
 
         Loss();
-        var dx = new float[20];
+        var dx = new float[n];
         GeluTanh.Backward(x, r, dx);
         Check(x, dx, Loss, "dx", h: 1e-3);
         GeluTanh.Forward([1f], y);
@@ -113,7 +114,7 @@ public class LayerGradientTests
     [Test]
     public void SwiGluBackward()
     {
-        const int n = 3, f = 4;
+        const int n = 3, f = 21;
         var gu = RandomFloats(n * 2 * f, 14, 1.5f);
         var r = RandomFloats(n * f, 15);
         var y = new float[n * f];
