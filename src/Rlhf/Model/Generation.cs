@@ -172,17 +172,40 @@ public sealed class Generator
         }
         else
         {
-            var ord = order.AsSpan(0, v);
-            for (int j = 0; j < v; j++) ord[j] = j;
+            // Only the most likely tokens can survive the filters: halve a probability threshold until the tokens
+            // above it already satisfy top-k or top-p, then sort just those (descending, ties by token id).
+            float tau = TensorPrimitives.Max(p) * 0.5f;
+            int count;
+            while (true)
+            {
+                count = 0;
+                double above = 0;
+                for (int j = 0; j < v; j++)
+                {
+                    if (p[j] >= tau)
+                    {
+                        count++;
+                        above += p[j];
+                    }
+                }
 
-            // Descending probability, ties broken by token id, so the order (and the sample) is deterministic.
+                if ((o.TopK > 0 && count >= o.TopK) || (o.TopP < 1f && above >= o.TopP) || tau == 0f || count == v) break;
+                tau = tau < 1e-30f ? 0f : tau * 0.5f;
+            }
+
+            var ord = order.AsSpan(0, count);
+            for (int j = 0, c = 0; j < v; j++)
+            {
+                if (p[j] >= tau) ord[c++] = j;
+            }
+
             var pr = probs;
             ord.Sort((a, b) =>
             {
                 int cmp = pr[b].CompareTo(pr[a]);
                 return cmp != 0 ? cmp : a.CompareTo(b);
             });
-            int keep = o.TopK > 0 ? Math.Min(o.TopK, v) : v;
+            int keep = o.TopK > 0 ? Math.Min(o.TopK, count) : count;
             double cum = 0;
             for (int j = 0; j < keep; j++)
             {

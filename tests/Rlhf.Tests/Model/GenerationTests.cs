@@ -141,6 +141,40 @@ public class GenerationTests
         Assert.That(top1.Tokens, Is.EqualTo(greedy.Tokens), "top-k 1 is greedy");
     }
 
+    [TestCase(0, 0.6f)]
+    [TestCase(3, 0.9f)]
+    [TestCase(5, 1f)]
+    public void FilteredSamplingStaysInsideTheNucleusAndTopK(int topK, float topP)
+    {
+        var c = TransformerConfig.Gpt2(13, 12, 8, 2, 2);
+        var model = Model(c);
+        int v = c.VocabSize;
+        var gen = new Generator(model);
+        for (ulong seed = 0; seed < 4; seed++)
+        {
+            var res = gen.Generate([[3, 1], [4]], new GenerationOptions(5, Temperature: 1.3f, TopK: topK, TopP: topP, Seed: seed));
+            int[][] prompts = [[3, 1], [4]];
+            for (int r = 0; r < 2; r++)
+            {
+                var seq = prompts[r].ToList();
+                for (int i = 0; i < 5; i++)
+                {
+                    var toks = seq.ToArray();
+                    model.Forward(toks, Enumerable.Repeat(1f, toks.Length).ToArray(), 1, toks.Length);
+                    var z = model.Logits.Slice((toks.Length - 1) * v, v).ToArray();
+                    double lse = Math.Log(z.Sum(x => Math.Exp(x / 1.3)));
+                    var p = z.Select(x => Math.Exp(x / 1.3 - lse)).ToArray();
+                    int tok = res.Tokens[r * 5 + i];
+                    int rank = Enumerable.Range(0, v).Count(j => p[j] > p[tok] || (p[j] == p[tok] && j < tok));
+                    double massBefore = Enumerable.Range(0, v).Where(j => p[j] > p[tok] || (p[j] == p[tok] && j < tok)).Sum(j => p[j]);
+                    if (topK > 0) Assert.That(rank, Is.LessThan(topK), "inside top-k");
+                    Assert.That(massBefore, Is.LessThan(topP + 1e-6), "inside the nucleus");
+                    seq.Add(tok);
+                }
+            }
+        }
+    }
+
     [Test]
     public void EosAndStopSequencesEndRows()
     {
