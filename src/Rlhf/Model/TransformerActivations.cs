@@ -28,7 +28,7 @@ internal sealed class TransformerActivations
     public float[] LoraXa = [];    // [slots, N, r]
 
     // Backward scratch.
-    public float[] DResid = [], DNorm = [], DQkv = [], DAtt = [], DUp = [], DAct = [], DAttScratch = [];
+    public float[] DResid = [], DNorm = [], DNormF = [], DQkv = [], DAtt = [], DUp = [], DAct = [], DAttScratch = [];
     public float[] LoraDelta = [], LoraDxa = [];
 
     public void Ensure(int batch, int seq, LoraAdapter? adapter)
@@ -62,6 +62,7 @@ internal sealed class TransformerActivations
             Logits = new float[(long)nb * c.VocabSize];
             DResid = new float[nb * d];
             DNorm = new float[nb * d];
+            DNormF = new float[nb * d];
             DQkv = new float[nb * c.QkvDim];
             DAtt = new float[nb * c.HeadCount * c.HeadDim];
             DUp = new float[nb * c.UpDim];

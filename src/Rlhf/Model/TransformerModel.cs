@@ -16,6 +16,7 @@ public sealed partial class TransformerModel
     private int[] lastTokens = [];
     private bool forwardUsedAdapter;
     private bool forwardComputedLogits;
+    private bool pendingHiddenGradient;
     private bool haveForward;
 
     public TransformerModel(TransformerConfig config)
@@ -187,12 +188,55 @@ public sealed partial class TransformerModel
             Gemm.Multiply(nf, P.Slice(Layout.LmHead, c.VocabSize * d), acts.Logits, n, c.VocabSize, d, transposeB: true);
         forwardUsedAdapter = lora != null;
         forwardComputedLogits = computeLogits;
+        pendingHiddenGradient = false;
         haveForward = true;
     }
 
     /// <summary>
+    /// Logits for rows [rowStart, rowStart + rowCount) of the flattened [batch·seq] positions of the last
+    /// <see cref="Forward"/> (run it with computeLogits: false to avoid the full [batch, seq, vocab] buffer):
+    /// logits [rowCount, vocab] = FinalHidden[rows]·LMheadᵀ.
+    /// </summary>
+    public void ComputeLogits(int rowStart, int rowCount, Span<float> logits)
+    {
+        CheckRows(rowStart, rowCount);
+        int d = Config.ModelDim, v = Config.VocabSize;
+        if (logits.Length != rowCount * v) throw new ArgumentException($"logits has {logits.Length} elements, needs rowCount*vocab = {rowCount * v}.", nameof(logits));
+        Gemm.Multiply(acts.NormF.AsSpan(rowStart * d, rowCount * d), Parameters.AsSpan(Layout.LmHead, v * d), logits, rowCount, v, d, transposeB: true);
+    }
+
+    /// <summary>
+    /// Backward of <see cref="ComputeLogits"/> for one chunk: dLogits [rowCount, vocab] -> the LM head's weight
+    /// gradient (when the base trains) and a pending gradient w.r.t. FinalHidden that the next
+    /// <see cref="Backward"/> adds to its dHidden. Chunks may come in any order; each row at most once per step.
+    /// </summary>
+    public void AccumulateLogitsGradient(int rowStart, int rowCount, ReadOnlySpan<float> dLogits)
+    {
+        CheckRows(rowStart, rowCount);
+        int d = Config.ModelDim, v = Config.VocabSize, n = acts.N;
+        if (dLogits.Length != rowCount * v) throw new ArgumentException($"dLogits has {dLogits.Length} elements, needs rowCount*vocab = {rowCount * v}.", nameof(dLogits));
+        if (!pendingHiddenGradient)
+        {
+            acts.DNormF.AsSpan(0, n * d).Clear();
+            pendingHiddenGradient = true;
+        }
+
+        Gemm.Multiply(dLogits, Parameters.AsSpan(Layout.LmHead, v * d), acts.DNormF.AsSpan(rowStart * d, rowCount * d), rowCount, d, v, accumulate: true);
+        if (TrainsBase)
+            Gemm.Multiply(dLogits, acts.NormF.AsSpan(rowStart * d, rowCount * d), Gradients.AsSpan(Layout.LmHead, v * d), v, d, rowCount, transposeA: true, accumulate: true);
+    }
+
+    private void CheckRows(int rowStart, int rowCount)
+    {
+        if (!haveForward) throw new InvalidOperationException("needs a Forward first.");
+        if (rowStart < 0 || rowCount < 0 || rowStart + rowCount > acts.N)
+            throw new ArgumentOutOfRangeException(nameof(rowCount), rowCount, $"rows [{rowStart}, {rowStart + rowCount}) are outside [0, {acts.N}).");
+    }
+
+    /// <summary>
     /// Backward of the last <see cref="Forward"/>: dLogits [batch, seq, vocab] and/or dHidden [batch, seq, d] (the
-    /// gradient w.r.t. <see cref="FinalHidden"/>, from a head); either may be empty. Gradients are added into
+    /// gradient w.r.t. <see cref="FinalHidden"/>, from a head); either may be empty; gradients accumulated by
+    /// <see cref="AccumulateLogitsGradient"/> since the forward are included. Gradients are added into
     /// <see cref="Gradients"/> (or the adapter's when attached and used).
     /// </summary>
     public void Backward(ReadOnlySpan<float> dLogits, ReadOnlySpan<float> dHidden)
@@ -211,6 +255,12 @@ public sealed partial class TransformerModel
         var dnf = acts.DNorm.AsSpan(0, n * d);
         if (dHidden.IsEmpty) dnf.Clear();
         else dHidden.CopyTo(dnf);
+        if (pendingHiddenGradient)
+        {
+            TensorPrimitives.Add(dnf, acts.DNormF.AsSpan(0, n * d), dnf);
+            pendingHiddenGradient = false;
+        }
+
         if (!dLogits.IsEmpty)
         {
             Gemm.Multiply(dLogits, P.Slice(Layout.LmHead, c.VocabSize * d), dnf, n, d, c.VocabSize, accumulate: true);

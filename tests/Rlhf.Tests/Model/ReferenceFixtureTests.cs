@@ -47,6 +47,32 @@ public class ReferenceFixtureTests
     }
 
     [Test]
+    public void ChunkedLogitsAndGradientsEqualTheFullBuffers()
+    {
+        var f = Fixture.Load("model_llama");
+        var config = TransformerConfig.Llama(24, 8, 16, 2, 4, 2, 16);
+        var (full, _, dlogits) = Run(f, config, lora: false);
+        var model = new TransformerModel(config);
+        LoadParameters(model, f);
+        int b = f["tokens"].Shape[0], s = f["tokens"].Shape[1], v = config.VocabSize;
+        var mask = f["mask"].AsFloats();
+        model.Forward(f["tokens"].AsInts(), mask, b, s, computeLogits: false);
+        model.ZeroGradients();
+        var dHidden = new float[b * s * config.ModelDim];
+        for (int start = 0; start < b * s; start += 7)
+        {
+            int count = Math.Min(7, b * s - start);
+            var chunk = new float[count * v];
+            model.ComputeLogits(start, count, chunk);
+            AssertClose(chunk, Array.ConvertAll(full.Logits.Slice(start * v, count * v).ToArray(), x => (double)x), 1e-6, "logits chunk");
+            model.AccumulateLogitsGradient(start, count, dlogits.AsSpan(start * v, count * v));
+        }
+
+        model.Backward(default, dHidden);
+        AssertClose(model.Gradients, Array.ConvertAll(full.Gradients, x => (double)x), 1e-5, "gradients");
+    }
+
+    [Test]
     public void LlamaWithGroupedQueryAttentionMatchesTorch()
     {
         var f = Fixture.Load("model_llama");
