@@ -73,4 +73,26 @@ public class ConfigAndLayoutTests
         Assert.Throws<ArgumentException>(() => m.LoadTensor("transformer.wte.weight", new float[3]));
         Assert.Throws<InvalidOperationException>(() => new TransformerModel(TransformerConfig.Gpt2(10, 4, 4, 1, 1)).Backward(default, default));
     }
+
+    [Test]
+    public void ActivationsAreReusedAcrossShapes()
+    {
+        var c = TransformerConfig.Llama(11, 8, 8, 2, 4, 2, 12);
+        var m = new TransformerModel(c);
+        m.InitializeRandom(3, std: 0.3f);
+        int[] small = [1, 2, 3, 4, 5, 6];
+        float[] ones = [1, 1, 1, 1, 1, 1];
+        var d = new float[6 * c.VocabSize];
+        d[5] = 1f;
+        m.Forward(small, ones, 2, 3);
+        var first = m.Logits.ToArray();
+        m.Backward(d, default);
+        var g1 = m.Gradients.ToArray();
+        m.Forward(new int[24], new float[24], 3, 8);
+        m.Forward(small, ones, 2, 3);
+        Assert.That(m.Logits.ToArray(), Is.EqualTo(first));
+        m.ZeroGradients();
+        m.Backward(d, default);
+        Assert.That(m.Gradients, Is.EqualTo(g1));
+    }
 }
