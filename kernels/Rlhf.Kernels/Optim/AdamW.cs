@@ -10,7 +10,8 @@ public static unsafe class AdamW
     /// Effectively computes, per element, in PyTorch's order:
     /// p ← p·(1 − lr·wd); m ← m·β1 + (1 − β1)·g; v ← v·β2 + (1 − β2)·g²;
     /// p ← p − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + eps).
-    /// Bias corrections are computed in double and rounded to float once, as PyTorch does with its Python scalars.
+    /// Hyperparameters are doubles like PyTorch's Python floats: 1 − β, the bias corrections and lr/(1 − β1^t) are
+    /// computed in double and rounded to float once, as PyTorch does (1 − 0.999f would be off by 5e−5 relative).
     /// NaN or ±Inf in a gradient propagate into that element's state (check with <see cref="GradientClipping"/> first).
     /// </summary>
     /// <param name="step">1-based step count t after this update (PyTorch's state["step"]).</param>
@@ -18,7 +19,7 @@ public static unsafe class AdamW
     /// β outside [0, 1) (the message names the argument and value).</exception>
     public static void Step(
         Span<float> parameters, ReadOnlySpan<float> gradients, Span<float> firstMoment, Span<float> secondMoment,
-        int step, float learningRate, float beta1 = 0.9f, float beta2 = 0.999f, float epsilon = 1e-8f, float weightDecay = 0.01f)
+        int step, double learningRate, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8, double weightDecay = 0.01)
     {
         int n = parameters.Length;
         PpoArgs.Length(gradients.Length, n, nameof(gradients), "parameters.Length");
@@ -36,13 +37,13 @@ public static unsafe class AdamW
         var c = new Coefficients
         {
             Decay = (float)(1.0 - lr * weightDecay),
-            Beta1 = beta1,
+            Beta1 = (float)beta1,
             OneMinusBeta1 = (float)(1.0 - beta1),
-            Beta2 = beta2,
+            Beta2 = (float)beta2,
             OneMinusBeta2 = (float)(1.0 - beta2),
             NegStepSize = (float)(-lr / (1.0 - Math.Pow(beta1, step))),
             BiasCorrection2Sqrt = (float)Math.Sqrt(1.0 - Math.Pow(beta2, step)),
-            Epsilon = epsilon,
+            Epsilon = (float)epsilon,
         };
 
         int chunkLength = ChunkRunner.ChunkLength(n, 64 * 1024);
@@ -53,15 +54,15 @@ public static unsafe class AdamW
         }
     }
 
-    private static void Hyper(float value, string name)
+    private static void Hyper(double value, string name)
     {
-        if (!(value >= 0f) || !float.IsFinite(value))
+        if (!(value >= 0.0) || !double.IsFinite(value))
             throw new ArgumentOutOfRangeException(name, value, $"{name} must be finite and >= 0 (got {value}).");
     }
 
-    private static void Beta(float value, string name)
+    private static void Beta(double value, string name)
     {
-        if (!(value >= 0f && value < 1f)) throw new ArgumentOutOfRangeException(name, value, $"{name} must be in [0, 1) (got {value}).");
+        if (!(value >= 0.0 && value < 1.0)) throw new ArgumentOutOfRangeException(name, value, $"{name} must be in [0, 1) (got {value}).");
     }
 
     private struct Coefficients

@@ -53,8 +53,12 @@ public static unsafe class Gae
         {
             int row = badRow[c];
             if (row < 0) continue;
-            int t0 = row * steps;
-            PpoArgs.ThrowOnNaN(steps, mask.Slice(t0, steps), rewards.Slice(t0, steps), nameof(rewards), values.Slice(t0, steps), nameof(values));
+            for (int i = row * steps; i < (row + 1) * steps; i++)
+            {
+                if (mask[i] == 0f) continue;
+                if (float.IsNaN(rewards[i])) throw PpoArgs.BadElement(nameof(rewards), i, rewards[i], steps);
+                if (float.IsNaN(values[i])) throw PpoArgs.BadElement(nameof(values), i, values[i], steps);
+            }
         }
     }
 
