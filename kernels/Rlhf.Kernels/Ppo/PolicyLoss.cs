@@ -94,7 +94,7 @@ public static unsafe class PolicyLoss
                     // Masked lanes become d = 0, A = 0: loss, KL and gradient are exactly 0 there, NaN padding included.
                     var d = valid & (Vector512.Load(NewLogp + i) - Vector512.Load(OldLogp + i));
                     var a = valid & Vector512.Load(Adv + i);
-                    var ratio = Vector512.Exp(d);
+                    var ratio = PpoMath.Exp(d);
                     var l1 = -a * ratio;
                     var l2 = -a * Vector512.Min(Vector512.Max(ratio, lo), hi);
                     (Vector512.GreaterThanOrEqual(l1, l2) & (l1 * gs)).Store(Grad + i);
