@@ -36,6 +36,12 @@ internal static class ChunkRunner
             return;
         }
 
+        RunParallel(chunks, threads, body);
+    }
+
+    // A separate method: the lambda's closure would otherwise be allocated on every call, even single-threaded ones.
+    private static void RunParallel<TBody>(int chunks, int threads, TBody body) where TBody : struct, IChunkBody
+    {
         // Contiguous chunk ranges per worker keep each thread's memory sequential.
         Parallel.For(0, threads, w =>
         {
