@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.Intrinsics;
 
 namespace Rlhf.Kernels.Ppo;
@@ -65,7 +66,7 @@ public static unsafe class PpoRewards
             {
                 float* kl = Kl + (long)b * Steps, mask = Mask + (long)b * Steps, o = Out + (long)b * Steps;
                 bool nan = false;
-                int t = 0;
+                int t = 0, last = -1;
                 if (Vector512.IsHardwareAccelerated)
                 {
                     var coef = Vector512.Create(NegCoef);
@@ -73,6 +74,9 @@ public static unsafe class PpoRewards
                     for (; t + 16 <= Steps; t += 16)
                     {
                         var valid = ~Vector512.Equals(Vector512.Load(mask + t), Vector512<float>.Zero);
+                        // The last valid token is found on the way: highest set lane of the last block with one.
+                        ulong bits = valid.ExtractMostSignificantBits();
+                        if (bits != 0) last = t + 63 - BitOperations.LeadingZeroCount(bits);
                         var r = valid & (coef * Vector512.Load(kl + t));
                         anyNaN |= ~Vector512.Equals(r, r);
                         r.Store(o + t);
@@ -83,13 +87,13 @@ public static unsafe class PpoRewards
 
                 for (; t < Steps; t++)
                 {
-                    float r = mask[t] != 0f ? NegCoef * kl[t] : 0f;
+                    bool valid = mask[t] != 0f;
+                    float r = valid ? NegCoef * kl[t] : 0f;
+                    if (valid) last = t;
                     nan |= float.IsNaN(r);
                     o[t] = r;
                 }
 
-                int last = Steps - 1;
-                while (last >= 0 && mask[last] == 0f) last--;
                 if (last >= 0)
                 {
                     o[last] += Scores[b];
