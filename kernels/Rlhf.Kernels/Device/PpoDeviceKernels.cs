@@ -126,7 +126,8 @@ public sealed class DevicePpoKernels : IDisposable
         accelerator.Synchronize();
     }
 
-    /// <summary>Device version of <see cref="Ppo.Gae.Compute"/>: one thread per row runs TRL's sequential reverse scan.</summary>
+    /// <summary>Device version of <see cref="Ppo.Gae.Compute"/>: one thread per row runs TRL's sequential reverse scan.
+    /// NaN inputs propagate here instead of throwing (finding them would cost a reduction).</summary>
     public void Gae(ArrayView<float> rewards, ArrayView<float> values, ArrayView<float> mask, ArrayView<float> advantages,
         ArrayView<float> returns, int batch, int steps, float gamma, float lambda)
     {
