@@ -1,0 +1,346 @@
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+using Rlhf.Kernels.Ppo;
+using R = Rlhf.Kernels.Device.PpoDeviceReduction;
+
+namespace Rlhf.Kernels.Device;
+
+/// <summary>
+/// The PPO kernels on an ILGPU accelerator (written for CUDA; tested on ILGPU's CPU accelerator against the span
+/// kernels in <see cref="Rlhf.Kernels.Ppo"/>). Same formulas, layouts ([B, T] row-major, float 0/1 masks),
+/// validation and masked-token semantics as the CPU path; see <see cref="PolicyLoss"/>, <see cref="ValueLoss"/>,
+/// <see cref="PpoRewards"/>, <see cref="Gae"/> and <see cref="MaskedWhitening"/> there for the exact definitions.
+/// Reductions are deterministic (fixed grid, tree per group, partials summed on the host in order).
+/// One instance is not safe for concurrent use (it owns one partials buffer); loaded kernels are reused.
+/// </summary>
+public sealed class DevicePpoKernels : IDisposable
+{
+    private const int M = R.MaxGroupSize;
+
+    private readonly Accelerator accelerator;
+    private readonly R reduction;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossArgs> policy;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossArgs> value;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MomentArgs> moments;
+    private readonly Action<Index1D, ArrayView<float>, float> scale;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, WhitenArgs> whiten;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> klPenalty;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> addScores;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GaeArgs> gae;
+
+    /// <param name="device">The accelerator to run on.</param>
+    /// <param name="groupSize">Threads per group for reductions (0: min(256, the device limit)); rounded down to a power of two.</param>
+    public DevicePpoKernels(KernelDevice device, int groupSize = 0)
+    {
+        accelerator = device.Accelerator;
+        reduction = new R(device, groupSize);
+        policy = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossArgs>(PolicyKernel);
+        value = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossArgs>(ValueKernel);
+        moments = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MomentArgs>(MomentsKernel);
+        scale = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(ScaleKernel);
+        whiten = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, WhitenArgs>(WhitenKernel);
+        klPenalty = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(KlPenaltyKernel);
+        addScores = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(AddScoresKernel);
+        gae = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GaeArgs>(GaeKernel);
+    }
+
+    /// <summary>Threads per group used by the reductions.</summary>
+    public int GroupSize => reduction.GroupSize;
+
+    /// <summary>Device version of <see cref="Ppo.PolicyLoss.Compute"/> (same arguments, statistics and gradient).</summary>
+    public PolicyLossStats PolicyLoss(
+        ArrayView<float> newLogProbs, ArrayView<float> oldLogProbs, ArrayView<float> advantages, ArrayView<float> mask,
+        ArrayView<float> gradNewLogProbs, int batch, int steps, float clipRange, float gradientScale = 1f)
+    {
+        int n = PpoArgs.Shape(batch, steps);
+        Len(newLogProbs, n, nameof(newLogProbs));
+        Len(oldLogProbs, n, nameof(oldLogProbs));
+        Len(advantages, n, nameof(advantages));
+        Len(mask, n, nameof(mask));
+        Len(gradNewLogProbs, n, nameof(gradNewLogProbs));
+        PpoArgs.NonNegative(clipRange, nameof(clipRange));
+        PpoArgs.Finite(gradientScale, nameof(gradientScale));
+
+        var config = reduction.Config(n);
+        policy(config, newLogProbs, oldLogProbs, advantages, mask, gradNewLogProbs, reduction.Partials,
+            new LossArgs { N = n, A = 1f - clipRange, B = 1f + clipRange });
+        Span<double> s = stackalloc double[5];
+        reduction.Sum(config, 5, s);
+        if (double.IsNaN(s[0]) || double.IsNaN(s[2]) || double.IsNaN(s[3]))
+        {
+            PpoArgs.ThrowOnNaN(steps, reduction.ToHost(mask), reduction.ToHost(newLogProbs), nameof(newLogProbs),
+                reduction.ToHost(oldLogProbs), nameof(oldLogProbs), reduction.ToHost(advantages), nameof(advantages));
+        }
+
+        int valid = (int)s[4];
+        if (valid == 0) return new PolicyLossStats(0f, 0f, 0f, 0f, 0);
+        scale(n, gradNewLogProbs, gradientScale / valid);
+        accelerator.Synchronize();
+        return new PolicyLossStats((float)(s[0] / valid), (float)(s[1] / valid), (float)(0.5 * s[2] / valid), (float)(s[3] / valid), valid);
+    }
+
+    /// <summary>Device version of <see cref="Ppo.ValueLoss.Compute"/> (clipRange = +∞ turns clipping off).</summary>
+    public ValueLossStats ValueLoss(
+        ArrayView<float> values, ArrayView<float> oldValues, ArrayView<float> returns, ArrayView<float> mask,
+        ArrayView<float> gradValues, int batch, int steps, float clipRange, float gradientScale = 1f)
+    {
+        int n = PpoArgs.Shape(batch, steps);
+        Len(values, n, nameof(values));
+        Len(oldValues, n, nameof(oldValues));
+        Len(returns, n, nameof(returns));
+        Len(mask, n, nameof(mask));
+        Len(gradValues, n, nameof(gradValues));
+        PpoArgs.NonNegative(clipRange, nameof(clipRange));
+        PpoArgs.Finite(gradientScale, nameof(gradientScale));
+
+        var config = reduction.Config(n);
+        value(config, values, oldValues, returns, mask, gradValues, reduction.Partials, new LossArgs { N = n, A = clipRange });
+        Span<double> s = stackalloc double[4];
+        reduction.Sum(config, 4, s);
+        if (double.IsNaN(s[0]) || double.IsNaN(s[2]))
+        {
+            PpoArgs.ThrowOnNaN(steps, reduction.ToHost(mask), reduction.ToHost(values), nameof(values),
+                reduction.ToHost(oldValues), nameof(oldValues), reduction.ToHost(returns), nameof(returns));
+        }
+
+        int valid = (int)s[3];
+        if (valid == 0) return new ValueLossStats(0f, 0f, 0f, 0);
+        scale(n, gradValues, gradientScale / valid);
+        accelerator.Synchronize();
+        return new ValueLossStats((float)(0.5 * s[0] / valid), (float)(s[1] / valid), (float)(s[2] / valid), valid);
+    }
+
+    /// <summary>Device version of <see cref="PpoRewards.Compute"/> (NaN inputs propagate here instead of throwing).</summary>
+    public void Rewards(ArrayView<float> kl, ArrayView<float> scores, ArrayView<float> mask, ArrayView<float> rewards, int batch, int steps, float klCoef)
+    {
+        int n = PpoArgs.Shape(batch, steps);
+        Len(kl, n, nameof(kl));
+        Len(scores, batch, nameof(scores), "batch");
+        Len(mask, n, nameof(mask));
+        Len(rewards, n, nameof(rewards));
+        PpoArgs.Finite(klCoef, nameof(klCoef));
+        PpoArgs.NonNegative(klCoef, nameof(klCoef));
+        klPenalty(n, kl, mask, rewards, -klCoef);
+        addScores(batch, scores, mask, rewards, steps);
+        accelerator.Synchronize();
+    }
+
+    /// <summary>Device version of <see cref="Ppo.Gae.Compute"/>: one thread per row runs TRL's sequential reverse scan.
+    /// NaN inputs propagate here instead of throwing (finding them would cost a reduction).</summary>
+    public void Gae(ArrayView<float> rewards, ArrayView<float> values, ArrayView<float> mask, ArrayView<float> advantages,
+        ArrayView<float> returns, int batch, int steps, float gamma, float lambda)
+    {
+        int n = PpoArgs.Shape(batch, steps);
+        Len(rewards, n, nameof(rewards));
+        Len(values, n, nameof(values));
+        Len(mask, n, nameof(mask));
+        Len(advantages, n, nameof(advantages));
+        Len(returns, n, nameof(returns));
+        PpoArgs.UnitInterval(gamma, nameof(gamma));
+        PpoArgs.UnitInterval(lambda, nameof(lambda));
+        gae(batch, rewards, values, mask, advantages, returns, new GaeArgs { Steps = steps, Gamma = gamma, Decay = gamma * lambda });
+        accelerator.Synchronize();
+    }
+
+    /// <summary>Device version of <see cref="MaskedWhitening.Moments"/>.</summary>
+    public MaskedMoments Moments(ArrayView<float> x, ArrayView<float> mask)
+    {
+        if (mask.Length != x.Length) throw new ArgumentException($"mask has {mask.Length} elements but x.Length = {x.Length}.", nameof(mask));
+        long n = x.Length;
+        var config = reduction.Config(n);
+        Span<double> s = stackalloc double[2];
+        moments(config, x, mask, reduction.Partials, new MomentArgs { N = (int)n, Centre = 0f, Squares = 0 });
+        reduction.Sum(config, 2, s);
+        long count = (long)s[1];
+        if (count < 2) throw new ArgumentException($"mask has {count} valid entries; the unbiased variance needs at least 2.", nameof(mask));
+        if (double.IsNaN(s[0]))
+        {
+            var hx = reduction.ToHost(x);
+            int i = PpoArgs.FirstNaN(hx, reduction.ToHost(mask));
+            if (i >= 0) throw new ArgumentException($"x[{i}] = {hx[i]} is not a number.", nameof(x));
+        }
+
+        double mean = s[0] / count;
+        moments(config, x, mask, reduction.Partials, new MomentArgs { N = (int)n, Centre = (float)mean, Squares = 1 });
+        reduction.Sum(config, 2, s);
+        double offset = mean - (float)mean;
+        return new MaskedMoments(mean, Math.Max(0.0, (s[0] - count * offset * offset) / (count - 1)), (int)count);
+    }
+
+    /// <summary>Device version of <see cref="MaskedWhitening.Whiten"/> (destination may be x).</summary>
+    public MaskedMoments Whiten(ArrayView<float> x, ArrayView<float> mask, ArrayView<float> destination, bool shiftMean = true)
+    {
+        if (destination.Length != x.Length)
+            throw new ArgumentException($"destination has {destination.Length} elements but x.Length = {x.Length}.", nameof(destination));
+        var m = Moments(x, mask);
+        float mean = (float)m.Mean;
+        whiten((int)x.Length, x, mask, destination, new WhitenArgs
+        {
+            Mean = mean, Scale = (float)(1.0 / Math.Sqrt(m.Variance + MaskedWhitening.VarianceEpsilon)), AddBack = shiftMean ? 0f : mean,
+        });
+        accelerator.Synchronize();
+        return m;
+    }
+
+    public void Dispose() => reduction.Dispose();
+
+    private static void Len(ArrayView<float> view, int expected, string name, string what = "batch*steps")
+    {
+        if (view.Length != expected) throw new ArgumentException($"{name} has {view.Length} elements but {what} = {expected}.", name);
+    }
+
+    // ---- kernels -----------------------------------------------------------------------------------------
+
+    internal struct LossArgs
+    {
+        public int N;
+        public float A, B;
+    }
+
+    internal struct MomentArgs
+    {
+        public int N;
+        public float Centre;
+        public int Squares;
+    }
+
+    internal struct WhitenArgs
+    {
+        public float Mean, Scale, AddBack;
+    }
+
+    internal struct GaeArgs
+    {
+        public int Steps;
+        public float Gamma, Decay;
+    }
+
+    // partials per group: Σloss, Σclipped, Σd², Σratio, count. grad is written unnormalised (the host rescales by 1/N).
+    private static void PolicyKernel(ArrayView<float> newLp, ArrayView<float> oldLp, ArrayView<float> adv, ArrayView<float> mask,
+        ArrayView<float> grad, ArrayView<float> partials, LossArgs p)
+    {
+        var shared = SharedMemory.Allocate<float>(5 * M);
+        int tid = Group.IdxX;
+        float loss = 0f, clipped = 0f, kl = 0f, ratioSum = 0f, count = 0f;
+        for (int i = Grid.IdxX * Group.DimX + tid; i < p.N; i += Grid.DimX * Group.DimX)
+        {
+            float g = 0f;
+            if (mask[i] != 0f)
+            {
+                float d = newLp[i] - oldLp[i];
+                float a = adv[i];
+                float ratio = XMath.Exp(d);
+                float l1 = -a * ratio;
+                float l2 = -a * XMath.Min(XMath.Max(ratio, p.A), p.B);
+                if (l1 >= l2) g = l1;
+                loss += XMath.Max(l1, l2);
+                clipped += l2 > l1 ? 1f : 0f;
+                kl += d * d;
+                ratioSum += ratio;
+                count += 1f;
+            }
+
+            grad[i] = g;
+        }
+
+        shared[tid] = loss;
+        shared[M + tid] = clipped;
+        shared[2 * M + tid] = kl;
+        shared[3 * M + tid] = ratioSum;
+        shared[4 * M + tid] = count;
+        R.GroupSumAndStore(shared, 5, partials);
+    }
+
+    // partials per group: Σmax(l1, l2), Σclipped, Σl1, count.
+    private static void ValueKernel(ArrayView<float> v, ArrayView<float> oldV, ArrayView<float> ret, ArrayView<float> mask,
+        ArrayView<float> grad, ArrayView<float> partials, LossArgs p)
+    {
+        var shared = SharedMemory.Allocate<float>(4 * M);
+        int tid = Group.IdxX;
+        float loss = 0f, clipped = 0f, squared = 0f, count = 0f;
+        for (int i = Grid.IdxX * Group.DimX + tid; i < p.N; i += Grid.DimX * Group.DimX)
+        {
+            float g = 0f;
+            if (mask[i] != 0f)
+            {
+                float vi = v[i], old = oldV[i], r = ret[i];
+                float vc = XMath.Min(XMath.Max(vi, old - p.A), old + p.A);
+                float e1 = vi - r, e2 = vc - r;
+                float l1 = e1 * e1, l2 = e2 * e2;
+                if (l1 >= l2) g = e1;
+                loss += XMath.Max(l1, l2);
+                clipped += l2 > l1 ? 1f : 0f;
+                squared += l1;
+                count += 1f;
+            }
+
+            grad[i] = g;
+        }
+
+        shared[tid] = loss;
+        shared[M + tid] = clipped;
+        shared[2 * M + tid] = squared;
+        shared[3 * M + tid] = count;
+        R.GroupSumAndStore(shared, 4, partials);
+    }
+
+    // partials per group: Σx (or Σ(x − centre)²), count.
+    private static void MomentsKernel(ArrayView<float> x, ArrayView<float> mask, ArrayView<float> partials, MomentArgs p)
+    {
+        var shared = SharedMemory.Allocate<float>(2 * M);
+        int tid = Group.IdxX;
+        float sum = 0f, count = 0f;
+        for (int i = Grid.IdxX * Group.DimX + tid; i < p.N; i += Grid.DimX * Group.DimX)
+        {
+            if (mask[i] == 0f) continue;
+            float d = x[i] - p.Centre;
+            sum += p.Squares != 0 ? d * d : d;
+            count += 1f;
+        }
+
+        shared[tid] = sum;
+        shared[M + tid] = count;
+        R.GroupSumAndStore(shared, 2, partials);
+    }
+
+    private static void ScaleKernel(Index1D i, ArrayView<float> x, float factor) => x[i] *= factor;
+
+    private static void WhitenKernel(Index1D i, ArrayView<float> x, ArrayView<float> mask, ArrayView<float> dest, WhitenArgs p) =>
+        dest[i] = mask[i] != 0f ? (x[i] - p.Mean) * p.Scale + p.AddBack : 0f;
+
+    private static void KlPenaltyKernel(Index1D i, ArrayView<float> kl, ArrayView<float> mask, ArrayView<float> rewards, float negCoef) =>
+        rewards[i] = mask[i] != 0f ? negCoef * kl[i] : 0f;
+
+    private static void AddScoresKernel(Index1D row, ArrayView<float> scores, ArrayView<float> mask, ArrayView<float> rewards, int steps)
+    {
+        long o = (long)row.X * steps;
+        for (int t = steps - 1; t >= 0; t--)
+        {
+            if (mask[o + t] != 0f)
+            {
+                rewards[o + t] += scores[row];
+                return;
+            }
+        }
+    }
+
+    // One thread per row: TRL's reverse scan with masked inputs, the running advantage carried through masked steps.
+    private static void GaeKernel(Index1D row, ArrayView<float> r, ArrayView<float> v, ArrayView<float> mask,
+        ArrayView<float> adv, ArrayView<float> ret, GaeArgs p)
+    {
+        long o = (long)row.X * p.Steps;
+        float last = 0f, nextValue = 0f;
+        for (int t = p.Steps - 1; t >= 0; t--)
+        {
+            long i = o + t;
+            bool valid = mask[i] != 0f;
+            float vt = valid ? v[i] : 0f;
+            float rt = valid ? r[i] : 0f;
+            last = rt + p.Gamma * nextValue - vt + p.Decay * last;
+            adv[i] = valid ? last : 0f;
+            ret[i] = valid ? last + vt : 0f;
+            nextValue = vt;
+        }
+    }
+}

@@ -1,0 +1,66 @@
+namespace Rlhf.Kernels.Ppo;
+
+/// <summary>Argument checks shared by the PPO and optimizer kernels; messages name the argument, index and value.</summary>
+internal static class PpoArgs
+{
+    /// <summary>Checks batch, steps &gt; 0 and returns batch·steps.</summary>
+    public static int Shape(int batch, int steps)
+    {
+        if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, $"batch must be > 0 (got {batch}).");
+        if (steps <= 0) throw new ArgumentOutOfRangeException(nameof(steps), steps, $"steps must be > 0 (got {steps}).");
+        long n = (long)batch * steps;
+        if (n > Array.MaxLength) throw new ArgumentOutOfRangeException(nameof(batch), batch, $"batch*steps = {n} exceeds the largest span.");
+        return (int)n;
+    }
+
+    public static void Length(int actual, int expected, string name, string what = "batch*steps")
+    {
+        if (actual != expected)
+            throw new ArgumentException($"{name} has {actual} elements but {what} = {expected}.", name);
+    }
+
+    public static void NonNegative(float value, string name)
+    {
+        if (!(value >= 0f)) throw new ArgumentOutOfRangeException(name, value, $"{name} must be >= 0 (got {value}).");
+    }
+
+    public static void Finite(float value, string name)
+    {
+        if (!float.IsFinite(value)) throw new ArgumentOutOfRangeException(name, value, $"{name} must be finite (got {value}).");
+    }
+
+    public static void UnitInterval(float value, string name)
+    {
+        if (!(value >= 0f && value <= 1f)) throw new ArgumentOutOfRangeException(name, value, $"{name} must be in [0, 1] (got {value}).");
+    }
+
+    /// <summary>The exception for a bad element of a [B, T] input.</summary>
+    public static ArgumentException BadElement(string name, int index, float value, int steps, string why = "is not a number") =>
+        new($"{name}[{index}] (row {index / steps}, step {index % steps}) = {value} {why}.", name);
+
+    /// <summary>First index i with mask[i] != 0 and a NaN in <paramref name="x"/>, or -1.</summary>
+    public static int FirstNaN(ReadOnlySpan<float> x, ReadOnlySpan<float> mask)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            if (mask[i] != 0f && float.IsNaN(x[i])) return i;
+        }
+
+        return -1;
+    }
+
+    /// <summary>Throws for the first NaN under the mask among up to four [B, T] inputs (used after a reduction came out NaN).</summary>
+    public static void ThrowOnNaN(int steps, ReadOnlySpan<float> mask,
+        ReadOnlySpan<float> a, string aName, ReadOnlySpan<float> b, string bName,
+        ReadOnlySpan<float> c = default, string cName = "", ReadOnlySpan<float> d = default, string dName = "")
+    {
+        for (int i = 0; i < mask.Length; i++)
+        {
+            if (mask[i] == 0f) continue;
+            if (float.IsNaN(a[i])) throw BadElement(aName, i, a[i], steps);
+            if (float.IsNaN(b[i])) throw BadElement(bName, i, b[i], steps);
+            if (!c.IsEmpty && float.IsNaN(c[i])) throw BadElement(cName, i, c[i], steps);
+            if (!d.IsEmpty && float.IsNaN(d[i])) throw BadElement(dName, i, d[i], steps);
+        }
+    }
+}

@@ -1,0 +1,132 @@
+using System.Runtime.Intrinsics;
+
+namespace Rlhf.Kernels.Ppo;
+
+/// <summary>
+/// PPO's clipped value loss over [B, T] value predictions (TRL PPOTrainer.loss, value part), with its gradient
+/// w.r.t. the predictions in the same pass.
+/// </summary>
+public static unsafe class ValueLoss
+{
+    /// <summary>
+    /// Effectively computes, per valid token i (mask[i] ≠ 0), vc = clip(v, vOld − ε, vOld + ε), l1 = (v − R)²,
+    /// l2 = (vc − R)², and returns Loss = ½·masked_mean(max(l1, l2)), ClipFraction = masked_mean(l2 &gt; l1) and
+    /// masked_mean(l1). Writes grad[i] = gradientScale·∂Loss/∂v[i] = gradientScale·(l1 ≥ l2 ? v − R : 0)/N and 0 at
+    /// masked tokens. Pass <paramref name="clipRange"/> = +∞ to turn clipping off (then Loss = ½·masked_mean((v−R)²)).
+    /// With no valid token everything is 0.
+    /// </summary>
+    /// <remarks>Layout [B, T] row-major. A NaN at a valid token throws; masked tokens are never read into the result.
+    /// Deterministic for any <see cref="KernelParallelism.MaxThreads"/>.</remarks>
+    /// <exception cref="ArgumentException">Lengths ≠ batch·steps, batch or steps ≤ 0, clipRange &lt; 0 or NaN,
+    /// or a NaN input at a valid token (the message names the argument, index and value).</exception>
+    public static ValueLossStats Compute(
+        ReadOnlySpan<float> values, ReadOnlySpan<float> oldValues, ReadOnlySpan<float> returns,
+        ReadOnlySpan<float> mask, Span<float> gradValues, int batch, int steps, float clipRange,
+        float gradientScale = 1f)
+    {
+        int n = PpoArgs.Shape(batch, steps);
+        PpoArgs.Length(values.Length, n, nameof(values));
+        PpoArgs.Length(oldValues.Length, n, nameof(oldValues));
+        PpoArgs.Length(returns.Length, n, nameof(returns));
+        PpoArgs.Length(mask.Length, n, nameof(mask));
+        PpoArgs.Length(gradValues.Length, n, nameof(gradValues));
+        PpoArgs.NonNegative(clipRange, nameof(clipRange));
+        PpoArgs.Finite(gradientScale, nameof(gradientScale));
+
+        int valid = MaskCount.Count(mask);
+        int chunkLength = ChunkRunner.ChunkLength(n, 16 * 1024);
+        int chunks = ChunkRunner.ChunkCount(n, chunkLength);
+        Partial* partials = stackalloc Partial[ChunkRunner.MaxChunks];
+        fixed (float* pV = values, pOld = oldValues, pRet = returns, pMask = mask, pGrad = gradValues)
+        {
+            var body = new Body
+            {
+                V = pV, OldV = pOld, Ret = pRet, Mask = pMask, Grad = pGrad,
+                Length = n, ChunkLength = chunkLength, Partials = partials, ClipRange = clipRange,
+                GradPerToken = valid == 0 ? 0f : gradientScale / valid,
+            };
+            ChunkRunner.Run(chunks, n, body);
+        }
+
+        double loss = 0, clipped = 0, squared = 0;
+        for (int c = 0; c < chunks; c++)
+        {
+            loss += partials[c].Loss;
+            clipped += partials[c].Clipped;
+            squared += partials[c].Squared;
+        }
+
+        if (double.IsNaN(loss) || double.IsNaN(squared))
+            PpoArgs.ThrowOnNaN(steps, mask, values, nameof(values), oldValues, nameof(oldValues), returns, nameof(returns));
+        if (valid == 0) return new ValueLossStats(0f, 0f, 0f, 0);
+        return new ValueLossStats((float)(0.5 * loss / valid), (float)(clipped / valid), (float)(squared / valid), valid);
+    }
+
+    private struct Partial
+    {
+        public double Loss, Clipped, Squared;
+    }
+
+    private struct Body : IChunkBody
+    {
+        public float* V, OldV, Ret, Mask, Grad;
+        public int Length, ChunkLength;
+        public float ClipRange, GradPerToken;
+        public Partial* Partials;
+
+        public void Run(int chunk)
+        {
+            int i = chunk * ChunkLength;
+            int end = Math.Min(Length, i + ChunkLength);
+            float loss = 0f, clipped = 0f, squared = 0f;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                var eps = Vector512.Create(ClipRange);
+                var gs = Vector512.Create(GradPerToken);
+                var one = Vector512<float>.One;
+                Vector512<float> accLoss = default, accClip = default, accSq = default;
+                for (; i + 16 <= end; i += 16)
+                {
+                    var valid = ~Vector512.Equals(Vector512.Load(Mask + i), Vector512<float>.Zero);
+                    // Masked lanes become v = vOld = R = 0: both squared errors and the gradient are exactly 0.
+                    var v = valid & Vector512.Load(V + i);
+                    var old = valid & Vector512.Load(OldV + i);
+                    var r = valid & Vector512.Load(Ret + i);
+                    var vc = Vector512.Min(Vector512.Max(v, old - eps), old + eps);
+                    var e1 = v - r;
+                    var e2 = vc - r;
+                    var l1 = e1 * e1;
+                    var l2 = e2 * e2;
+                    (Vector512.GreaterThanOrEqual(l1, l2) & (e1 * gs)).Store(Grad + i);
+                    accLoss += Vector512.Max(l1, l2);
+                    accClip += Vector512.GreaterThan(l2, l1) & one;
+                    accSq += l1;
+                }
+
+                loss = Vector512.Sum(accLoss);
+                clipped = Vector512.Sum(accClip);
+                squared = Vector512.Sum(accSq);
+            }
+
+            for (; i < end; i++)
+            {
+                if (Mask[i] == 0f)
+                {
+                    Grad[i] = 0f;
+                    continue;
+                }
+
+                float v = V[i], old = OldV[i], r = Ret[i];
+                float vc = MathF.Min(MathF.Max(v, old - ClipRange), old + ClipRange);
+                float e1 = v - r, e2 = vc - r;
+                float l1 = e1 * e1, l2 = e2 * e2;
+                Grad[i] = l1 >= l2 ? e1 * GradPerToken : 0f;
+                loss += MathF.Max(l1, l2);
+                clipped += l2 > l1 ? 1f : 0f;
+                squared += l1;
+            }
+
+            Partials[chunk] = new Partial { Loss = loss, Clipped = clipped, Squared = squared };
+        }
+    }
+}

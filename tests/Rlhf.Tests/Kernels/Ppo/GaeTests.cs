@@ -1,0 +1,96 @@
+using Rlhf.Kernels;
+using Rlhf.Kernels.Ppo;
+using static Rlhf.Tests.Kernels.Ppo.PpoTestData;
+
+namespace Rlhf.Tests.Kernels.Ppo;
+
+public class GaeTests
+{
+    [TestCase(1, 1, 0.99f, 0.95f)]
+    [TestCase(1, 16, 1f, 0.95f)]
+    [TestCase(4, 1, 0.9f, 0.9f)]
+    [TestCase(7, 53, 1f, 0.95f)]
+    [TestCase(7, 64, 0f, 0.95f)]
+    [TestCase(7, 47, 0.9f, 0f)]
+    [TestCase(7, 47, 0.97f, 1f)]
+    [TestCase(5, 35, 1f, 1f)]
+    [TestCase(70, 130, 0.99f, 0.95f)]
+    public void MatchesScalarReference(int batch, int steps, float gamma, float lambda)
+    {
+        var rng = new Random(batch * 7 + steps);
+        var r = Normal(rng, batch * steps, 0.2f);
+        var v = Normal(rng, batch * steps);
+        var mask = Mask(rng, batch, steps);
+        var adv = new float[r.Length];
+        var ret = Uniform(rng, r.Length, 1f, 2f);
+        Gae.Compute(PoisonMasked(r, mask), PoisonMasked(v, mask), mask, adv, ret, batch, steps, gamma, lambda);
+        var (ea, er) = PpoReference.Gae(r, v, mask, batch, steps, gamma, lambda);
+        double abs = 2e-6 * (1 + steps / 8.0);
+        AssertClose(ea, adv, 1e-5, abs, "advantages");
+        AssertClose(er, ret, 1e-5, abs, "returns");
+    }
+
+    [Test]
+    public void GammaZeroIsOneStepTemporalDifference()
+    {
+        var rng = new Random(3);
+        var r = Normal(rng, 40);
+        var v = Normal(rng, 40);
+        var mask = Enumerable.Repeat(1f, 40).ToArray();
+        var adv = new float[40];
+        var ret = new float[40];
+        Gae.Compute(r, v, mask, adv, ret, 2, 20, 0f, 0.7f);
+        for (int i = 0; i < 40; i++)
+        {
+            Assert.That(adv[i], Is.EqualTo(r[i] - v[i]).Within(1e-6f), $"adv[{i}]");
+            Assert.That(ret[i], Is.EqualTo(r[i]).Within(1e-6f), $"ret[{i}]");
+        }
+    }
+
+    [Test]
+    public void DeterministicAcrossThreadCounts()
+    {
+        var rng = new Random(8);
+        int b = 64, t = 300;
+        var r = Normal(rng, b * t);
+        var v = Normal(rng, b * t);
+        var mask = Mask(rng, b, t);
+        var a1 = new float[b * t];
+        var a2 = new float[b * t];
+        var ret = new float[b * t];
+        int saved = KernelParallelism.MaxThreads;
+        try
+        {
+            KernelParallelism.MaxThreads = 1;
+            Gae.Compute(r, v, mask, a1, ret, b, t, 0.99f, 0.95f);
+            KernelParallelism.MaxThreads = 3;
+            Gae.Compute(r, v, mask, a2, ret, b, t, 0.99f, 0.95f);
+        }
+        finally
+        {
+            KernelParallelism.MaxThreads = saved;
+        }
+
+        Assert.That(a2, Is.EqualTo(a1));
+    }
+
+    [Test]
+    public void RejectsBadArguments()
+    {
+        var x = new float[12];
+        var ones = Enumerable.Repeat(1f, 12).ToArray();
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => Gae.Compute(x, x, ones, new float[12], new float[12], 3, 4, 1.5f, 0.9f));
+        Assert.That(ex!.ParamName, Is.EqualTo("gamma"));
+        Assert.That(ex.Message, Does.Contain("1.5"));
+        var ex2 = Assert.Throws<ArgumentOutOfRangeException>(() => Gae.Compute(x, x, ones, new float[12], new float[12], 3, 4, 0.9f, -0.1f));
+        Assert.That(ex2!.ParamName, Is.EqualTo("lambda"));
+        var ex3 = Assert.Throws<ArgumentException>(() => Gae.Compute(x, x, ones, new float[12], new float[11], 3, 4, 0.9f, 0.9f));
+        Assert.That(ex3!.ParamName, Is.EqualTo("returns"));
+        Assert.That(ex3.Message, Does.Contain("11").And.Contain("12"));
+        var v = new float[12];
+        v[9] = float.NaN;
+        var ex4 = Assert.Throws<ArgumentException>(() => Gae.Compute(x, v, ones, new float[12], new float[12], 3, 4, 0.9f, 0.9f));
+        Assert.That(ex4!.ParamName, Is.EqualTo("values"));
+        Assert.That(ex4.Message, Does.Contain("values[9]").And.Contain("row 2, step 1"));
+    }
+}

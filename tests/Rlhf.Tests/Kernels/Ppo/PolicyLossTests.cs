@@ -1,0 +1,131 @@
+using Rlhf.Kernels;
+using Rlhf.Kernels.Ppo;
+using static Rlhf.Tests.Kernels.Ppo.PpoTestData;
+
+namespace Rlhf.Tests.Kernels.Ppo;
+
+public class PolicyLossTests
+{
+    private static (float[] NewLp, float[] OldLp, float[] Adv, float[] Mask) Inputs(int seed, int batch, int steps, float spread)
+    {
+        var rng = new Random(seed);
+        var old = Uniform(rng, batch * steps, -4f, 0f);
+        var noise = Uniform(rng, batch * steps, -spread, spread);
+        var nw = new float[old.Length];
+        for (int i = 0; i < nw.Length; i++) nw[i] = old[i] + noise[i];
+        return (nw, old, Normal(rng, batch * steps), Mask(rng, batch, steps));
+    }
+
+    [TestCase(1, 1, 0.2f, 0.5f)]
+    [TestCase(1, 37, 0.2f, 0.5f)]
+    [TestCase(5, 1, 0.2f, 0.5f)]
+    [TestCase(7, 53, 0.2f, 0.3f)]
+    [TestCase(6, 100, 0.1f, 3f)] // ratios far outside the clip range, both sides
+    [TestCase(3, 64, 0f, 0.5f)]
+    [TestCase(40, 700, 0.2f, 1f)] // several chunks
+    public void MatchesScalarReference(int batch, int steps, float eps, float spread)
+    {
+        var (nw, old, adv, mask) = Inputs(batch * 1000 + steps, batch, steps, spread);
+        var grad = new float[nw.Length];
+        var s = PolicyLoss.Compute(PoisonMasked(nw, mask), PoisonMasked(old, mask), PoisonMasked(adv, mask), mask, grad, batch, steps, eps, 0.5f);
+        var r = PpoReference.Policy(nw, old, adv, mask, eps, 0.5);
+
+        AssertClose(r.Loss, s.Loss, 1e-5, 1e-6, "loss");
+        AssertClose(r.ClipFraction, s.ClipFraction, 1e-6, 1e-7, "clip fraction");
+        AssertClose(r.ApproxKl, s.ApproxKl, 1e-5, 1e-7, "approx KL");
+        AssertClose(r.MeanRatio, s.MeanRatio, 1e-5, 1e-6, "mean ratio");
+        Assert.That(s.ValidCount, Is.EqualTo(mask.Count(m => m != 0)));
+        AssertClose(r.Grad, grad, 1e-5, 1e-9, "grad");
+        if (spread >= 3f) Assert.That(s.ClipFraction, Is.GreaterThan(0.2f), "the case must exercise clipping");
+    }
+
+    [Test]
+    public void AllMaskedBatchGivesZeros()
+    {
+        var (nw, old, adv, _) = Inputs(3, 2, 20, 1f);
+        var grad = Uniform(new Random(1), 40, 1f, 2f);
+        var s = PolicyLoss.Compute(nw, old, adv, new float[40], grad, 2, 20, 0.2f);
+        Assert.That(s, Is.EqualTo(new PolicyLossStats(0f, 0f, 0f, 0f, 0)));
+        Assert.That(grad, Is.All.EqualTo(0f));
+    }
+
+    [Test]
+    public void GradientMatchesCentralDifferences()
+    {
+        const int batch = 3, steps = 21;
+        const float eps = 0.2f, h = 1e-2f;
+        var (nw, old, adv, mask) = Inputs(11, batch, steps, 1f);
+        var grad = new float[nw.Length];
+        var scratch = new float[nw.Length];
+        PolicyLoss.Compute(nw, old, adv, mask, grad, batch, steps, eps);
+        int checkedCount = 0;
+        for (int i = 0; i < nw.Length; i++)
+        {
+            // Central differences are meaningless across the kinks of max/clip: skip points whose branch flips.
+            if (mask[i] != 0 && Branch(nw[i] + h, old[i], adv[i], eps) != Branch(nw[i] - h, old[i], adv[i], eps)) continue;
+            float keep = nw[i];
+            nw[i] = keep + h;
+            double up = PolicyLoss.Compute(nw, old, adv, mask, scratch, batch, steps, eps).Loss;
+            nw[i] = keep - h;
+            double down = PolicyLoss.Compute(nw, old, adv, mask, scratch, batch, steps, eps).Loss;
+            nw[i] = keep;
+            double fd = (up - down) / (2.0 * h);
+            Assert.That(grad[i], Is.EqualTo(fd).Within(2e-3 * Math.Abs(fd) + 2e-6), $"d loss / d newLogp[{i}]");
+            checkedCount++;
+        }
+
+        Assert.That(checkedCount, Is.GreaterThan(nw.Length * 3 / 4));
+    }
+
+    private static int Branch(float newLp, float oldLp, float a, float eps)
+    {
+        double ratio = Math.Exp((double)newLp - oldLp);
+        int region = ratio < 1 - eps ? 0 : ratio > 1 + eps ? 2 : 1;
+        double l1 = -a * ratio, l2 = -a * Math.Clamp(ratio, 1 - eps, 1 + eps);
+        return region * 2 + (l1 >= l2 ? 1 : 0);
+    }
+
+    [Test]
+    public void DeterministicAcrossThreadCounts()
+    {
+        var (nw, old, adv, mask) = Inputs(5, 64, 700, 1f);
+        var g1 = new float[nw.Length];
+        var g2 = new float[nw.Length];
+        int saved = KernelParallelism.MaxThreads;
+        try
+        {
+            KernelParallelism.MaxThreads = 1;
+            var s1 = PolicyLoss.Compute(nw, old, adv, mask, g1, 64, 700, 0.2f);
+            KernelParallelism.MaxThreads = 4;
+            var s2 = PolicyLoss.Compute(nw, old, adv, mask, g2, 64, 700, 0.2f);
+            Assert.That(s2, Is.EqualTo(s1));
+            Assert.That(g2, Is.EqualTo(g1));
+        }
+        finally
+        {
+            KernelParallelism.MaxThreads = saved;
+        }
+    }
+
+    [Test]
+    public void RejectsBadArguments()
+    {
+        var (nw, old, adv, mask) = Inputs(1, 2, 8, 1f);
+        var grad = new float[16];
+        var ex = Assert.Throws<ArgumentException>(() => PolicyLoss.Compute(nw, old.AsSpan(1), adv, mask, grad, 2, 8, 0.2f));
+        Assert.That(ex!.ParamName, Is.EqualTo("oldLogProbs"));
+        Assert.That(ex.Message, Does.Contain("15"));
+        var ex2 = Assert.Throws<ArgumentOutOfRangeException>(() => PolicyLoss.Compute(nw, old, adv, mask, grad, 2, 8, -0.1f));
+        Assert.That(ex2!.ParamName, Is.EqualTo("clipRange"));
+        Assert.That(ex2.Message, Does.Contain("-0.1"));
+        var ex3 = Assert.Throws<ArgumentOutOfRangeException>(() => PolicyLoss.Compute(nw, old, adv, mask, grad, 0, 8, 0.2f));
+        Assert.That(ex3!.ParamName, Is.EqualTo("batch"));
+        Assert.Throws<ArgumentOutOfRangeException>(() => PolicyLoss.Compute(nw, old, adv, mask, grad, 2, -8, 0.2f));
+
+        mask.AsSpan().Fill(1f);
+        adv[11] = float.NaN;
+        var ex4 = Assert.Throws<ArgumentException>(() => PolicyLoss.Compute(nw, old, adv, mask, grad, 2, 8, 0.2f));
+        Assert.That(ex4!.ParamName, Is.EqualTo("advantages"));
+        Assert.That(ex4.Message, Does.Contain("advantages[11]").And.Contain("row 1, step 3").And.Contain("NaN"));
+    }
+}
