@@ -21,6 +21,10 @@ public static class CliApp
         root.Subcommands.Add(RankingsCommand.Create());
         root.Subcommands.Add(AgreementCommand.Create());
         root.Subcommands.Add(PairsCommand.Create());
+        root.Subcommands.Add(GenerateCompletionsCommand.Create());
+        root.Subcommands.Add(TrainRewardCommand.Create());
+        root.Subcommands.Add(TrainClassifierCommand.Create());
+        root.Subcommands.Add(ScoreCommand.Create());
         return root;
     }
 
