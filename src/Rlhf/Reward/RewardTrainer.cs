@@ -133,13 +133,26 @@ public sealed class RewardTrainer
     /// <summary>One optimizer step over the pairs <paramref name="pairIndices"/> of the data set (see <see cref="SetData"/>); returns the batch loss and accuracy.</summary>
     internal (double Loss, double Accuracy) Step(HeadTrainingStep trainer, ReadOnlySpan<int> pairIndices)
     {
+        trainer.ZeroGradients();
+        var result = AccumulateGradients(pairIndices);
+        engineClock.Start();
+        trainer.Apply();
+        engineClock.Stop();
+        return result;
+    }
+
+    /// <summary>
+    /// Forward, loss and backward over the pairs <paramref name="pairIndices"/>: adds d(mean loss)/dθ into the trunk's
+    /// trainable gradients and the head's, without stepping. Returns the batch loss and accuracy.
+    /// </summary>
+    internal (double Loss, double Accuracy) AccumulateGradients(ReadOnlySpan<int> pairIndices)
+    {
         int b = pairIndices.Length, d = Model.Config.ModelDim;
         dataClock.Start();
         int seq = PackPairs(pairIndices);
         dataClock.Stop();
         engineClock.Start();
         int rowsN = 2 * b;
-        trainer.ZeroGradients();
         var m = mask.AsSpan(0, rowsN * seq);
         Model.Forward(tokens.AsSpan(0, rowsN * seq), m, rowsN, seq, computeLogits: false);
         Grow(ref scores, rowsN);
@@ -152,7 +165,6 @@ public sealed class RewardTrainer
         dh.Clear();
         Head.Backward(dScores.AsSpan(0, rowsN), Model.FinalHidden, m, rowsN, seq, dh);
         Model.Backward(default, dh);
-        trainer.Apply();
         engineClock.Stop();
         return (loss, acc);
     }
