@@ -10,9 +10,10 @@ public enum PaddingSide
 }
 
 /// <summary>
-/// Text → token rows for sequence scoring (reward models, classifiers): BOS (when the tokenizer has one) + prompt +
-/// response, truncated from the left so the end of the response (where the head reads) survives, and packed into
-/// padded [rows, seq] batches with a 0/1 mask.
+/// Text → token rows for sequence scoring (reward models, classifiers): BOS + prompt + response + EOS (each special
+/// token when the tokenizer has one), truncated from the left so the end of the response survives, and packed into
+/// padded [rows, seq] batches with a 0/1 mask. The closing EOS gives the last-token head the same query token on
+/// every row, which is where HF reward models read too.
 /// </summary>
 public sealed class TokenRows
 {
@@ -34,8 +35,9 @@ public sealed class TokenRows
     public int PadId { get; }
 
     /// <summary>
-    /// Tokens of BOS + prompt + response, at most <see cref="MaxLength"/>: when longer, BOS is kept and the oldest
-    /// tokens after it are dropped. An empty prompt and response still give one token (BOS, or the pad id).
+    /// Tokens of BOS + prompt + response + EOS, at most <see cref="MaxLength"/>: when longer, BOS and EOS are kept and
+    /// the oldest text tokens are dropped. An empty prompt and response still give at least one token (the pad id when
+    /// the tokenizer has neither BOS nor EOS).
     /// </summary>
     public int[] Encode(string prompt, string response)
     {
@@ -43,11 +45,12 @@ public sealed class TokenRows
         ArgumentNullException.ThrowIfNull(response);
         int[] p = prompt.Length == 0 ? [] : tokenizer.Encode(prompt);
         int[] r = response.Length == 0 ? [] : tokenizer.Encode(response);
-        int bos = tokenizer.BosId.HasValue ? 1 : 0;
-        int body = Math.Min(p.Length + r.Length, MaxLength - bos);
-        if (bos + body == 0) return [PadId];
-        var row = new int[bos + body];
+        int bos = tokenizer.BosId.HasValue ? 1 : 0, eos = tokenizer.EosId.HasValue ? 1 : 0;
+        int body = Math.Min(p.Length + r.Length, MaxLength - bos - eos);
+        if (bos + body + eos == 0) return [PadId];
+        var row = new int[bos + body + eos];
         if (bos == 1) row[0] = tokenizer.BosId!.Value;
+        if (eos == 1) row[^1] = tokenizer.EosId!.Value;
         // Copy the last `body` tokens of p ++ r.
         int skip = p.Length + r.Length - body;
         int o = bos;

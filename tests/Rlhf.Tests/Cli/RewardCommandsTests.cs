@@ -15,7 +15,7 @@ public class RewardCommandsTests
         PreferencePairs.Write(Path.Combine(dir, "pairs.jsonl"), PoliteData.Pairs(40, 1));
         var labelled = PoliteData.Labelled(40, 1);
         File.WriteAllLines(Path.Combine(dir, "labels.csv"), ["text,label", .. labelled.Select(x => $"\"{x.Text}\",{x.Label}")]);
-        File.WriteAllText(Path.Combine(dir, "responses.jsonl"), "{\"prompt\": \"Hi\", \"response\": \"Thank you, please.\"}\n{\"prompt\": \"Hi\", \"response\": \"Shut up, idiot.\"}\n");
+        File.WriteAllText(Path.Combine(dir, "responses.jsonl"), "{\"prompt\": \"Can you help me?\", \"response\": \"Please look here, thank you.\"}\n{\"prompt\": \"Can you help me?\", \"response\": \"Shut up, stupid.\"}\n");
     }
 
     [TearDown]

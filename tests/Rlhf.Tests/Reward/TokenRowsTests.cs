@@ -6,13 +6,14 @@ namespace Rlhf.Tests.Reward;
 public class TokenRowsTests
 {
     [Test]
-    public void Encode_PutsBosPromptResponse_AndTruncatesFromTheLeftKeepingBos()
+    public void Encode_PutsBosPromptResponseEos_AndTruncatesFromTheLeftKeepingBosAndEos()
     {
-        var rows = new TokenRows(new ByteTokenizer(), maxLength: 6, PaddingSide.Right);
-        Assert.That(rows.Encode("ab", "cd"), Is.EqualTo(new[] { ByteTokenizer.Bos, 'a', 'b', 'c', 'd' }));
-        Assert.That(rows.Encode("abc", "defg"), Is.EqualTo(new[] { ByteTokenizer.Bos, 'c', 'd', 'e', 'f', 'g' }));
-        Assert.That(rows.Encode("", "uvwxyz"), Is.EqualTo(new[] { ByteTokenizer.Bos, 'v', 'w', 'x', 'y', 'z' }));
-        Assert.That(rows.Encode("", ""), Is.EqualTo(new[] { ByteTokenizer.Bos }));
+        const int B = ByteTokenizer.Bos, E = ByteTokenizer.Eos;
+        var rows = new TokenRows(new ByteTokenizer(), maxLength: 7, PaddingSide.Right);
+        Assert.That(rows.Encode("ab", "cd"), Is.EqualTo(new[] { B, 'a', 'b', 'c', 'd', E }));
+        Assert.That(rows.Encode("abc", "defg"), Is.EqualTo(new[] { B, 'c', 'd', 'e', 'f', 'g', E }));
+        Assert.That(rows.Encode("", "uvwxyz"), Is.EqualTo(new[] { B, 'v', 'w', 'x', 'y', 'z', E }));
+        Assert.That(rows.Encode("", ""), Is.EqualTo(new[] { B, E }));
     }
 
     [Test]
