@@ -1,6 +1,6 @@
 using Microsoft.VisualBasic.FileIO;
+using Rlhf.Checkpoints;
 using Rlhf.Classification;
-using Rlhf.Model;
 using Rlhf.Reward;
 using Rlhf.Tests.Reward;
 using Rlhf.Tokenizers;
@@ -47,9 +47,12 @@ public class ToxicityAcceptanceTests
         var all = Sample("davidson", davidson, 2000, 1).Concat(Sample("stormfront", stormfront, 2000, 2))
             .Concat(Sample("surge", surge, 1000, 3)).Concat(Sample("toxigen", toxigen, 1000, 4)).ToList();
         var data = all.Select(x => x.Item).ToList();
-        var options = new ClassifierOptions { LearningRate = 1e-3f, Epochs = 2, BatchSize = 16, MaxLength = 96, EvalFraction = 0.1, Seed = 42 };
-        var trunk = RewardTrainer.NewTrunk(TransformerConfig.Gpt2(ByteTokenizer.Size, 96, modelDim: 64, layerCount: 2, headCount: 4), options.Seed);
-        var trainer = new ClassifierTrainer(trunk, new ByteTokenizer(), "byte", ["ok", "toxic"], options);
+        // Full fine-tuning of the pretrained stories260K (Llama, d=64, 5 layers) with its 512-token vocabulary: it
+        // learns faster than a fresh byte-level trunk (0.72 after 3 epochs in a trial). The last 40 tokens of each text.
+        var options = new ClassifierOptions { LearningRate = 2e-3f, Epochs = 4, BatchSize = 16, MaxLength = 40, EvalFraction = 0.1, Seed = 42 };
+        string tokenizerPath = SharedData.Path("tinyllamas-stories260K/tok512.bin");
+        var trunk = ModelCheckpoint.Load(SharedData.Path("tinyllamas-stories260K/stories260K.bin"));
+        var trainer = new ClassifierTrainer(trunk, TokenizerLoader.Load(tokenizerPath), tokenizerPath, ["ok", "toxic"], options);
         var result = trainer.Train(data, m => TestContext.Out.WriteLine(
             $"epoch {m.Epoch}: train loss {m.TrainLoss:F4} acc {m.TrainAccuracy:F3}, held-out loss {m.HeldOutLoss:F4} acc {m.HeldOutAccuracy:F3} ({m.Seconds:F0} s)"));
 
