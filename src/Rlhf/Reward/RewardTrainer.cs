@@ -36,7 +36,7 @@ public sealed class RewardTrainer
         options.Validate();
         if (tokenizer.VocabSize > trunk.Config.VocabSize)
             throw new ArgumentException($"tokenizer has {tokenizer.VocabSize} ids but the model's vocabulary is {trunk.Config.VocabSize}.", nameof(tokenizer));
-        if (options.MaxLength > trunk.Config.ContextLength && trunk.Config.Family == ModelFamily.Gpt2)
+        if (options.MaxLength > trunk.Config.ContextLength)
             throw new ArgumentOutOfRangeException(nameof(options), options.MaxLength, $"MaxLength exceeds the model's context {trunk.Config.ContextLength}.");
         this.tokenizerName = tokenizerName;
         encoder = new TokenRows(tokenizer, options.MaxLength, options.Padding);
