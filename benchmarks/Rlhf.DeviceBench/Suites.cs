@@ -7,5 +7,6 @@ internal static class Suites
     public static readonly Action<KernelDevice, BenchScale, DeviceReport>[] All =
     [
         CopySuite.Run,
+        PpoSuite.Run,
     ];
 }
