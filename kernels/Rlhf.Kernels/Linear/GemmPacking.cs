@@ -1,0 +1,135 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Rlhf.Kernels.Linear;
+
+/// <summary>
+/// Copies blocks of A and B into the panel layouts the micro-kernel reads, absorbing the transpose flags so that one
+/// micro-kernel serves NN, NT, TN and TT. Panels past the matrix edge are zero-padded: the padded lanes compute
+/// garbage-free zeros (or NaN from 0·Inf) that are never written back.
+/// </summary>
+internal static unsafe class GemmPacking
+{
+    private const int MR = GemmMicroKernel.Rows;
+    private const int NR = GemmMicroKernel.Columns;
+
+    /// <summary>
+    /// Packs op(A)[i0..i0+rows, p0..p0+depth] into panels of MR rows: panel r starts at dst + r·MR·depth, laid out [depth][MR].
+    /// A is stored [m, k] (or [k, m] when <paramref name="transposed"/>).
+    /// </summary>
+    public static void PackA(float* a, bool transposed, int m, int k, int i0, int rows, int p0, int depth, float* dst)
+    {
+        for (int r = 0; r < rows; r += MR)
+        {
+            int h = Math.Min(MR, rows - r);
+            float* panel = dst + (nint)r * depth;
+            if (transposed)
+            {
+                // Column p of op(A) is a contiguous run of stored row p: a straight copy per k step.
+                float* src = a + (nint)p0 * m + i0 + r;
+                for (int p = 0; p < depth; p++, src += m, panel += MR)
+                {
+                    int ii = 0;
+                    for (; ii < h; ii++) panel[ii] = src[ii];
+                    for (; ii < MR; ii++) panel[ii] = 0f;
+                }
+            }
+            else
+            {
+                // Row-major A: each stored row becomes one strided lane of the panel.
+                for (int ii = 0; ii < MR; ii++)
+                {
+                    float* d = panel + ii;
+                    if (ii < h)
+                    {
+                        float* src = a + (nint)(i0 + r + ii) * k + p0;
+                        for (int p = 0; p < depth; p++) d[(nint)p * MR] = src[p];
+                    }
+                    else
+                    {
+                        for (int p = 0; p < depth; p++) d[(nint)p * MR] = 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs op(B)[p0..p0+depth, j0..j0+cols] into panels of NR columns: panel s starts at dst + s·NR·depth, laid out [depth][NR].
+    /// B is stored [k, n] (or [n, k] when <paramref name="transposed"/>).
+    /// </summary>
+    public static void PackB(float* b, bool transposed, int n, int k, int p0, int depth, int j0, int cols, float* dst)
+    {
+        for (int s = 0; s < cols; s += NR)
+        {
+            int w = Math.Min(NR, cols - s);
+            float* panel = dst + (nint)s * depth;
+            if (!transposed)
+            {
+                float* src = b + (nint)p0 * n + j0 + s;
+                if (w == NR)
+                {
+                    for (int p = 0; p < depth; p++, src += n, panel += NR)
+                    {
+                        Vector512.Load(src).Store(panel);
+                        Vector512.Load(src + 16).Store(panel + 16);
+                    }
+                }
+                else
+                {
+                    for (int p = 0; p < depth; p++, src += n, panel += NR)
+                    {
+                        int jj = 0;
+                        for (; jj < w; jj++) panel[jj] = src[jj];
+                        for (; jj < NR; jj++) panel[jj] = 0f;
+                    }
+                }
+            }
+            else if (w == NR)
+            {
+                TransposeFullPanel(b + (nint)(j0 + s) * k + p0, k, depth, panel);
+            }
+            else
+            {
+                for (int jj = 0; jj < NR; jj++)
+                {
+                    float* d = panel + jj;
+                    if (jj < w)
+                    {
+                        float* src = b + (nint)(j0 + s + jj) * k + p0;
+                        for (int p = 0; p < depth; p++) d[(nint)p * NR] = src[p];
+                    }
+                    else
+                    {
+                        for (int p = 0; p < depth; p++) d[(nint)p * NR] = 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Transposes 32 stored rows (stride <paramref name="k"/>) × <paramref name="depth"/> into a [depth][32] panel.
+    /// This is the forward pass's x·Wᵀ case, so it gets a cheaper loop than the generic strided copy: four source
+    /// rows per pass keep four read streams and write 16-byte groups.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransposeFullPanel(float* src, int k, int depth, float* panel)
+    {
+        for (int jj = 0; jj < NR; jj += 4)
+        {
+            float* s0 = src + (nint)jj * k;
+            float* s1 = s0 + k;
+            float* s2 = s1 + k;
+            float* s3 = s2 + k;
+            float* d = panel + jj;
+            for (int p = 0; p < depth; p++, d += NR)
+            {
+                d[0] = s0[p];
+                d[1] = s1[p];
+                d[2] = s2[p];
+                d[3] = s3[p];
+            }
+        }
+    }
+}
