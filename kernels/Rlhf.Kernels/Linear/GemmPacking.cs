@@ -27,6 +27,15 @@ internal static unsafe class GemmPacking
             {
                 // Column p of op(A) is a contiguous run of stored row p: a straight copy per k step.
                 float* src = a + (nint)p0 * m + i0 + r;
+                if (h == MR && i0 + r + 16 <= m)
+                {
+                    // 16-wide copies: the 2 extra floats land in the next k step's slots, which that step overwrites;
+                    // only the last step spills, so it is copied by hand. Reads stay inside row p (checked above).
+                    for (int p = 0; p < depth - 1; p++, src += m, panel += MR) Vector512.Load(src).Store(panel);
+                    for (int ii = 0; ii < MR; ii++) panel[ii] = src[ii];
+                    continue;
+                }
+
                 for (int p = 0; p < depth; p++, src += m, panel += MR)
                 {
                     int ii = 0;
