@@ -61,11 +61,12 @@ public class GemmBehaviourTests
         Assert.That(c.All(float.IsFinite), Is.True);
     }
 
+    // Each shape has enough work for two threads: split by columns, by rows (n = 40), the GEMV path, and n = 1.
     [TestCase(300, 700, 300, false, true)]
-    [TestCase(600, 40, 100, true, false)]
-    [TestCase(5, 5000, 70, false, true)]
-    [TestCase(6, 3000, 70, true, false)]
-    [TestCase(600, 1, 200, true, false)]
+    [TestCase(600, 40, 300, true, false)]
+    [TestCase(5, 5000, 300, false, true)]
+    [TestCase(6, 3000, 300, true, false)]
+    [TestCase(3000, 1, 1000, true, false)]
     public void OneAndTwoThreadsGiveIdenticalBits(int m, int n, int k, bool transposeA, bool transposeB)
     {
         var a = GemmReference.Random(m * k, 21);

@@ -34,10 +34,12 @@ public class GemmCorrectnessTests
         => Check(m, n, k, transposeA, transposeB, accumulate, KernelParallelism.MaxThreads);
 
     /// <summary>Crosses every block boundary of the blocked path: k &gt; 384 (two depth blocks), n &gt; 2048, m &gt; 336, plus edges of each.</summary>
-    [TestCase(false, true)]
-    [TestCase(true, false)]
-    public void MatchesDoubleReferenceAcrossCacheBlocks(bool transposeA, bool transposeB)
-        => Check(341, 2083, 390, transposeA, transposeB, accumulate: true, threads: 2);
+    [TestCase(false, false, false)]
+    [TestCase(false, true, false)]
+    [TestCase(true, false, true)]
+    [TestCase(true, true, true)]
+    public void MatchesDoubleReferenceAcrossCacheBlocks(bool transposeA, bool transposeB, bool accumulate)
+        => Check(341, 2083, 390, transposeA, transposeB, accumulate, threads: 2);
 
     [TestCase(false)]
     [TestCase(true)]
