@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Reports;
 using Rlhf.Kernels;
 using KernelGemm = Rlhf.Kernels.Gemm;
 
@@ -17,18 +19,24 @@ namespace Rlhf.Benchmarks.Gemm;
 /// OpenBLAS is the baseline, so the Ratio column reads as our time / OpenBLAS time (goal ≤ 1.33, i.e. ≥ 75%).
 /// </remarks>
 [MemoryDiagnoser]
+[Config(typeof(WideParameterColumns))]
 public unsafe class GemmBenchmarks
 {
     private float* a, b, c;
 
-    [Params(
-        "Square 1024x1024x1024 NN",
-        "Forward 1024x1152x384 NT",
-        "BackwardDx 1024x384x1536 NN",
-        "BackwardDw 1536x384x1024 TN",
-        "LmHead 1024x50257x384 NT",
-        "Decode 1x50257x384 NT")]
-    public string Shape { get; set; } = "";
+    /// <summary>Engine shapes, named Name_M_N_K_Transposes (enum names print whole in the summary table).</summary>
+    public enum GemmShape
+    {
+        Square_1024_1024_1024_NN,
+        Forward_1024_1152_384_NT,
+        BackwardDx_1024_384_1536_NN,
+        BackwardDw_1536_384_1024_TN,
+        LmHead_1024_50257_384_NT,
+        Decode_1_50257_384_NT,
+    }
+
+    [ParamsAllValues]
+    public GemmShape Shape { get; set; }
 
     [Params(1, 2)]
     public int Threads { get; set; }
@@ -65,11 +73,10 @@ public unsafe class GemmBenchmarks
         new ReadOnlySpan<float>(a, m * k), new ReadOnlySpan<float>(b, k * n), new Span<float>(c, m * n),
         m, n, k, transposeA, transposeB);
 
-    private static (int M, int N, int K, bool TransposeA, bool TransposeB) Parse(string shape)
+    private static (int M, int N, int K, bool TransposeA, bool TransposeB) Parse(GemmShape shape)
     {
-        string[] parts = shape.Split(' ');
-        int[] dims = Array.ConvertAll(parts[1].Split('x'), int.Parse);
-        return (dims[0], dims[1], dims[2], parts[2][0] == 'T', parts[2][1] == 'T');
+        string[] parts = shape.ToString().Split('_');
+        return (int.Parse(parts[1]), int.Parse(parts[2]), int.Parse(parts[3]), parts[4][0] == 'T', parts[4][1] == 'T');
     }
 
     private static float* Allocate(long length, int seed)
@@ -78,5 +85,11 @@ public unsafe class GemmBenchmarks
         var random = new Random(seed);
         for (long i = 0; i < length; i++) p[i] = (float)(random.NextDouble() * 2 - 1);
         return p;
+    }
+
+    /// <summary>Prints the shape names whole (the default truncates parameter values to 20 characters).</summary>
+    private sealed class WideParameterColumns : ManualConfig
+    {
+        public WideParameterColumns() => SummaryStyle = SummaryStyle.Default.WithMaxParameterColumnWidth(40);
     }
 }
