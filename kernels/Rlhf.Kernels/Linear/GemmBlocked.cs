@@ -71,7 +71,8 @@ internal static unsafe class GemmBlocked
         int maxCols = RoundUp(Math.Min(NC, j1 - j0), NR);
         int kc = DepthBlock(k);
         int maxDepth = kc;
-        float* packedA = GemmBuffers.A(maxRows * maxDepth);
+        // + 16: room for the 2-float spill of the last 16-wide store into a 14-wide panel (GemmTranspose.Block16).
+        float* packedA = GemmBuffers.A(maxRows * maxDepth + 16);
         float* packedB = GemmBuffers.B(maxCols * maxDepth);
         float* edge = stackalloc float[MR * NR];
 

@@ -46,17 +46,26 @@ internal static unsafe class GemmPacking
             else
             {
                 // Row-major A: each stored row becomes one strided lane of the panel.
+                int done = 0;
+                if (h == MR && GemmTranspose.IsSupported)
+                {
+                    // 16×16 transposes of 14 rows (2 zero rows); each 16-float store overlaps the next k step's
+                    // slots by 2, which the next store rewrites (the buffer has room for the last one's spill).
+                    float* src = a + (nint)(i0 + r) * k + p0;
+                    for (; done + 16 <= depth; done += 16) GemmTranspose.Block16(src + done, k, MR, panel + (nint)done * MR, MR);
+                }
+
                 for (int ii = 0; ii < MR; ii++)
                 {
                     float* d = panel + ii;
                     if (ii < h)
                     {
                         float* src = a + (nint)(i0 + r + ii) * k + p0;
-                        for (int p = 0; p < depth; p++) d[(nint)p * MR] = src[p];
+                        for (int p = done; p < depth; p++) d[(nint)p * MR] = src[p];
                     }
                     else
                     {
-                        for (int p = 0; p < depth; p++) d[(nint)p * MR] = 0f;
+                        for (int p = done; p < depth; p++) d[(nint)p * MR] = 0f;
                     }
                 }
             }
@@ -119,26 +128,25 @@ internal static unsafe class GemmPacking
 
     /// <summary>
     /// Transposes 32 stored rows (stride <paramref name="k"/>) × <paramref name="depth"/> into a [depth][32] panel.
-    /// This is the forward pass's x·Wᵀ case, so it gets a cheaper loop than the generic strided copy: four source
-    /// rows per pass keep four read streams and write 16-byte groups.
+    /// This is the forward pass's x·Wᵀ case: 16×16 register transposes, then a strided copy of the k tail.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TransposeFullPanel(float* src, int k, int depth, float* panel)
     {
-        for (int jj = 0; jj < NR; jj += 4)
+        int done = 0;
+        if (GemmTranspose.IsSupported)
         {
-            float* s0 = src + (nint)jj * k;
-            float* s1 = s0 + k;
-            float* s2 = s1 + k;
-            float* s3 = s2 + k;
-            float* d = panel + jj;
-            for (int p = 0; p < depth; p++, d += NR)
+            for (; done + 16 <= depth; done += 16)
             {
-                d[0] = s0[p];
-                d[1] = s1[p];
-                d[2] = s2[p];
-                d[3] = s3[p];
+                GemmTranspose.Block16(src + done, k, 16, panel + (nint)done * NR, NR);
+                GemmTranspose.Block16(src + (nint)16 * k + done, k, 16, panel + (nint)done * NR + 16, NR);
             }
+        }
+
+        for (int jj = 0; jj < NR; jj++)
+        {
+            float* s = src + (nint)jj * k;
+            float* d = panel + jj;
+            for (int p = done; p < depth; p++) d[(nint)p * NR] = s[p];
         }
     }
 }
