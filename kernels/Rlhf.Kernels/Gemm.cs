@@ -54,20 +54,28 @@ public static class Gemm
         fixed (float* pb = &MemoryMarshal.GetReference(b))
         fixed (float* pc = &MemoryMarshal.GetReference(c))
         {
-            if (m <= GemmSmallM.MaxRows)
+            if (m <= GemmSmallM.MaxRows && transposeA)
             {
-                float* aRows = pa;
-                if (transposeA)
+                // op(A) rows must be contiguous for the dot/axpy loops; m·k ≤ 8k floats, copied once.
+                GemmWorkspace workspace = GemmBuffers.Rent();
+                try
                 {
-                    // op(A) rows must be contiguous for the dot/axpy loops; m·k ≤ 8k floats, copied once.
-                    aRows = GemmBuffers.A(m * k);
+                    float* aRows = workspace.A(m * k);
                     for (int p = 0; p < k; p++)
                     {
                         for (int i = 0; i < m; i++) aRows[(nint)i * k + p] = pa[(nint)p * m + i];
                     }
-                }
 
-                GemmSmallM.Multiply(aRows, pb, pc, m, n, k, transposeB, accumulate);
+                    GemmSmallM.Multiply(aRows, pb, pc, m, n, k, transposeB, accumulate);
+                }
+                finally
+                {
+                    GemmBuffers.Return(workspace);
+                }
+            }
+            else if (m <= GemmSmallM.MaxRows)
+            {
+                GemmSmallM.Multiply(pa, pb, pc, m, n, k, transposeB, accumulate);
             }
             else if (n == 1)
             {

@@ -70,10 +70,24 @@ internal static unsafe class GemmBlocked
         int maxRows = RoundUp(Math.Min(MC, i1 - i0), MR);
         int maxCols = RoundUp(Math.Min(NC, j1 - j0), NR);
         int kc = DepthBlock(k);
-        int maxDepth = kc;
-        // + 16: room for the 2-float spill of the last 16-wide store into a 14-wide panel (GemmTranspose.Block16).
-        float* packedA = GemmBuffers.A(maxRows * maxDepth + 16);
-        float* packedB = GemmBuffers.B(maxCols * maxDepth);
+        GemmWorkspace workspace = GemmBuffers.Rent();
+        try
+        {
+            // + 16: room for the 2-float spill of the last 16-wide store into a 14-wide panel (GemmTranspose.Block16).
+            float* packedA = workspace.A(maxRows * kc + 16);
+            float* packedB = workspace.B(maxCols * kc);
+            Blocks(a, b, c, m, n, k, transposeA, transposeB, accumulate, i0, i1, j0, j1, kc, packedA, packedB);
+        }
+        finally
+        {
+            GemmBuffers.Return(workspace);
+        }
+    }
+
+    private static void Blocks(
+        float* a, float* b, float* c, int m, int n, int k, bool transposeA, bool transposeB, bool accumulate,
+        int i0, int i1, int j0, int j1, int kc, float* packedA, float* packedB)
+    {
         float* edge = stackalloc float[MR * NR];
 
         for (int jc = j0; jc < j1; jc += NC)

@@ -5,8 +5,8 @@ namespace Rlhf.Kernels.Linear;
 
 /// <summary>
 /// Copies blocks of A and B into the panel layouts the micro-kernel reads, absorbing the transpose flags so that one
-/// micro-kernel serves NN, NT, TN and TT. Panels past the matrix edge are zero-padded: the padded lanes compute
-/// garbage-free zeros (or NaN from 0·Inf) that are never written back.
+/// micro-kernel serves NN, NT, TN and TT. Panels past the matrix edge are zero-padded so edge tiles run the same
+/// kernel; the padded rows/columns of the tile (zeros, or NaN from 0·Inf) are never written back to C.
 /// </summary>
 internal static unsafe class GemmPacking
 {
