@@ -20,11 +20,20 @@ internal static unsafe class GemmMicroKernel
     public const int Rows = 14;
     public const int Columns = 32;
 
-    /// <summary>Writes (or adds when <paramref name="add"/>) the full 14×32 tile at <paramref name="c"/> with row stride <paramref name="ldc"/>.</summary>
+    /// <summary>
+    /// Writes (or adds when <paramref name="add"/>) the full 14×32 tile at <paramref name="c"/> with row stride
+    /// <paramref name="ldc"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile(int kc, float* a, float* b, float* c, nint ldc, bool add)
     {
-        Vector512<float> c0a = default, c0b = default, c1a = default, c1b = default, c2a = default, c2b = default, c3a = default, c3b = default, c4a = default, c4b = default, c5a = default, c5b = default, c6a = default, c6b = default, c7a = default, c7b = default, c8a = default, c8b = default, c9a = default, c9b = default, c10a = default, c10b = default, c11a = default, c11b = default, c12a = default, c12b = default, c13a = default, c13b = default;
+        Vector512<float> c0a = default, c0b = default, c1a = default, c1b = default;
+        Vector512<float> c2a = default, c2b = default, c3a = default, c3b = default;
+        Vector512<float> c4a = default, c4b = default, c5a = default, c5b = default;
+        Vector512<float> c6a = default, c6b = default, c7a = default, c7b = default;
+        Vector512<float> c8a = default, c8b = default, c9a = default, c9b = default;
+        Vector512<float> c10a = default, c10b = default, c11a = default, c11b = default;
+        Vector512<float> c12a = default, c12b = default, c13a = default, c13b = default;
         for (int p = 0; p < kc; p++)
         {
             Vector512<float> b0 = Vector512.Load(b), b1 = Vector512.Load(b + 16);

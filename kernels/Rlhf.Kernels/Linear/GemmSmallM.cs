@@ -94,22 +94,68 @@ internal static unsafe class GemmSmallM
         int j = j0;
         for (; j + 64 <= j1; j += 64)
         {
-            Vector512<float> s00 = default, s01 = default, s02 = default, s03 = default, s10 = default, s11 = default, s12 = default, s13 = default, s20 = default, s21 = default, s22 = default, s23 = default, s30 = default, s31 = default, s32 = default, s33 = default;
+            Vector512<float> s00 = default, s01 = default, s02 = default, s03 = default;
+            Vector512<float> s10 = default, s11 = default, s12 = default, s13 = default;
+            Vector512<float> s20 = default, s21 = default, s22 = default, s23 = default;
+            Vector512<float> s30 = default, s31 = default, s32 = default, s33 = default;
             float* bp = b + j;
             for (int p = 0; p < k; p++, bp += n)
             {
                 Vector512<float> b0 = Vector512.Load(bp), b1 = Vector512.Load(bp + 16), b2 = Vector512.Load(bp + 32), b3 = Vector512.Load(bp + 48);
                 Vector512<float> x;
-                x = Vector512.Create(a0[p]); s00 = Vector512.FusedMultiplyAdd(x, b0, s00); s01 = Vector512.FusedMultiplyAdd(x, b1, s01); s02 = Vector512.FusedMultiplyAdd(x, b2, s02); s03 = Vector512.FusedMultiplyAdd(x, b3, s03);
-                if (rows > 1) { x = Vector512.Create(a1[p]); s10 = Vector512.FusedMultiplyAdd(x, b0, s10); s11 = Vector512.FusedMultiplyAdd(x, b1, s11); s12 = Vector512.FusedMultiplyAdd(x, b2, s12); s13 = Vector512.FusedMultiplyAdd(x, b3, s13); }
-                if (rows > 2) { x = Vector512.Create(a2[p]); s20 = Vector512.FusedMultiplyAdd(x, b0, s20); s21 = Vector512.FusedMultiplyAdd(x, b1, s21); s22 = Vector512.FusedMultiplyAdd(x, b2, s22); s23 = Vector512.FusedMultiplyAdd(x, b3, s23); }
-                if (rows > 3) { x = Vector512.Create(a3[p]); s30 = Vector512.FusedMultiplyAdd(x, b0, s30); s31 = Vector512.FusedMultiplyAdd(x, b1, s31); s32 = Vector512.FusedMultiplyAdd(x, b2, s32); s33 = Vector512.FusedMultiplyAdd(x, b3, s33); }
+                x = Vector512.Create(a0[p]);
+                s00 = Vector512.FusedMultiplyAdd(x, b0, s00);
+                s01 = Vector512.FusedMultiplyAdd(x, b1, s01);
+                s02 = Vector512.FusedMultiplyAdd(x, b2, s02);
+                s03 = Vector512.FusedMultiplyAdd(x, b3, s03);
+                if (rows > 1)
+                {
+                    x = Vector512.Create(a1[p]);
+                    s10 = Vector512.FusedMultiplyAdd(x, b0, s10);
+                    s11 = Vector512.FusedMultiplyAdd(x, b1, s11);
+                    s12 = Vector512.FusedMultiplyAdd(x, b2, s12);
+                    s13 = Vector512.FusedMultiplyAdd(x, b3, s13);
+                }
+                if (rows > 2)
+                {
+                    x = Vector512.Create(a2[p]);
+                    s20 = Vector512.FusedMultiplyAdd(x, b0, s20);
+                    s21 = Vector512.FusedMultiplyAdd(x, b1, s21);
+                    s22 = Vector512.FusedMultiplyAdd(x, b2, s22);
+                    s23 = Vector512.FusedMultiplyAdd(x, b3, s23);
+                }
+                if (rows > 3)
+                {
+                    x = Vector512.Create(a3[p]);
+                    s30 = Vector512.FusedMultiplyAdd(x, b0, s30);
+                    s31 = Vector512.FusedMultiplyAdd(x, b1, s31);
+                    s32 = Vector512.FusedMultiplyAdd(x, b2, s32);
+                    s33 = Vector512.FusedMultiplyAdd(x, b3, s33);
+                }
             }
 
             Put(c0 + j + 0, s00, accumulate); Put(c0 + j + 16, s01, accumulate); Put(c0 + j + 32, s02, accumulate); Put(c0 + j + 48, s03, accumulate);
-            if (rows > 1) { Put(c1 + j + 0, s10, accumulate); Put(c1 + j + 16, s11, accumulate); Put(c1 + j + 32, s12, accumulate); Put(c1 + j + 48, s13, accumulate); }
-            if (rows > 2) { Put(c2 + j + 0, s20, accumulate); Put(c2 + j + 16, s21, accumulate); Put(c2 + j + 32, s22, accumulate); Put(c2 + j + 48, s23, accumulate); }
-            if (rows > 3) { Put(c3 + j + 0, s30, accumulate); Put(c3 + j + 16, s31, accumulate); Put(c3 + j + 32, s32, accumulate); Put(c3 + j + 48, s33, accumulate); }
+            if (rows > 1)
+            {
+                Put(c1 + j + 0, s10, accumulate);
+                Put(c1 + j + 16, s11, accumulate);
+                Put(c1 + j + 32, s12, accumulate);
+                Put(c1 + j + 48, s13, accumulate);
+            }
+            if (rows > 2)
+            {
+                Put(c2 + j + 0, s20, accumulate);
+                Put(c2 + j + 16, s21, accumulate);
+                Put(c2 + j + 32, s22, accumulate);
+                Put(c2 + j + 48, s23, accumulate);
+            }
+            if (rows > 3)
+            {
+                Put(c3 + j + 0, s30, accumulate);
+                Put(c3 + j + 16, s31, accumulate);
+                Put(c3 + j + 32, s32, accumulate);
+                Put(c3 + j + 48, s33, accumulate);
+            }
         }
 
         for (; j + 16 <= j1; j += 16)
@@ -168,15 +214,43 @@ internal static unsafe class GemmSmallM
             float* w1 = b + (nint)Math.Min(j + 1, last) * k;
             float* w2 = b + (nint)Math.Min(j + 2, last) * k;
             float* w3 = b + (nint)Math.Min(j + 3, last) * k;
-            Vector512<float> s00 = default, s01 = default, s02 = default, s03 = default, s10 = default, s11 = default, s12 = default, s13 = default, s20 = default, s21 = default, s22 = default, s23 = default, s30 = default, s31 = default, s32 = default, s33 = default;
+            Vector512<float> s00 = default, s01 = default, s02 = default, s03 = default;
+            Vector512<float> s10 = default, s11 = default, s12 = default, s13 = default;
+            Vector512<float> s20 = default, s21 = default, s22 = default, s23 = default;
+            Vector512<float> s30 = default, s31 = default, s32 = default, s33 = default;
             for (int p = 0; p < k16; p += 16)
             {
                 Vector512<float> b0 = Vector512.Load(w0 + p), b1 = Vector512.Load(w1 + p), b2 = Vector512.Load(w2 + p), b3 = Vector512.Load(w3 + p);
                 Vector512<float> x;
-                x = Vector512.Load(a0 + p); s00 = Vector512.FusedMultiplyAdd(x, b0, s00); s01 = Vector512.FusedMultiplyAdd(x, b1, s01); s02 = Vector512.FusedMultiplyAdd(x, b2, s02); s03 = Vector512.FusedMultiplyAdd(x, b3, s03);
-                if (rows > 1) { x = Vector512.Load(a1 + p); s10 = Vector512.FusedMultiplyAdd(x, b0, s10); s11 = Vector512.FusedMultiplyAdd(x, b1, s11); s12 = Vector512.FusedMultiplyAdd(x, b2, s12); s13 = Vector512.FusedMultiplyAdd(x, b3, s13); }
-                if (rows > 2) { x = Vector512.Load(a2 + p); s20 = Vector512.FusedMultiplyAdd(x, b0, s20); s21 = Vector512.FusedMultiplyAdd(x, b1, s21); s22 = Vector512.FusedMultiplyAdd(x, b2, s22); s23 = Vector512.FusedMultiplyAdd(x, b3, s23); }
-                if (rows > 3) { x = Vector512.Load(a3 + p); s30 = Vector512.FusedMultiplyAdd(x, b0, s30); s31 = Vector512.FusedMultiplyAdd(x, b1, s31); s32 = Vector512.FusedMultiplyAdd(x, b2, s32); s33 = Vector512.FusedMultiplyAdd(x, b3, s33); }
+                x = Vector512.Load(a0 + p);
+                s00 = Vector512.FusedMultiplyAdd(x, b0, s00);
+                s01 = Vector512.FusedMultiplyAdd(x, b1, s01);
+                s02 = Vector512.FusedMultiplyAdd(x, b2, s02);
+                s03 = Vector512.FusedMultiplyAdd(x, b3, s03);
+                if (rows > 1)
+                {
+                    x = Vector512.Load(a1 + p);
+                    s10 = Vector512.FusedMultiplyAdd(x, b0, s10);
+                    s11 = Vector512.FusedMultiplyAdd(x, b1, s11);
+                    s12 = Vector512.FusedMultiplyAdd(x, b2, s12);
+                    s13 = Vector512.FusedMultiplyAdd(x, b3, s13);
+                }
+                if (rows > 2)
+                {
+                    x = Vector512.Load(a2 + p);
+                    s20 = Vector512.FusedMultiplyAdd(x, b0, s20);
+                    s21 = Vector512.FusedMultiplyAdd(x, b1, s21);
+                    s22 = Vector512.FusedMultiplyAdd(x, b2, s22);
+                    s23 = Vector512.FusedMultiplyAdd(x, b3, s23);
+                }
+                if (rows > 3)
+                {
+                    x = Vector512.Load(a3 + p);
+                    s30 = Vector512.FusedMultiplyAdd(x, b0, s30);
+                    s31 = Vector512.FusedMultiplyAdd(x, b1, s31);
+                    s32 = Vector512.FusedMultiplyAdd(x, b2, s32);
+                    s33 = Vector512.FusedMultiplyAdd(x, b3, s33);
+                }
             }
 
             int count = Math.Min(4, j1 - j);
