@@ -15,6 +15,10 @@ public sealed partial class LabelingStore
 {
     private const string Source = "labeling-app";
 
+    // SQLite has one writer at a time; queueing writers here instead of in SQLite's busy handler (which sleeps
+    // and retries) keeps latency flat under many concurrent labelers. Other processes still meet busy_timeout.
+    private readonly Lock writeLock = new();
+
     private LabelingStore(LabelingDatabase database) => Database = database;
 
     public LabelingDatabase Database { get; }
@@ -161,6 +165,11 @@ public sealed partial class LabelingStore
     /// </summary>
     public int Claim(long labelerId, int pending)
     {
+        lock (writeLock) return ClaimLocked(labelerId, pending);
+    }
+
+    private int ClaimLocked(long labelerId, int pending)
+    {
         using var c = Database.Connect();
         using var tx = c.BeginTransaction(deferred: false);
         long open = Count(c, """
@@ -242,6 +251,11 @@ public sealed partial class LabelingStore
     /// <summary>Stores (or replaces) the labeler's ranking of the item and returns its revision.</summary>
     public int SaveRanking(long labelerId, long itemId, Func<int, Rank[]> ranksForCount)
     {
+        lock (writeLock) return SaveRankingLocked(labelerId, itemId, ranksForCount);
+    }
+
+    private int SaveRankingLocked(long labelerId, long itemId, Func<int, Rank[]> ranksForCount)
+    {
         using var c = Database.Connect();
         using var tx = c.BeginTransaction(deferred: false);
         RequireAssigned(c, tx, labelerId, itemId);
@@ -261,6 +275,11 @@ public sealed partial class LabelingStore
 
     /// <summary>Thumbs up (true), down (false) or cleared (null) for one completion of an assigned, open item.</summary>
     public void SaveThumb(long labelerId, long itemId, int position, bool? up)
+    {
+        lock (writeLock) SaveThumbLocked(labelerId, itemId, position, up);
+    }
+
+    private void SaveThumbLocked(long labelerId, long itemId, int position, bool? up)
     {
         using var c = Database.Connect();
         using var tx = c.BeginTransaction(deferred: false);
