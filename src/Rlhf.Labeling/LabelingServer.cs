@@ -100,19 +100,19 @@ internal sealed class LabelingApi(LabelingStore store)
         app.MapPost("/api/login", Handler(Login));
 
         app.MapGet("/api/labeler/state", (HttpContext ctx) => State(Labeler(ctx, post: false)));
-        app.MapPost("/api/labeler/claim", (HttpContext ctx) =>
+        app.MapPost("/api/labeler/claim", Handler(async ctx =>
         {
             var who = Labeler(ctx, post: true);
-            store.Claim(who.Id, QueueLength);
+            await store.ClaimAsync(who.Id, QueueLength);
             return State(who);
-        });
+        }));
         app.MapGet("/api/labeler/items/{id:long}", (HttpContext ctx, long id) => ItemJson(store.GetItem(Labeler(ctx, post: false).Id, id)));
         app.MapPost("/api/labeler/items/{id:long}/ranking", async (HttpContext ctx, long id) =>
         {
             var who = Labeler(ctx, post: true);
             using var body = await Body(ctx);
             if (!body.RootElement.TryGetProperty("ranks", out var ranks)) throw LabelingException.BadRequest("missing \"ranks\": one rank (1..n or \"F\") per completion");
-            int revision = store.SaveRanking(who.Id, id, n => RankInput.Parse(ranks, n));
+            int revision = await store.SaveRankingAsync(who.Id, id, n => RankInput.Parse(ranks, n));
             return Results.Json(new { saved = true, itemId = id, revision });
         });
         app.MapPost("/api/labeler/items/{id:long}/thumb", async (HttpContext ctx, long id) =>
@@ -132,7 +132,7 @@ internal sealed class LabelingApi(LabelingStore store)
                 JsonValueKind.String when t.GetString() == "down" => false,
                 _ => throw LabelingException.BadRequest("\"thumb\" must be \"up\", \"down\" or null"),
             } : throw LabelingException.BadRequest("missing \"thumb\": \"up\", \"down\" or null");
-            store.SaveThumb(who.Id, id, position, up);
+            await store.SaveThumbAsync(who.Id, id, position, up);
             return Results.Json(new { saved = true });
         });
 

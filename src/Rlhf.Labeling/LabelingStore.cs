@@ -15,11 +15,13 @@ public sealed partial class LabelingStore
 {
     private const string Source = "labeling-app";
 
-    // SQLite has one writer at a time; queueing writers here instead of in SQLite's busy handler (which sleeps
-    // and retries) keeps latency flat under many concurrent labelers. Other processes still meet busy_timeout.
-    private readonly Lock writeLock = new();
+    private readonly GroupCommit writes;
 
-    private LabelingStore(LabelingDatabase database) => Database = database;
+    private LabelingStore(LabelingDatabase database)
+    {
+        Database = database;
+        writes = new GroupCommit(database);
+    }
 
     public LabelingDatabase Database { get; }
 
@@ -163,15 +165,12 @@ public sealed partial class LabelingStore
     /// the overlap (those closest to it first, so items reach consensus early). Returns how many were assigned.
     /// The IMMEDIATE transaction serialises claims, so no item goes to more than overlap labelers.
     /// </summary>
-    public int Claim(long labelerId, int pending)
-    {
-        lock (writeLock) return ClaimLocked(labelerId, pending);
-    }
+    public int Claim(long labelerId, int pending) => ClaimAsync(labelerId, pending).GetAwaiter().GetResult();
 
-    private int ClaimLocked(long labelerId, int pending)
+    public Task<int> ClaimAsync(long labelerId, int pending) => writes.Run((c, tx) => ClaimLocked(c, tx, labelerId, pending));
+
+    private static int ClaimLocked(SqliteConnection c, SqliteTransaction tx, long labelerId, int pending)
     {
-        using var c = Database.Connect();
-        using var tx = c.BeginTransaction(deferred: false);
         long open = Count(c, """
             SELECT COUNT(*) FROM assignments a JOIN items i ON i.id = a.item_id
             LEFT JOIN rankings r ON r.labeler_id = a.labeler_id AND r.item_id = a.item_id
@@ -192,7 +191,6 @@ public sealed partial class LabelingStore
                 """, ("$l", labelerId), ("$n", want));
         }
 
-        tx.Commit();
         return added;
     }
 
@@ -249,15 +247,12 @@ public sealed partial class LabelingStore
     }
 
     /// <summary>Stores (or replaces) the labeler's ranking of the item and returns its revision.</summary>
-    public int SaveRanking(long labelerId, long itemId, Func<int, Rank[]> ranksForCount)
-    {
-        lock (writeLock) return SaveRankingLocked(labelerId, itemId, ranksForCount);
-    }
+    public int SaveRanking(long labelerId, long itemId, Func<int, Rank[]> ranksForCount) => SaveRankingAsync(labelerId, itemId, ranksForCount).GetAwaiter().GetResult();
 
-    private int SaveRankingLocked(long labelerId, long itemId, Func<int, Rank[]> ranksForCount)
+    public Task<int> SaveRankingAsync(long labelerId, long itemId, Func<int, Rank[]> ranksForCount) => writes.Run((c, tx) => SaveRankingLocked(c, tx, labelerId, itemId, ranksForCount));
+
+    private static int SaveRankingLocked(SqliteConnection c, SqliteTransaction tx, long labelerId, long itemId, Func<int, Rank[]> ranksForCount)
     {
-        using var c = Database.Connect();
-        using var tx = c.BeginTransaction(deferred: false);
         RequireAssigned(c, tx, labelerId, itemId);
         RequireOpen(c, tx, itemId);
         int n = (int)Count(c, "SELECT COUNT(*) FROM completions WHERE item_id = $i", tx, ("$i", itemId));
@@ -269,20 +264,17 @@ public sealed partial class LabelingStore
                 revision = revision + (ranks <> excluded.ranks)
             RETURNING revision
             """, ("$l", labelerId), ("$i", itemId), ("$r", RankInput.Format(ranks)), ("$t", Now()))!;
-        tx.Commit();
         return (int)revision;
     }
 
     /// <summary>Thumbs up (true), down (false) or cleared (null) for one completion of an assigned, open item.</summary>
-    public void SaveThumb(long labelerId, long itemId, int position, bool? up)
-    {
-        lock (writeLock) SaveThumbLocked(labelerId, itemId, position, up);
-    }
+    public void SaveThumb(long labelerId, long itemId, int position, bool? up) => SaveThumbAsync(labelerId, itemId, position, up).GetAwaiter().GetResult();
 
-    private void SaveThumbLocked(long labelerId, long itemId, int position, bool? up)
+    public Task SaveThumbAsync(long labelerId, long itemId, int position, bool? up) =>
+        writes.Run((c, tx) => { SaveThumbLocked(c, tx, labelerId, itemId, position, up); return 0; });
+
+    private static void SaveThumbLocked(SqliteConnection c, SqliteTransaction tx, long labelerId, long itemId, int position, bool? up)
     {
-        using var c = Database.Connect();
-        using var tx = c.BeginTransaction(deferred: false);
         RequireAssigned(c, tx, labelerId, itemId);
         RequireOpen(c, tx, itemId);
         int n = (int)Count(c, "SELECT COUNT(*) FROM completions WHERE item_id = $i", tx, ("$i", itemId));
@@ -299,7 +291,6 @@ public sealed partial class LabelingStore
                 """, ("$l", labelerId), ("$i", itemId), ("$p", position), ("$u", up.Value ? 1 : 0), ("$t", Now()));
         }
 
-        tx.Commit();
     }
 
     /// <summary>Closes every open item that has at least overlap rankings (labelers can no longer change them). Returns how many.</summary>
