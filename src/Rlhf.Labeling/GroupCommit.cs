@@ -17,6 +17,9 @@ internal sealed class GroupCommit(LabelingDatabase database)
     private readonly ConcurrentQueue<Write> queue = new();
     private readonly SemaphoreSlim gate = new(1, 1);
 
+    /// <summary>Writes waiting for a commit (for tests).</summary>
+    internal int Queued => queue.Count;
+
     public async Task<T> Run<T>(Func<SqliteConnection, SqliteTransaction, T> work)
     {
         var write = new Write((c, tx) => work(c, tx));

@@ -85,7 +85,15 @@ public sealed class LabelingDatabase
     public static LabelingDatabase Open(string path)
     {
         var db = new LabelingDatabase(path);
-        db.Migrate();
+        try
+        {
+            db.Migrate();
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == 26)
+        {
+            throw new Rlhf.IO.InvalidInputException($"{db.Path}: not a SQLite database ({e.Message})");
+        }
+
         return db;
     }
 
