@@ -47,5 +47,32 @@ const Rlhf = (() => {
     return e;
   }
 
-  return { signIn, api, el };
+  // The instructions' Markdown subset (headings, numbered and bulleted lists, paragraphs, **bold**) built as
+  // DOM nodes; any other markup stays literal text.
+  function markdown(container, text) {
+    const inline = line => line.split(/\*\*(.+?)\*\*/).map((part, i) => i % 2 ? el('strong', { text: part }) : document.createTextNode(part));
+    container.replaceChildren();
+    for (const block of text.replace(/\r/g, '').split(/\n\s*\n/)) {
+      const lines = block.split('\n').filter(l => l.trim() !== '');
+      if (!lines.length) continue;
+      const heading = /^(#{1,6})\s+(.*)$/.exec(lines[0]);
+      if (heading && lines.length === 1) { container.append(el('h3', {}, ...inline(heading[2]))); continue; }
+      const ordered = /^\d+\.\s/.test(lines[0]), bullet = /^[-*]\s/.test(lines[0]);
+      if (ordered || bullet) {
+        const list = el(ordered ? 'ol' : 'ul');
+        let item = null;
+        for (const line of lines) {
+          const m = /^(?:\d+\.|[-*])\s+(.*)$/.exec(line);
+          if (m || !item) { item = []; list.append(Object.assign(el('li'), { _parts: item })); }
+          item.push(m ? m[1] : line.trim());
+        }
+        for (const li of list.children) li.append(...inline(li._parts.join(' ')));
+        container.append(list);
+        continue;
+      }
+      container.append(el('p', {}, ...inline(lines.map(l => l.trim()).join(' '))));
+    }
+  }
+
+  return { signIn, api, el, markdown };
 })();

@@ -1,6 +1,6 @@
 'use strict';
 (() => {
-  const { api, el, signIn } = Rlhf;
+  const { api, el, signIn, markdown } = Rlhf;
   const $ = id => document.getElementById(id);
   const state = { items: [], index: -1, item: null, focus: 0, busy: false, thumbs: false };
 
@@ -14,7 +14,7 @@
   function applyState(s) {
     state.items = s.items;
     $('who').textContent = s.name;
-    $('instructions-text').textContent = s.instructions;
+    markdown($('instructions-text'), s.instructions);
     const ranked = s.items.filter(i => i.ranked).length;
     $('progress').textContent = `${ranked} of ${s.items.length} ranked`;
   }
