@@ -91,7 +91,16 @@ internal static class LabelCommand
             if (organiserToken is not null) output.WriteLine($"organiser link (keep it private): {LabelingLinks.Organiser(baseUrl, organiserToken)}");
             else output.WriteLine("organiser link: printed when the project was created; `rlhf label organiser-link` makes a new one");
             foreach (var labeler in newLabelers) output.WriteLine($"labeler {labeler.Name}: {labeler.Link(baseUrl)}");
-            foreach (string address in server.Addresses) output.WriteLine($"listening on {address}");
+            foreach (string address in server.Addresses)
+            {
+                output.WriteLine($"listening on {address}");
+                var uri = new Uri(address);
+                if (uri.Scheme == "http" && !uri.IsLoopback)
+                {
+                    parse.InvocationConfiguration.Error.WriteLine($"warning: {address} is reachable from other machines over plain HTTP; links and cookies travel unencrypted (put it behind HTTPS)");
+                }
+            }
+
             output.WriteLine("press Ctrl+C to stop");
             output.Flush();
             try

@@ -22,14 +22,24 @@
       el('td', { text: fmt(l.meanTauB) }), el('td', { class: 'flag', text: l.flagged ? 'yes' : '' }))));
     $('short-summary').textContent = `${s.itemsShortOfOverlap} item(s) have fewer than ${s.overlap} rankings` +
       (s.itemsShortOfOverlap > s.shortOfOverlap.length ? ` (first ${s.shortOfOverlap.length} shown)` : '');
-    fill('short', s.shortOfOverlap.map(i => el('tr', {},
-      el('td', { text: i.promptId }), el('td', { text: String(i.rankings) }), el('td', { text: i.closed ? 'yes' : '' }))));
+    fill('short', s.shortOfOverlap.map(i => el('tr', { 'data-prompt': i.promptId },
+      el('td', { text: i.promptId }), el('td', { text: String(i.rankings) }), el('td', { text: i.closed ? 'yes' : '' }),
+      el('td', {}, el('button', { type: 'button', text: i.closed ? 'Reopen' : 'Close', onclick: () => setClosed(i.promptId, !i.closed) })))));
     if (!settingsLoaded) {
       $('overlap').value = String(s.overlap);
       $('instructions').value = s.instructions;
       settingsLoaded = true;
     }
     document.body.dataset.ready = 'true';
+  }
+
+  async function setClosed(promptId, closed) {
+    try {
+      await api('POST', '/api/organiser/items/closed', { promptId, closed });
+      await refresh();
+    } catch (err) {
+      message(err.message);
+    }
   }
 
   async function refresh() {

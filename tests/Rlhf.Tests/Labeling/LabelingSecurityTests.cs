@@ -112,6 +112,22 @@ public class LabelingSecurityTests
         Assert.That(project.Store.Status().ClosedItems, Is.Zero);
     }
 
+    [Test]
+    public async Task ClosedItems_Refuse409_UntilTheOrganiserReopensThem()
+    {
+        using var organiser = await ApiClient.SignIn(server.BaseAddress, project.OrganiserToken);
+        await organiser.Json(organiser.Post("/api/organiser/items/closed", new { promptId = "hot", closed = true }));
+        var refused = await ana.Json(ana.Post($"/api/labeler/items/{anasItem}/ranking", new { ranks = new object[] { 1, 2, 3 } }), System.Net.HttpStatusCode.Conflict);
+        Assert.That(refused.GetProperty("error").GetString(), Does.Contain("closed"));
+        var view = await ana.Json(ana.Get($"/api/labeler/items/{anasItem}"));
+        Assert.That(view.GetProperty("closed").GetBoolean(), Is.True);
+        await organiser.Json(organiser.Post("/api/organiser/items/closed", new { promptId = "nope", closed = true }), System.Net.HttpStatusCode.NotFound);
+
+        await organiser.Json(organiser.Post("/api/organiser/items/closed", new { promptId = "hot", closed = false }));
+        await ana.Json(ana.Post($"/api/labeler/items/{anasItem}/ranking", new { ranks = new object[] { 1, 2, 3 } }));
+        Assert.That(project.Store.Snapshot().Rankings.Single().Ranks[0], Is.EqualTo(Rank.Of(1)));
+    }
+
     [TestCase("{\"ranks\": [1, 2]}", "has 2 entries; this item has 3")]
     [TestCase("{\"ranks\": [1, 2, 9]}", "ranks[2] = \"9\" is not a rank")]
     [TestCase("{\"ranks\": [\"x\", 2, 3]}", "ranks[0] = \"x\"")]
