@@ -19,11 +19,12 @@
     $('progress').textContent = `${ranked} of ${s.items.length} ranked`;
   }
 
-  function nextPending(from) {
+  // The next unranked open item after `from` (wrapping); `except` is left out (the item being skipped).
+  function nextPending(from, except) {
     const n = state.items.length;
     for (let step = 1; step <= n; step++) {
       const i = (from + step + n) % n;
-      if (!state.items[i].ranked && !state.items[i].closed) return i;
+      if (i !== except && !state.items[i].ranked && !state.items[i].closed) return i;
     }
     return -1;
   }
@@ -32,12 +33,14 @@
     applyState(await api('POST', '/api/labeler/claim'));
   }
 
-  async function goPending(from) {
-    let i = nextPending(from);
+  async function goPending(from, skipping) {
+    const except = skipping ? from : -1;
+    let i = nextPending(from, except);
     if (i < 0) {
       await refill();
-      i = nextPending(-1);
+      i = nextPending(from, except);
     }
+    if (i < 0 && skipping) { status('Nothing else to rank right now.'); return; }
     if (i < 0) { show('done'); state.index = -1; return; }
     await open(i);
   }
@@ -161,7 +164,7 @@
     else if (k === 'j' || k === 'ArrowDown') setFocus(state.focus + 1);
     else if (k === 'k' || k === 'ArrowUp') setFocus(state.focus - 1);
     else if (k === 'Enter') run(submit)();
-    else if (k === 's') run(() => goPending(state.index))();
+    else if (k === 's') run(() => goPending(state.index, true))();
     else if (k === 'ArrowLeft' || k === 'p') run(() => open(state.index - 1))();
     else if (k === 'ArrowRight' || k === 'n') run(() => open(state.index + 1))();
     else if (k === 't') toggleThumbs();
@@ -172,7 +175,7 @@
   });
 
   $('submit').addEventListener('click', run(submit));
-  $('skip').addEventListener('click', run(() => goPending(state.index)));
+  $('skip').addEventListener('click', run(() => goPending(state.index, true)));
   $('prev').addEventListener('click', run(() => open(state.index - 1)));
   $('next').addEventListener('click', run(() => open(state.index + 1)));
   $('mode').addEventListener('click', toggleThumbs);

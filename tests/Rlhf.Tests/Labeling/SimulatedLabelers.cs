@@ -22,7 +22,9 @@ internal sealed class SimulatedLabelers
     public static string RanksFor(string labeler, long itemId, int completions)
     {
         // A deterministic permutation (ties and F now and then) that differs between labelers and items.
-        int seed = (int)((uint)(labeler.GetHashCode(StringComparison.Ordinal) * 31 + itemId * 7919) % 1_000_003);
+        uint hash = 2166136261;
+        foreach (char ch in labeler) hash = (hash ^ ch) * 16777619;
+        int seed = (int)((hash * 31 + (ulong)itemId * 7919) % 1_000_003);
         var random = new Random(seed);
         var ranks = Enumerable.Range(1, completions).Select(r => r.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
         random.Shuffle(ranks);
