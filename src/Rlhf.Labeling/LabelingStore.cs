@@ -7,9 +7,10 @@ namespace Rlhf.Labeling;
 
 /// <summary>
 /// The labeling project in its SQLite database: items (prompts with completions in the stored order), labelers
-/// (token hashes), assignments (each item to at most <c>overlap</c> labelers), rankings and thumbs. Every write is
-/// its own committed transaction, so what a call returned is on disk; a labeler's ranking of an item is one row
-/// (primary key), re-submitting replaces it and bumps its revision.
+/// (token hashes), assignments (each item to at most <c>overlap</c> labelers), rankings and thumbs. A write returns
+/// only after its transaction committed with synchronous=FULL (concurrent writes share one commit, see
+/// <see cref="GroupCommit"/>), so what a call returned is on disk. A labeler's ranking of an item is one row
+/// (primary key): re-submitting replaces it and bumps its revision, so double submits never duplicate.
 /// </summary>
 public sealed partial class LabelingStore
 {
@@ -167,9 +168,9 @@ public sealed partial class LabelingStore
     /// </summary>
     public int Claim(long labelerId, int pending) => ClaimAsync(labelerId, pending).GetAwaiter().GetResult();
 
-    public Task<int> ClaimAsync(long labelerId, int pending) => writes.Run((c, tx) => ClaimLocked(c, tx, labelerId, pending));
+    public Task<int> ClaimAsync(long labelerId, int pending) => writes.Run((c, tx) => ClaimIn(c, tx, labelerId, pending));
 
-    private static int ClaimLocked(SqliteConnection c, SqliteTransaction tx, long labelerId, int pending)
+    private static int ClaimIn(SqliteConnection c, SqliteTransaction tx, long labelerId, int pending)
     {
         long open = Count(c, """
             SELECT COUNT(*) FROM assignments a JOIN items i ON i.id = a.item_id
@@ -246,12 +247,16 @@ public sealed partial class LabelingStore
         return new ItemView(itemId, promptId, prompt, completions, ranks, thumbs, closed, revision);
     }
 
-    /// <summary>Stores (or replaces) the labeler's ranking of the item and returns its revision.</summary>
+    /// <summary>
+    /// Stores (or replaces) the labeler's ranking of the item and returns its revision (unchanged by an identical
+    /// re-submit). <paramref name="ranksForCount"/> gets the item's completion count and returns the validated ranks;
+    /// 403 when the item is not the labeler's, 409 when it is closed.
+    /// </summary>
     public int SaveRanking(long labelerId, long itemId, Func<int, Rank[]> ranksForCount) => SaveRankingAsync(labelerId, itemId, ranksForCount).GetAwaiter().GetResult();
 
-    public Task<int> SaveRankingAsync(long labelerId, long itemId, Func<int, Rank[]> ranksForCount) => writes.Run((c, tx) => SaveRankingLocked(c, tx, labelerId, itemId, ranksForCount));
+    public Task<int> SaveRankingAsync(long labelerId, long itemId, Func<int, Rank[]> ranksForCount) => writes.Run((c, tx) => SaveRankingIn(c, tx, labelerId, itemId, ranksForCount));
 
-    private static int SaveRankingLocked(SqliteConnection c, SqliteTransaction tx, long labelerId, long itemId, Func<int, Rank[]> ranksForCount)
+    private static int SaveRankingIn(SqliteConnection c, SqliteTransaction tx, long labelerId, long itemId, Func<int, Rank[]> ranksForCount)
     {
         RequireAssigned(c, tx, labelerId, itemId);
         RequireOpen(c, tx, itemId);
@@ -271,9 +276,9 @@ public sealed partial class LabelingStore
     public void SaveThumb(long labelerId, long itemId, int position, bool? up) => SaveThumbAsync(labelerId, itemId, position, up).GetAwaiter().GetResult();
 
     public Task SaveThumbAsync(long labelerId, long itemId, int position, bool? up) =>
-        writes.Run((c, tx) => { SaveThumbLocked(c, tx, labelerId, itemId, position, up); return 0; });
+        writes.Run((c, tx) => { SaveThumbIn(c, tx, labelerId, itemId, position, up); return 0; });
 
-    private static void SaveThumbLocked(SqliteConnection c, SqliteTransaction tx, long labelerId, long itemId, int position, bool? up)
+    private static void SaveThumbIn(SqliteConnection c, SqliteTransaction tx, long labelerId, long itemId, int position, bool? up)
     {
         RequireAssigned(c, tx, labelerId, itemId);
         RequireOpen(c, tx, itemId);
