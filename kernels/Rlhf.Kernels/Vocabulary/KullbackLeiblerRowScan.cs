@@ -7,8 +7,10 @@ namespace Rlhf.Kernels.Vocabulary;
 /// <summary>
 /// KL(p‖q) of one pair of rows, p = softmax(x/T), q = softmax(y/T), from one streaming read of both:
 /// KL = Σ p·(x − y)/T − lse(x/T) + lse(y/T). Per lane it keeps the running maxima and exp-sums of x and y and
-/// u = Σ e^((x−mx)/T)·(x − y − offset), which only needs rescaling when mx moves. The offset (x − y at the first
-/// column) removes a constant shift between the two models' logits exactly, so that shift does not cost precision.
+/// u = Σ e^((x−mx)/T)·(x − y − offset), which only needs rescaling when mx moves. x − y is exact when the two
+/// models' logits are close (Sterbenz), the usual case for a policy tuned from its reference; a constant shift s
+/// between them costs at most ulp(s)/2 per logit (no rescaling formula can do better once x − y is rounded).
+/// Subtracting offset = x − y at the first column keeps u centred, so the sums lose nothing to the shift itself.
 /// </summary>
 internal static class KullbackLeiblerRowScan
 {
