@@ -14,137 +14,117 @@ namespace Rlhf.Kernels.Vocabulary;
 /// </summary>
 internal static class KullbackLeiblerRowScan
 {
-    private const int Block = 2 * 16;
-
     public struct Result
     {
         public double Kl;
         public bool Suspect;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Result Scan(ReadOnlySpan<float> policy, ReadOnlySpan<float> reference, float invT)
+        => invT == 1f ? Scan<Disabled>(policy, reference, invT) : Scan<Enabled>(policy, reference, invT);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static Result Scan<TScaled>(ReadOnlySpan<float> policy, ReadOnlySpan<float> reference, float invT)
+        where TScaled : struct, IFlag
     {
+        // State lives in locals of this one method (a struct with mutating helpers would sit on the stack).
         ref float x = ref MemoryMarshal.GetReference(policy);
         ref float y = ref MemoryMarshal.GetReference(reference);
         int n = policy.Length;
         float offset0 = policy[0] - reference[0];
         float offset = float.IsFinite(offset0) ? offset0 : 0f;
-        var state = new State
-        {
-            InvT = Vector512.Create(invT),
-            Offset = Vector512.Create(offset),
-            Mx = Vector512.Create(float.MinValue),
-            My = Vector512.Create(float.MinValue),
-        };
+        var vOffset = Vector512.Create(offset);
+        var vInvT = Vector512.Create(invT);
+        var floor = Vector512.Create(FastExp.MinArgument);
+        var negInf = Vector512.Create(float.NegativeInfinity);
+        var mx = Vector512.Create(float.MinValue);
+        var my = mx;
+        var sx = Vector512<float>.Zero;
+        var sy = Vector512<float>.Zero;
+        var u = Vector512<float>.Zero;
 
-        int j = 0;
-        for (; j <= n - Block; j += Block)
+        Span<float> tail = stackalloc float[32];
+        for (int j = 0; j < n; j += 16)
         {
-            var x0 = Vector512.LoadUnsafe(ref x, (nuint)j);
-            var x1 = Vector512.LoadUnsafe(ref x, (nuint)(j + 16));
-            var y0 = Vector512.LoadUnsafe(ref y, (nuint)j);
-            var y1 = Vector512.LoadUnsafe(ref y, (nuint)(j + 16));
-            state.Invalid |= Vector512.IsNaN((x0 + x1) + (y0 + y1));
-            state.Raise(Vector512.MaxNative(x0, x1), Vector512.MaxNative(y0, y1));
-            state.Accumulate(x0, y0);
-            state.Accumulate(x1, y1);
+            Vector512<float> vx, vy;
+            if (j <= n - 16)
+            {
+                vx = Vector512.LoadUnsafe(ref x, (nuint)j);
+                vy = Vector512.LoadUnsafe(ref y, (nuint)j);
+            }
+            else
+            {
+                // −∞ padding: probability 0 under both, so it adds nothing.
+                tail.Fill(float.NegativeInfinity);
+                policy.Slice(j).CopyTo(tail);
+                reference.Slice(j).CopyTo(tail.Slice(16));
+                vx = Vector512.Create((ReadOnlySpan<float>)tail);
+                vy = Vector512.Create((ReadOnlySpan<float>)tail.Slice(16));
+            }
+
+            if (Vector512.GreaterThanAny(vx, mx))
+            {
+                var newMax = Vector512.Max(mx, vx);
+                var c = FastExp.Exp(Vector512.Max(Scale<TScaled>(mx - newMax, vInvT), floor));
+                sx *= c;
+                u *= c;
+                mx = newMax;
+            }
+
+            if (Vector512.GreaterThanAny(vy, my))
+            {
+                var newMax = Vector512.Max(my, vy);
+                sy *= FastExp.Exp(Vector512.Max(Scale<TScaled>(my - newMax, vInvT), floor));
+                my = newMax;
+            }
+
+            // NaN logits pass the clamp and poison sx or sy, which flags the row for the exact check.
+            var ex = FastExp.Exp(SoftmaxRowScan.Clamp(Scale<TScaled>(vx - mx, vInvT), floor));
+            var ey = FastExp.Exp(SoftmaxRowScan.Clamp(Scale<TScaled>(vy - my, vInvT), floor));
+            sx += ex;
+            sy += ey;
+            // A token the policy bans adds exactly 0 (not 0·∞); one only the reference bans adds +∞, as KL should.
+            var w = Vector512.ConditionalSelect(Vector512.Equals(vx, negInf), Vector512<float>.Zero, (vx - vy) - vOffset);
+            u = Vector512.FusedMultiplyAdd(ex, w, u);
         }
 
-        for (; j <= n - 16; j += 16)
-            state.Step(Vector512.LoadUnsafe(ref x, (nuint)j), Vector512.LoadUnsafe(ref y, (nuint)j));
-
-        if (j < n)
-        {
-            Span<float> tail = stackalloc float[32];
-            tail.Fill(float.NegativeInfinity);
-            policy.Slice(j).CopyTo(tail);
-            reference.Slice(j).CopyTo(tail.Slice(16));
-            state.Step(Vector512.Create((ReadOnlySpan<float>)tail), Vector512.Create((ReadOnlySpan<float>)tail.Slice(16)));
-        }
-
-        return state.Combine(invT, offset);
+        return Combine(mx, sx, my, sy, u, invT, offset);
     }
 
-    private struct State
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Scale<TScaled>(Vector512<float> v, Vector512<float> invT)
+        where TScaled : struct, IFlag
+        => TScaled.On ? v * invT : v;
+
+    private static Result Combine(
+        Vector512<float> mxLanes, Vector512<float> sxLanes, Vector512<float> myLanes, Vector512<float> syLanes,
+        Vector512<float> uLanes, float invT, float offset)
     {
-        public Vector512<float> InvT, Offset, Mx, My, Sx, Sy, U, Invalid;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Step(Vector512<float> vx, Vector512<float> vy)
+        float mx = mxLanes.GetElement(0), my = myLanes.GetElement(0);
+        for (int l = 1; l < 16; l++)
         {
-            Invalid |= Vector512.IsNaN(vx + vy);
-            Raise(vx, vy);
-            Accumulate(vx, vy);
+            mx = MathF.Max(mx, mxLanes.GetElement(l));
+            my = MathF.Max(my, myLanes.GetElement(l));
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Raise(Vector512<float> candidateX, Vector512<float> candidateY)
+        double sx = 0, sy = 0, u = 0;
+        for (int l = 0; l < 16; l++)
         {
-            if (Vector512.GreaterThanAny(candidateX, Mx)) RaiseX(candidateX);
-            if (Vector512.GreaterThanAny(candidateY, My)) RaiseY(candidateY);
-        }
-
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        private void RaiseX(Vector512<float> candidate)
-        {
-            var newMax = Vector512.Max(Mx, candidate);
-            var c = FastExp.Exp(Vector512.Max((Mx - newMax) * InvT, Vector512.Create(FastExp.MinArgument)));
-            Sx *= c;
-            U *= c;
-            Mx = newMax;
-        }
-
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        private void RaiseY(Vector512<float> candidate)
-        {
-            var newMax = Vector512.Max(My, candidate);
-            Sy *= FastExp.Exp(Vector512.Max((My - newMax) * InvT, Vector512.Create(FastExp.MinArgument)));
-            My = newMax;
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Accumulate(Vector512<float> vx, Vector512<float> vy)
-        {
-            var floor = Vector512.Create(FastExp.MinArgument);
-            var ex = FastExp.Exp(Vector512.MaxNative((vx - Mx) * InvT, floor));
-            var ey = FastExp.Exp(Vector512.MaxNative((vy - My) * InvT, floor));
-            Sx += ex;
-            Sy += ey;
-            // A token the policy bans adds exactly 0 (not 0·∞); one only the reference bans adds +∞, as KL should.
-            var w = Vector512.ConditionalSelect(
-                Vector512.Equals(vx, Vector512.Create(float.NegativeInfinity)), Vector512<float>.Zero, (vx - vy) - Offset);
-            U = Vector512.FusedMultiplyAdd(ex, w, U);
-        }
-
-        public readonly Result Combine(float invT, float offset)
-        {
-            float mx = Mx.GetElement(0), my = My.GetElement(0);
-            for (int l = 1; l < 16; l++)
+            double cx = Math.Exp(((double)mxLanes.GetElement(l) - mx) * invT);
+            double cy = Math.Exp(((double)myLanes.GetElement(l) - my) * invT);
+            if (cx != 0)
             {
-                mx = MathF.Max(mx, Mx.GetElement(l));
-                my = MathF.Max(my, My.GetElement(l));
+                sx += cx * sxLanes.GetElement(l);
+                u += cx * uLanes.GetElement(l);
             }
 
-            double sx = 0, sy = 0, u = 0;
-            for (int l = 0; l < 16; l++)
-            {
-                double cx = Math.Exp(((double)Mx.GetElement(l) - mx) * invT);
-                double cy = Math.Exp(((double)My.GetElement(l) - my) * invT);
-                if (cx != 0)
-                {
-                    sx += cx * Sx.GetElement(l);
-                    u += cx * U.GetElement(l);
-                }
-
-                if (cy != 0) sy += cy * Sy.GetElement(l);
-            }
-
-            // KL = (E_p[x − y − offset] + offset − (mx − my))/T − log Sx + log Sy.
-            double kl = (u / sx + (offset - ((double)mx - my))) * invT - Math.Log(sx) + Math.Log(sy);
-            bool suspect = Invalid != Vector512<float>.Zero || double.IsNaN(kl)
-                || !float.IsFinite(mx) || !float.IsFinite(my) || mx == float.MinValue || my == float.MinValue;
-            return new Result { Kl = kl, Suspect = suspect };
+            if (cy != 0) sy += cy * syLanes.GetElement(l);
         }
+
+        // KL = (E_p[x − y − offset] + offset − (mx − my))/T − log Sx + log Sy.
+        double kl = (u / sx + (offset - ((double)mx - my))) * invT - Math.Log(sx) + Math.Log(sy);
+        bool suspect = double.IsNaN(kl) || double.IsNaN(sx) || double.IsNaN(sy)
+            || !float.IsFinite(mx) || !float.IsFinite(my) || mx == float.MinValue || my == float.MinValue;
+        return new Result { Kl = kl, Suspect = suspect };
     }
 }

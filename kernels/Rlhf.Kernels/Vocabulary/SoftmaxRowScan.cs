@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace Rlhf.Kernels.Vocabulary;
@@ -45,20 +46,27 @@ internal static class SoftmaxRowScan
 {
     private const int Block = 4 * 16;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static RowMoments Scan<TEntropy>(ReadOnlySpan<float> row, float invT)
         where TEntropy : struct, IFlag
+        => invT == 1f ? Scan<TEntropy, Disabled>(row, invT) : Scan<TEntropy, Enabled>(row, invT);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static RowMoments Scan<TEntropy, TScaled>(ReadOnlySpan<float> row, float invT)
+        where TEntropy : struct, IFlag
+        where TScaled : struct, IFlag
     {
-        ref float x = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(row);
+        // All state stays in locals written out in this one method: passing it by ref to a helper that is not
+        // inlined would pin it to the stack and cost a load and a store per vector.
+        ref float x = ref MemoryMarshal.GetReference(row);
         int n = row.Length;
         var vInvT = Vector512.Create(invT);
+        var floor = Vector512.Create(FastExp.MinArgument);
         // MinValue, not −∞: a lane that has only seen −∞ then rescales by exp(finite) instead of exp(NaN).
         var m = Vector512.Create(float.MinValue);
         var sa = Vector512<float>.Zero;
         var sb = Vector512<float>.Zero;
         var ta = Vector512<float>.Zero;
         var tb = Vector512<float>.Zero;
-        var invalid = Vector512<float>.Zero;
 
         int j = 0;
         for (; j <= n - Block; j += Block)
@@ -68,77 +76,97 @@ internal static class SoftmaxRowScan
             var x2 = Vector512.LoadUnsafe(ref x, (nuint)(j + 32));
             var x3 = Vector512.LoadUnsafe(ref x, (nuint)(j + 48));
             var blockMax = Vector512.MaxNative(Vector512.MaxNative(x0, x1), Vector512.MaxNative(x2, x3));
-            // NaN anywhere (or +∞ − ∞) makes the sum NaN; false alarms are settled by the exact re-check.
-            invalid |= Vector512.IsNaN((x0 + x1) + (x2 + x3));
             if (Vector512.GreaterThanAny(blockMax, m))
-                Rescale<TEntropy>(ref m, blockMax, vInvT, ref sa, ref ta, ref sb, ref tb);
-            Accumulate<TEntropy>(x0, m, vInvT, ref sa, ref ta);
-            Accumulate<TEntropy>(x1, m, vInvT, ref sb, ref tb);
-            Accumulate<TEntropy>(x2, m, vInvT, ref sa, ref ta);
-            Accumulate<TEntropy>(x3, m, vInvT, ref sb, ref tb);
+            {
+                var newMax = Vector512.Max(m, blockMax);
+                // delta ≤ 0; clamping it only changes terms already below e^−86 of the lane's sum.
+                var delta = Vector512.Max(Scale<TScaled>(m - newMax, vInvT), floor);
+                var c = FastExp.Exp(delta);
+                if (TEntropy.On)
+                {
+                    // Σ e^(d+δ)·(d+δ) = e^δ·(t + δ·s)
+                    ta = c * Vector512.FusedMultiplyAdd(delta, sa, ta);
+                    tb = c * Vector512.FusedMultiplyAdd(delta, sb, tb);
+                }
+
+                sa *= c;
+                sb *= c;
+                m = newMax;
+            }
+
+            var d0 = Clamp(Scale<TScaled>(x0 - m, vInvT), floor);
+            var d1 = Clamp(Scale<TScaled>(x1 - m, vInvT), floor);
+            var d2 = Clamp(Scale<TScaled>(x2 - m, vInvT), floor);
+            var d3 = Clamp(Scale<TScaled>(x3 - m, vInvT), floor);
+            var e0 = FastExp.Exp(d0);
+            var e1 = FastExp.Exp(d1);
+            var e2 = FastExp.Exp(d2);
+            var e3 = FastExp.Exp(d3);
+            sa += e0 + e2;
+            sb += e1 + e3;
+            if (TEntropy.On)
+            {
+                ta = Vector512.FusedMultiplyAdd(e0, d0, Vector512.FusedMultiplyAdd(e2, d2, ta));
+                tb = Vector512.FusedMultiplyAdd(e1, d1, Vector512.FusedMultiplyAdd(e3, d3, tb));
+            }
         }
 
-        for (; j <= n - 16; j += 16)
-            Step<TEntropy>(Vector512.LoadUnsafe(ref x, (nuint)j), ref m, vInvT, ref sa, ref ta, ref sb, ref tb, ref invalid);
-
-        if (j < n)
+        // The last < 64 logits, 16 at a time; the final partial vector is padded with −∞ (probability 0,
+        // never a lane max).
+        Span<float> tail = stackalloc float[16];
+        for (; j < n; j += 16)
         {
-            // −∞ padding has probability 0 and never raises a lane max.
-            Span<float> tail = stackalloc float[16];
-            tail.Fill(float.NegativeInfinity);
-            row.Slice(j).CopyTo(tail);
-            Step<TEntropy>(Vector512.Create((ReadOnlySpan<float>)tail), ref m, vInvT, ref sa, ref ta, ref sb, ref tb, ref invalid);
+            Vector512<float> v;
+            if (j <= n - 16)
+            {
+                v = Vector512.LoadUnsafe(ref x, (nuint)j);
+            }
+            else
+            {
+                tail.Fill(float.NegativeInfinity);
+                row.Slice(j).CopyTo(tail);
+                v = Vector512.Create((ReadOnlySpan<float>)tail);
+            }
+
+            if (Vector512.GreaterThanAny(v, m))
+            {
+                var newMax = Vector512.Max(m, v);
+                var delta = Vector512.Max(Scale<TScaled>(m - newMax, vInvT), floor);
+                var c = FastExp.Exp(delta);
+                if (TEntropy.On)
+                {
+                    ta = c * Vector512.FusedMultiplyAdd(delta, sa, ta);
+                    tb = c * Vector512.FusedMultiplyAdd(delta, sb, tb);
+                }
+
+                sa *= c;
+                sb *= c;
+                m = newMax;
+            }
+
+            var d = Clamp(Scale<TScaled>(v - m, vInvT), floor);
+            var e = FastExp.Exp(d);
+            sa += e;
+            if (TEntropy.On) ta = Vector512.FusedMultiplyAdd(e, d, ta);
         }
 
-        return Combine<TEntropy>(m, sa + sb, ta + tb, invT, invalid);
+        return Combine<TEntropy>(m, sa + sb, ta + tb, invT);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Step<TEntropy>(
-        Vector512<float> v, ref Vector512<float> m, Vector512<float> vInvT,
-        ref Vector512<float> sa, ref Vector512<float> ta, ref Vector512<float> sb, ref Vector512<float> tb,
-        ref Vector512<float> invalid)
-        where TEntropy : struct, IFlag
-    {
-        invalid |= Vector512.IsNaN(v);
-        if (Vector512.GreaterThanAny(v, m))
-            Rescale<TEntropy>(ref m, v, vInvT, ref sa, ref ta, ref sb, ref tb);
-        Accumulate<TEntropy>(v, m, vInvT, ref sa, ref ta);
-    }
+    private static Vector512<float> Scale<TScaled>(Vector512<float> v, Vector512<float> invT)
+        where TScaled : struct, IFlag
+        => TScaled.On ? v * invT : v;
 
+    /// <summary>
+    /// max(d, floor) that lets NaN through: x86 maxps returns its second operand when either is NaN, so a NaN
+    /// logit poisons the row's sum and the row is re-checked exactly, with no separate NaN test per vector
+    /// (on Arm, fmax propagates NaN either way). The NaN tests cover this on the block and tail paths.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Accumulate<TEntropy>(Vector512<float> v, Vector512<float> m, Vector512<float> vInvT, ref Vector512<float> s, ref Vector512<float> t)
-        where TEntropy : struct, IFlag
-    {
-        var d = Vector512.MaxNative((v - m) * vInvT, Vector512.Create(FastExp.MinArgument));
-        var e = FastExp.Exp(d);
-        s += e;
-        if (TEntropy.On) t = Vector512.FusedMultiplyAdd(e, d, t);
-    }
+    public static Vector512<float> Clamp(Vector512<float> d, Vector512<float> floor) => Vector512.MaxNative(floor, d);
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void Rescale<TEntropy>(
-        ref Vector512<float> m, Vector512<float> candidate, Vector512<float> vInvT,
-        ref Vector512<float> sa, ref Vector512<float> ta, ref Vector512<float> sb, ref Vector512<float> tb)
-        where TEntropy : struct, IFlag
-    {
-        var newMax = Vector512.Max(m, candidate);
-        // delta ≤ 0; clamping it only changes terms already below e^−86 of the lane's sum.
-        var delta = Vector512.Max((m - newMax) * vInvT, Vector512.Create(FastExp.MinArgument));
-        var c = FastExp.Exp(delta);
-        if (TEntropy.On)
-        {
-            // Σ e^(d+δ)·(d+δ) = e^δ·(t + δ·s)
-            ta = c * Vector512.FusedMultiplyAdd(delta, sa, ta);
-            tb = c * Vector512.FusedMultiplyAdd(delta, sb, tb);
-        }
-
-        sa *= c;
-        sb *= c;
-        m = newMax;
-    }
-
-    private static RowMoments Combine<TEntropy>(Vector512<float> m, Vector512<float> s, Vector512<float> t, float invT, Vector512<float> invalid)
+    private static RowMoments Combine<TEntropy>(Vector512<float> m, Vector512<float> s, Vector512<float> t, float invT)
         where TEntropy : struct, IFlag
     {
         float max = m.GetElement(0);
@@ -159,7 +187,7 @@ internal static class SoftmaxRowScan
             Max = max,
             LogSum = logSum,
             Entropy = TEntropy.On ? logSum - tsum / sum : 0,
-            Suspect = invalid != Vector512<float>.Zero || !float.IsFinite(max) || max == float.MinValue || double.IsNaN(logSum),
+            Suspect = !float.IsFinite(max) || max == float.MinValue || double.IsNaN(logSum),
         };
     }
 }

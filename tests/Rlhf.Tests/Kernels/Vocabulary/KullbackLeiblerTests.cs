@@ -106,6 +106,21 @@ public class KullbackLeiblerTests
     }
 
     [Test]
+    public void NaN_IsFoundOnEveryPath([Values(0, 15, 64, 700, 999)] int column, [Values(1f, 0.5f)] float temperature, [Values(true, false)] bool inPolicy)
+    {
+        const int v = 1000;
+        var policy = Logits(2, v, seed: 19);
+        var reference = Near(policy, 0.5, 0, seed: 20);
+        // Under a banned policy token the reference's NaN must still be found.
+        policy[v + column] = inPolicy ? float.NaN : float.NegativeInfinity;
+        if (!inPolicy) reference[v + column] = float.NaN;
+        var e = Assert.Throws<ArgumentException>(() => Run(policy, reference, v, temperature))!;
+        string name = inPolicy ? "policyLogits" : "referenceLogits";
+        Assert.That(e.ParamName, Is.EqualTo(name));
+        Assert.That(e.Message, Does.Contain($"{name}[1, {column}]").And.Contain("NaN"));
+    }
+
+    [Test]
     public void BadShapes_AreRejected()
     {
         var e = Assert.Throws<ArgumentException>(() => KullbackLeibler.FullVocabulary(new float[20], new float[19], 10, 1f, new float[2]))!;

@@ -41,6 +41,21 @@ public class TokenStatisticsValidationTests
     }
 
     [Test]
+    public void NaN_IsFoundOnTheBlockAndTailPaths(
+        [Values(0, 15, 64, 700, 999)] int column, [Values(1f, 0.5f)] float temperature, [Values(true, false)] bool withEntropy)
+    {
+        const int v = 1000;
+        var logits = VocabularyTestData.Logits(2, v, seed: 4);
+        logits[v + column] = float.NaN;
+        var e = Assert.Throws<ArgumentException>(() =>
+        {
+            if (withEntropy) TokenStatistics.Compute(logits, [0, 0], v, temperature, new float[2], new float[2], new float[2]);
+            else TokenStatistics.LogProbs(logits, [0, 0], v, temperature, new float[2], new float[2]);
+        })!;
+        Assert.That(e.Message, Does.Contain($"logits[1, {column}]").And.Contain("NaN"));
+    }
+
+    [Test]
     public void PositiveInfinity_IsRejected()
     {
         var logits = Good(3);
