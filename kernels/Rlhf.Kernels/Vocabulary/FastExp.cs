@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Rlhf.Kernels.Vocabulary;
 
@@ -45,7 +46,8 @@ internal static class FastExp
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C2));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C1));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        // The low bits of k hold n; shifting them into the exponent field and adding the bias builds 2^n.
+        // p·2^n: vscalefps does it in one instruction; otherwise shift n (the low bits of k) into the exponent field.
+        if (Avx512F.IsSupported) return Avx512F.Scale(p, n);
         var scale = (Vector512.ShiftLeft(k.AsInt32(), 23) + Vector512.Create(127 << 23)).AsSingle();
         return p * scale;
     }
