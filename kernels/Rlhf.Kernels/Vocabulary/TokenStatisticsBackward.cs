@@ -67,10 +67,10 @@ public static unsafe partial class TokenStatistics
                 float gLogp = GradLogProbs[i];
                 float gH = GradEntropy == null ? 0f : GradEntropy[i];
                 float h = Entropy == null ? 0f : Entropy[i];
-                // dx_j = p_j · (gH·log p_j + (gLogp + gH·H)) · (−1/T), plus gLogp/T at the token.
+                // dx_j = p_j · (a·log p_j + b) with a = −gH/T, b = −(gLogp + gH·H)/T, plus gLogp/T at the token.
                 var row = new Span<float>(Logits + (long)i * Vocabulary, Vocabulary);
                 int token = Tokens[i];
-                Row(row, InvT, LogSumExp[i], gH, gLogp + gH * h);
+                Row(row, InvT, LogSumExp[i], -gH * InvT, -(gLogp + gH * h) * InvT);
                 row[token] += gLogp * InvT;
             }
         }
@@ -82,30 +82,29 @@ public static unsafe partial class TokenStatistics
             var vNegLse = Vector512.Create(-lse);
             var vSlope = Vector512.Create(slope);
             var vOffset = Vector512.Create(offset);
-            var vScale = Vector512.Create(-invT);
             int n = row.Length, j = 0;
             for (; j <= n - 16; j += 16)
-                Vector512.StoreUnsafe(Gradient(Vector512.LoadUnsafe(ref x, (nuint)j), vInvT, vNegLse, vSlope, vOffset, vScale), ref x, (nuint)j);
+                Vector512.StoreUnsafe(Gradient(Vector512.LoadUnsafe(ref x, (nuint)j), vInvT, vNegLse, vSlope, vOffset), ref x, (nuint)j);
             if (j < n)
             {
                 Span<float> tail = stackalloc float[16];
                 tail.Fill(float.NegativeInfinity);
                 row.Slice(j).CopyTo(tail);
-                Gradient(Vector512.Create((ReadOnlySpan<float>)tail), vInvT, vNegLse, vSlope, vOffset, vScale).CopyTo(tail);
+                Gradient(Vector512.Create((ReadOnlySpan<float>)tail), vInvT, vNegLse, vSlope, vOffset).CopyTo(tail);
                 tail.Slice(0, n - j).CopyTo(row.Slice(j));
             }
         }
 
         private static Vector512<float> Gradient(
             Vector512<float> v, Vector512<float> vInvT, Vector512<float> vNegLse,
-            Vector512<float> vSlope, Vector512<float> vOffset, Vector512<float> vScale)
+            Vector512<float> vSlope, Vector512<float> vOffset)
         {
             var logp = Vector512.FusedMultiplyAdd(v, vInvT, vNegLse);
             var floor = Vector512.Create(FastExp.MinArgument);
             // Below e^−86 the probability is 0 (exactly, so −∞ logits get 0, not 0·∞); the clamp keeps logp finite.
             var clamped = Vector512.MaxNative(logp, floor);
             var p = Vector512.ConditionalSelect(Vector512.LessThan(logp, floor), Vector512<float>.Zero, FastExp.Exp(clamped));
-            return p * Vector512.FusedMultiplyAdd(vSlope, clamped, vOffset) * vScale;
+            return p * Vector512.FusedMultiplyAdd(vSlope, clamped, vOffset);
         }
     }
 }
