@@ -51,22 +51,4 @@ internal static class FastExp
         var scale = (Vector512.ShiftLeft(k.AsInt32(), 23) + Vector512.Create(127 << 23)).AsSingle();
         return p * scale;
     }
-
-    /// <summary>Scalar twin of <see cref="Exp(Vector512{float})"/>, same polynomial, same domain.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Exp(float x)
-    {
-        float k = MathF.FusedMultiplyAdd(x, Log2E, Shifter);
-        float n = k - Shifter;
-        float r = MathF.FusedMultiplyAdd(n, -Ln2Hi, x);
-        r = MathF.FusedMultiplyAdd(n, -Ln2Lo, r);
-        float p = MathF.FusedMultiplyAdd(C6, r, C5);
-        p = MathF.FusedMultiplyAdd(p, r, C4);
-        p = MathF.FusedMultiplyAdd(p, r, C3);
-        p = MathF.FusedMultiplyAdd(p, r, C2);
-        p = MathF.FusedMultiplyAdd(p, r, C1);
-        p = MathF.FusedMultiplyAdd(p, r, 1f);
-        float scale = BitConverter.Int32BitsToSingle((BitConverter.SingleToInt32Bits(k) << 23) + (127 << 23));
-        return p * scale;
-    }
 }

@@ -24,10 +24,11 @@ public class TokenStatisticsValidationTests
         KernelParallelism.MaxThreads = threads;
         try
         {
-            // Big enough to run on two threads; the lowest bad row is reported whichever thread finds it.
-            const int rows = 4096;
+            // 600K logits: big enough to run on two threads (≥ 256K each); the lowest bad row is reported whichever
+            // thread finds it, even when the second thread reaches its own bad row first.
+            const int rows = 16384;
             var logits = VocabularyTestData.Logits(rows, V, seed: 2);
-            logits[3000 * V + 5] = float.NaN;
+            logits[9000 * V + 5] = float.NaN;
             logits[3 * V + 17] = float.NaN;
             var e = Assert.Throws<ArgumentException>(() =>
                 TokenStatistics.Compute(logits, new int[rows], V, 1f, new float[rows], new float[rows], new float[rows]))!;
