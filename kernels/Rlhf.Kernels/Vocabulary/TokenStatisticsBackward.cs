@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -95,6 +96,7 @@ public static unsafe partial class TokenStatistics
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector512<float> Gradient(
             Vector512<float> v, Vector512<float> vInvT, Vector512<float> vNegLse,
             Vector512<float> vSlope, Vector512<float> vOffset)
