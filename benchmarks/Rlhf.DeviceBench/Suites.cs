@@ -8,5 +8,6 @@ internal static class Suites
     [
         CopySuite.Run,
         PpoSuite.Run,
+        VocabularySuite.Run,
     ];
 }
