@@ -375,35 +375,7 @@ public sealed partial class LabelingStore
     public (int Rankings, int Thumbs) Export(string path, bool overwrite)
     {
         var s = Snapshot();
-        var lines = s.Rankings.Select(r => (object)r).Concat(s.Thumbs);
-        JsonLines.Write(path, lines, (w, o) =>
-        {
-            w.WriteStartObject();
-            if (o is Ranking r)
-            {
-                var set = s.Sets[r.PromptId];
-                w.WriteString("labeler", r.Labeler);
-                w.WriteString("prompt_id", r.PromptId);
-                w.WriteStartObject("ranks");
-                for (int i = 0; i < r.Ranks.Length; i++)
-                {
-                    if (r.Ranks[i].IsFailed) w.WriteString(set.Completions[i].Id, "F");
-                    else w.WriteNumber(set.Completions[i].Id, r.Ranks[i].Value);
-                }
-
-                w.WriteEndObject();
-            }
-            else
-            {
-                var t = (ThumbFeedback)o;
-                w.WriteString("labeler", t.Labeler);
-                w.WriteString("prompt_id", t.PromptId);
-                w.WriteString("completion_id", t.CompletionId);
-                w.WriteString("thumb", t.Up ? "up" : "down");
-            }
-
-            w.WriteEndObject();
-        }, overwrite);
+        RankingFiles.Write(path, s.Rankings, s.Thumbs, s.Sets, overwrite);
         return (s.Rankings.Count, s.Thumbs.Count);
     }
 
