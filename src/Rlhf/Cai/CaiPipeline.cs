@@ -12,6 +12,7 @@ namespace Rlhf.Cai;
 /// </summary>
 public sealed class CaiRunConfig
 {
+    private static readonly JsonElement EmptySection = JsonSerializer.SerializeToElement(new Dictionary<string, int>());
     private readonly JsonElement root;
 
     private CaiRunConfig(JsonElement root, string source)
@@ -66,7 +67,7 @@ public sealed class CaiRunConfig
     /// <summary>A stage's settings object (an empty object when absent).</summary>
     public JsonElement Section(string name)
     {
-        if (!root.TryGetProperty(name, out var s) || s.ValueKind == JsonValueKind.Null) return JsonDocument.Parse("{}").RootElement.Clone();
+        if (!root.TryGetProperty(name, out var s) || s.ValueKind == JsonValueKind.Null) return EmptySection;
         if (s.ValueKind != JsonValueKind.Object) throw new InvalidInputException($"{Source}: {name} must be an object");
         return s;
     }

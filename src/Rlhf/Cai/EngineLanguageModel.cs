@@ -108,11 +108,12 @@ public sealed class EngineLanguageModel : ICaiLanguageModel
     private int[] EncodePrompt(string text, int maxTokens)
     {
         var body = Tokenizer.Encode(text);
-        int bos = Tokenizer.BosId is int id ? 1 : 0;
-        int keep = Math.Min(body.Length, maxTokens - bos);
-        if (keep <= 0) throw new ArgumentException($"no room for the prompt: {maxTokens} tokens available", nameof(maxTokens));
+        int bos = Tokenizer.BosId.HasValue ? 1 : 0;
+        if (body.Length + bos == 0) throw new ArgumentException("empty prompt and the tokenizer has no BOS", nameof(text));
+        int room = maxTokens - bos;
+        if (room < 0 || (room == 0 && bos == 0)) throw new ArgumentException($"no room for the prompt: {maxTokens} tokens available", nameof(maxTokens));
+        int keep = Math.Min(body.Length, room);
         if (keep < body.Length) TruncatedPrompts++;
-        if (keep == 0 && bos == 0) throw new ArgumentException("empty prompt", nameof(text));
         var r = new int[bos + keep];
         if (bos == 1) r[0] = Tokenizer.BosId!.Value;
         Array.Copy(body, body.Length - keep, r, bos, keep);

@@ -116,6 +116,6 @@ public class EngineOptionScoringTests
             Assert.That(vote.SecondAsA, Is.EqualTo(pa).Within(1e-5));
         }
 
-        Assert.That(j.FirstBetter, Is.EqualTo(0.5).Within(1e-12));
+        Assert.That(j.FirstBetter, Is.EqualTo(0.5).Within(1e-7));
     }
 }
