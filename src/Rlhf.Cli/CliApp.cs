@@ -22,6 +22,8 @@ public static class CliApp
         root.Subcommands.Add(AgreementCommand.Create());
         root.Subcommands.Add(PairsCommand.Create());
         root.Subcommands.Add(LabelCommand.Create());
+        root.Subcommands.Add(CaiCommand.Create());
+        root.Subcommands.Add(SftCommand.Create());
         return root;
     }
 
