@@ -21,6 +21,7 @@ public static class CliApp
         root.Subcommands.Add(RankingsCommand.Create());
         root.Subcommands.Add(AgreementCommand.Create());
         root.Subcommands.Add(PairsCommand.Create());
+        root.Subcommands.Add(ExportOnnxCommand.Create());
         return root;
     }
 
