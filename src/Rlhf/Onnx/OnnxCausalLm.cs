@@ -61,6 +61,8 @@ public sealed class OnnxCausalLm : IDisposable, IDecodeStep
             KvHeadCount = kd[1];
             HeadDim = kd[3];
             VocabSize = ld[2];
+            var meta = session.Session.ModelMetadata.CustomMetadataMap;
+            if (meta.TryGetValue("rlhf.context_length", out var ctx) && int.TryParse(ctx, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n)) ContextLength = n;
             binding = session.Session.CreateIoBinding();
         }
         catch
@@ -79,6 +81,9 @@ public sealed class OnnxCausalLm : IDisposable, IDecodeStep
     public int HeadDim { get; }
 
     public int VocabSize { get; }
+
+    /// <summary>The context length recorded by <see cref="OnnxExporter"/> in the model's metadata, or null for other graphs.</summary>
+    public int? ContextLength { get; }
 
     /// <summary>Positions the cache holds (0 after <see cref="ResetCache"/>).</summary>
     public int PastLength => pastLength;

@@ -13,6 +13,12 @@ public sealed class OnnxGenerator
     private readonly OnnxCausalLm model;
     private readonly DecodingLoop loop = new();
 
+    /// <summary>A generator limited to the context length the exporter recorded in the model.</summary>
+    public OnnxGenerator(OnnxCausalLm model)
+        : this(model, model?.ContextLength ?? throw new ArgumentException("the model records no context length; pass it explicitly.", nameof(model)))
+    {
+    }
+
     public OnnxGenerator(OnnxCausalLm model, int contextLength)
     {
         this.model = model ?? throw new ArgumentNullException(nameof(model));

@@ -106,7 +106,8 @@ public class OnnxParityTests
         var model = NewModel(c, lora);
         string path = Export(model, dir, name: $"{c.Family}-{lora}-gen.onnx");
         using var ort = new OnnxCausalLm(path, new OnnxSessionOptions(Threads: 1));
-        var ortGen = new OnnxGenerator(ort, c.ContextLength);
+        Assert.That(ort.ContextLength, Is.EqualTo(c.ContextLength));
+        var ortGen = new OnnxGenerator(ort);
         var engineGen = new Generator(model);
         int[][] prompts = [[3, 1, 4, 1, 5], [9, 2], [6, 5, 3]];
         foreach (var options in new[]
