@@ -132,7 +132,9 @@ public sealed class OnnxSequenceClassifier : IRewardFunction, IDisposable
         for (int i = 0; i < rows.Length; i++)
         {
             var r = probabilities.Slice(i * ClassCount, ClassCount);
-            System.Numerics.Tensors.TensorPrimitives.SoftMax(r, r);
+            System.Numerics.Tensors.TensorPrimitives.Subtract(r, System.Numerics.Tensors.TensorPrimitives.Max(r), r);
+            System.Numerics.Tensors.TensorPrimitives.Exp(r, r);
+            System.Numerics.Tensors.TensorPrimitives.Divide(r, System.Numerics.Tensors.TensorPrimitives.Sum(r), r);
         }
     }
 

@@ -1,6 +1,6 @@
+using Rlhf.Tokenizers;
 using Rlhf.Model;
 using Rlhf.Onnx;
-using Rlhf.Tokenizers;
 using static Rlhf.Tests.Onnx.OnnxTestModels;
 
 namespace Rlhf.Tests.Onnx;
@@ -117,5 +117,51 @@ public class OnnxClassifierTests
         Assert.That(e!.Message, Does.Contain(Path.Combine(folder, "config.json")).And.Contain("'hateful'").And.Contain("toxic"));
         var e2 = Assert.Throws<OnnxModelException>(() => new OnnxSequenceClassifier(folder, "3", ClassifierTokenizer.FromTokenizer(new ByteTokenizer())));
         Assert.That(e2!.Message, Does.Contain("model.onnx").And.Contain("class index 3"));
+    }
+}
+
+public class OnnxForeignClassifierTests
+{
+    /// <summary>
+    /// A BERT-shaped graph (input_ids, attention_mask, token_type_ids -> logits [B,2]) whose logits are
+    /// [number of real tokens, sum of token_type_ids]: proves right padding, truncation and zero token types.
+    /// </summary>
+    [Test]
+    public void TokenTypeIdsAreFedAsZerosAndRowsArePaddedAndCut()
+    {
+        string dir = OnnxTestModels.TempDir();
+        try
+        {
+            var g = new OnnxGraphBuilder("bert-like", 17);
+            g.Input(OnnxNames.InputIds, OnnxDataType.Int64, "batch", "sequence");
+            string mask = g.Input(OnnxNames.AttentionMask, OnnxDataType.Int64, "batch", "sequence");
+            string types = g.Input(OnnxNames.TokenTypeIds, OnnxDataType.Int64, "batch", "sequence");
+            string Sum(string x) => g.Node("ReduceSum", [g.Node("Cast", [x], null, OnnxGraphBuilder.Attr("to", (long)OnnxDataType.Float)), g.ConstInt64([1])], null, OnnxGraphBuilder.Attr("keepdims", 1L));
+            g.Output(g.Node("Concat", [Sum(mask), Sum(types)], null, OnnxGraphBuilder.Attr("axis", 1L)), OnnxNames.Logits, OnnxDataType.Float, "batch", 2);
+            string path = Path.Combine(dir, "bert-like.onnx");
+            g.Save(path, OnnxExportOptions.TwoGigabytes);
+            using var cls = new OnnxSequenceClassifier(path, "0", ClassifierTokenizer.FromTokenizer(new ByteTokenizer(), ByteTokenizer.Pad), maxLength: 6);
+            Assert.That(cls.ClassCount, Is.EqualTo(2));
+            var rewards = new float[3];
+            cls.Score(["ab", "abcdefgh", ""], ["c", "", "x"], rewards);
+            Assert.That(rewards, Is.EqualTo(new[] { 3f, 6f, 1f }));
+            var probs = new float[6];
+            cls.Probabilities(["ab"], ["c"], probs.AsSpan(0, 2));
+            Assert.That(probs[0], Is.EqualTo(1 / (1 + Math.Exp(-3))).Within(1e-6), "softmax([3, 0])");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
+    public void ProtoVarintsUseSevenBitGroups()
+    {
+        var w = new ProtoWriter();
+        w.Varint(1, 300);
+        w.Varint(2, -1);
+        Assert.That(w.Written.ToArray(), Is.EqualTo(new byte[] { 0x08, 0xAC, 0x02, 0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01 }));
+        Assert.That(ProtoWriter.FieldSize(9, 300), Is.EqualTo(1 + 2 + 300));
     }
 }
