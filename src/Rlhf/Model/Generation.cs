@@ -1,5 +1,3 @@
-using System.Numerics.Tensors;
-
 namespace Rlhf.Model;
 
 /// <summary>

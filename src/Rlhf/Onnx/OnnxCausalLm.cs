@@ -163,6 +163,8 @@ public sealed class OnnxCausalLm : IDisposable, IDecodeStep
         int n = batch * newTokens, total = pastLength + newTokens, v = VocabSize;
         if (tokens.Length != n) throw new ArgumentException($"tokens has {tokens.Length} elements, needs batch*newTokens = {n}.", nameof(tokens));
         if (maskIn.Length != n) throw new ArgumentException($"mask has {maskIn.Length} elements, needs batch*newTokens = {n}.", nameof(maskIn));
+        if (ContextLength is int ctx && total > ctx)
+            throw new ArgumentOutOfRangeException(nameof(newTokens), newTokens, $"cache holds {pastLength} positions; {newTokens} more exceed the context length {ctx} of {session.ModelPath}.");
         int need = (lastOnly ? batch : n) * v;
         if (logits.Length != need) throw new ArgumentException($"logits has {logits.Length} elements, needs {need}.", nameof(logits));
         Grow(ref ids, n);

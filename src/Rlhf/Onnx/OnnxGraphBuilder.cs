@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Rlhf.IO;
 
 namespace Rlhf.Onnx;
 
@@ -172,44 +173,42 @@ internal sealed class OnnxGraphBuilder(string graphName, int opset)
         }
 
         model.LengthPrefix(7, graphLength);
-        using (var stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+
+        // The data file first: a reader that sees the new graph also finds its weights.
+        if (external) AtomicFile.Write(dataPath, WriteExternalData);
+        else if (File.Exists(dataPath)) File.Delete(dataPath);
+        AtomicFile.Write(path, stream =>
         {
             model.WriteTo(stream);
             graphRest.WriteTo(stream);
-            var prefix = new ProtoWriter();
             for (int k = 0; k < initializers.Count; k++)
             {
                 var init = initializers[k];
-                var data = DataBytes(init);
+                long dataLength = DataBytes(init).Length;
                 bool inline = !external || init.Longs != null;
-                long tensorLength = headers[k].Length + (inline ? ProtoWriter.FieldSize(9, data.Length) : 0);
                 var p = new ProtoWriter();
-                p.LengthPrefix(5, tensorLength);
+                p.LengthPrefix(5, headers[k].Length + (inline ? ProtoWriter.FieldSize(9, dataLength) : 0));
                 p.WriteTo(stream);
                 headers[k].WriteTo(stream);
                 if (!inline) continue;
                 p = new ProtoWriter();
-                p.LengthPrefix(9, data.Length);
+                p.LengthPrefix(9, dataLength);
                 p.WriteTo(stream);
-                stream.Write(data);
+                stream.Write(DataBytes(init));
             }
-        }
+        });
+    }
 
-        if (!external)
-        {
-            if (File.Exists(dataPath)) File.Delete(dataPath);
-            return;
-        }
-
-        using var ds = new FileStream(dataPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
+    private void WriteExternalData(Stream stream)
+    {
         long at = 0;
         foreach (var init in initializers)
         {
             if (init.Longs != null) continue;
             long aligned = (at + 4095) & ~4095L;
-            if (aligned > at) ds.Write(new byte[aligned - at]);
+            if (aligned > at) stream.Write(new byte[aligned - at]);
             var data = DataBytes(init);
-            ds.Write(data);
+            stream.Write(data);
             at = aligned + data.Length;
         }
     }

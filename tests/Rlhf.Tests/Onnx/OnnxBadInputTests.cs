@@ -99,5 +99,9 @@ public class OnnxBadInputTests
         Assert.Throws<ArgumentOutOfRangeException>(() => lm.Append([Gpt2.VocabSize], [1f], 1, logits, lastOnly: true));
         lm.ResetCache(1);
         Assert.Throws<ArgumentException>(() => lm.Append([1], [0.5f], 1, logits, lastOnly: true));
+        lm.ResetCache(1);
+        int ctx = Gpt2.ContextLength;
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => lm.Append(new int[ctx + 1], new float[ctx + 1], ctx + 1, new float[Gpt2.VocabSize], lastOnly: true));
+        Assert.That(e!.Message, Does.Contain("context length 24").And.Contain(path));
     }
 }

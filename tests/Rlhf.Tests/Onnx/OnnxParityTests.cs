@@ -21,6 +21,8 @@ public class OnnxParityTests
             yield return new TestCaseData(Gpt2, lora).SetName($"Gpt2{(lora ? "Lora" : "")}");
             yield return new TestCaseData(LlamaGqa, lora).SetName($"LlamaGqa{(lora ? "Lora" : "")}");
         }
+
+        yield return new TestCaseData(TransformerConfig.Llama(61, 24, 32, 2, 4, 4, 40, tiedEmbeddings: true), true).SetName("LlamaTiedMhaLora");
     }
 
     // Row 1 is left-padded by 2, row 2 by 4: padded queries see no key and the engine outputs zeros there.
