@@ -24,6 +24,7 @@ public static class CliApp
         root.Subcommands.Add(LabelCommand.Create());
         root.Subcommands.Add(CaiCommand.Create());
         root.Subcommands.Add(SftCommand.Create());
+        root.Subcommands.Add(ExportOnnxCommand.Create());
         return root;
     }
 
