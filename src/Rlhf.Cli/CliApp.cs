@@ -22,6 +22,8 @@ public static class CliApp
         root.Subcommands.Add(AgreementCommand.Create());
         root.Subcommands.Add(PairsCommand.Create());
         root.Subcommands.Add(LabelCommand.Create());
+        root.Subcommands.Add(PpoCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
         return root;
     }
 
