@@ -1,6 +1,10 @@
 namespace Rlhf.Ppo;
 
-/// <summary>Bytes held by the parameters and optimizer state of a PPO setup (activations excluded).</summary>
+/// <summary>
+/// Bytes of parameters, gradients and optimizer state a PPO setup uses (activations excluded). Under LoRA the engine
+/// still allocates a base-sized gradient array, but PPO never writes it (only the adapter's gradients are cleared
+/// and accumulated), so its pages are never touched and it is not counted.
+/// </summary>
 /// <param name="PolicyBytes">The policy's base weights.</param>
 /// <param name="ReferenceBytes">A separate reference copy (0 under LoRA: the base is shared).</param>
 /// <param name="TrainableBytes">Adapter weights + gradients under LoRA; base gradients under full fine-tuning.</param>

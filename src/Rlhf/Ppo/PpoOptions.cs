@@ -23,7 +23,7 @@ public sealed record PpoOptions
     /// <summary>Prompts per iteration (TRL batch_size).</summary>
     public int BatchSize { get; init; } = 16;
 
-    /// <summary>Rollouts per optimizer step (TRL mini_batch_size); must divide nothing, but must not exceed <see cref="BatchSize"/>.</summary>
+    /// <summary>Rollouts per optimizer step (TRL mini_batch_size); at most <see cref="BatchSize"/> (a last, smaller minibatch takes the remainder).</summary>
     public int MiniBatchSize { get; init; } = 4;
 
     /// <summary>Passes over the batch per iteration, each with a fresh seeded permutation (TRL ppo_epochs).</summary>

@@ -370,7 +370,8 @@ public sealed partial class PpoTrainer
         var mask = mbMask.AsSpan(0, ks);
         var respTok = mRespTokens.AsSpan(0, kr);
         var respMask = mRespMask.AsSpan(0, kr);
-        Policy.ZeroGradients();
+        // Only the trained buffer: under LoRA the engine's base-gradient buffer is never written, so its pages stay untouched.
+        Array.Clear(trainableGrad);
         Array.Clear(ValueHead.Gradients);
         Policy.Forward(tokens, mask, k, s, computeLogits: false, useAdapter: true);
         var newLogp = mNewLogp.AsSpan(0, kr);
