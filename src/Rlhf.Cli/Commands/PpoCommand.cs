@@ -74,10 +74,12 @@ internal static class PpoCommand
             var outw = parse.InvocationConfiguration.Output;
             bool q = parse.GetValue(quiet), js = parse.GetValue(json);
             var started = DateTime.UtcNow;
+            int? firstIteration = null;
             var metrics = PpoRun.Run(trainer, outDir, isResume, m =>
             {
                 if (q || js) return;
-                double perIter = (DateTime.UtcNow - started).TotalSeconds / Math.Max(1, m.Iteration - (trainer.Iteration - m.Iteration));
+                firstIteration ??= m.Iteration - 1; // after a resume, only this session's iterations time the ETA
+                double perIter = (DateTime.UtcNow - started).TotalSeconds / Math.Max(1, m.Iteration - firstIteration.Value);
                 double eta = perIter * (options.MaxSteps - m.Iteration);
                 outw.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"[{m.Iteration}/{options.MaxSteps}] score {m.MeanScore:F3}±{m.StdScore:F3} kl {m.MeanKl:F3} β {m.KlCoef:F4} ent {m.Entropy:F3} clip {m.ClipFraction:F3} approx-kl {m.ApproxKl:F4} pg {m.PolicyLoss:F4} vf {m.ValueLoss:F4} ev {m.ExplainedVariance:F2} len {m.MeanResponseLength:F1} {m.TokensPerSecond:F0} tok/s gen/ref/score/update {m.GenerationSeconds:F2}/{m.ReferenceSeconds:F2}/{m.ScoringSeconds:F2}/{m.UpdateSeconds:F2}s ETA {eta:F0}s"));

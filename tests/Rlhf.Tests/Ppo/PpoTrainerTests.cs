@@ -154,3 +154,44 @@ public class PpoTrainerTests
         public string TokenToString(int id) => ((char)('a' + id % 26)).ToString();
     }
 }
+
+public class PpoScoreTests
+{
+    [Test]
+    public void MissingEosPenaltyAndClipApplyToScores()
+    {
+        var o = new PpoOptions { BatchSize = 4, MiniBatchSize = 2, MaxNewTokens = 3, MissingEosPenalty = 2f, ScoreClip = 1.5f, Seed = 5 };
+        var trainer = new PpoTrainer(PpoTestSupport.TinyByteModel(), new ByteTokenizer(), new PpoTestSupport.LowercaseReward(), PpoTestSupport.Prompts, o);
+        var rollout = trainer.Generate();
+        // Make row 0 end with EOS inside the limit; the other rows hit the limit without EOS.
+        rollout.ResponseTokens[0] = ByteTokenizer.Eos;
+        rollout.Lengths[0] = 1;
+        for (int b = 1; b < 4; b++) rollout.Lengths[b] = 3;
+        for (int b = 1; b < 4; b++) rollout.ResponseTokens[b * 3 + 2] = 'x';
+        trainer.ScoreResponses(rollout);
+        Assert.That(rollout.Scores[0], Is.EqualTo(Math.Clamp(rollout.RawScores[0], -1.5f, 1.5f)));
+        for (int b = 1; b < 4; b++) Assert.That(rollout.Scores[b], Is.EqualTo(Math.Clamp(rollout.RawScores[b] - 2f, -1.5f, 1.5f)), $"row {b}");
+    }
+
+    [Test]
+    public void K3EstimatorFeedsTheRewards()
+    {
+        var o = new PpoOptions { BatchSize = 4, MiniBatchSize = 2, MaxNewTokens = 3, KlEstimator = KlEstimator.K3, InitialKlCoef = 0.3f, LearningRate = 0.05f, Seed = 5 };
+        var trainer = new PpoTrainer(PpoTestSupport.TinyByteModel(), new ByteTokenizer(), new PpoTestSupport.LowercaseReward(), PpoTestSupport.Prompts, o);
+        trainer.Step(); // moves the adapter so the KL is not zero
+        var rollout = trainer.Generate();
+        trainer.ComputeLogProbsAndValues(rollout);
+        trainer.ScoreResponses(rollout);
+        trainer.ComputeAdvantages(rollout);
+        bool anyPositive = false;
+        for (int i = 0; i < rollout.Kl.Length; i++)
+        {
+            if (rollout.ResponseMask[i] == 0f) continue;
+            double u = rollout.ReferenceLogProbs[i] - rollout.OldLogProbs[i];
+            Assert.That(rollout.Kl[i], Is.EqualTo(Math.Exp(u) - 1 - u).Within(1e-6 + 1e-4 * Math.Abs(u)), $"k3 at {i}");
+            anyPositive |= rollout.Kl[i] > 0;
+        }
+
+        Assert.That(anyPositive);
+    }
+}
