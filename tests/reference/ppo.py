@@ -22,7 +22,7 @@ EPS = 1e-5
 B, P, R = 3, 3, 5
 S = P + R
 BETA, GAMMA, LAM, CLIP, VCLIP, VF_COEF, ENT_COEF = 0.2, 0.9, 0.95, 0.2, 0.2, 0.1, 0.01
-LR, MAX_NORM = 1e-2, 1.0
+LR, MAX_NORM = 5e-2, 1.0  # large enough that the second step's ratios and values clip
 
 
 def make_params(std):
@@ -164,6 +164,8 @@ for step in range(2):
     out[f"step{step}.loss"] = loss
     out[f"step{step}.grad_norm"] = norm
     out[f"step{step}.approx_kl"] = 0.5 * masked_mean((logp - old_logp) ** 2, resp_mask)
+    out[f"step{step}.clipfrac"] = masked_mean(torch.gt(-advantages * torch.clamp(ratio, 1 - CLIP, 1 + CLIP), -advantages * ratio).float(), resp_mask)
+    out[f"step{step}.vf_clipfrac"] = masked_mean(((vclipped - returns) ** 2 > (vpred - returns) ** 2).float(), resp_mask)
 
 for name, t in policy.items():
     out["updated." + name] = t.detach().clone()
