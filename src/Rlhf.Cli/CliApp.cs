@@ -25,6 +25,8 @@ public static class CliApp
         root.Subcommands.Add(CaiCommand.Create());
         root.Subcommands.Add(SftCommand.Create());
         root.Subcommands.Add(ExportOnnxCommand.Create());
+        root.Subcommands.Add(PpoCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
         return root;
     }
 
