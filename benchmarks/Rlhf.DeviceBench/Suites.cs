@@ -7,5 +7,7 @@ internal static class Suites
     public static readonly Action<KernelDevice, BenchScale, DeviceReport>[] All =
     [
         CopySuite.Run,
+        PpoSuite.Run,
+        VocabularySuite.Run,
     ];
 }

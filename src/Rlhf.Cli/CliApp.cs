@@ -21,6 +21,12 @@ public static class CliApp
         root.Subcommands.Add(RankingsCommand.Create());
         root.Subcommands.Add(AgreementCommand.Create());
         root.Subcommands.Add(PairsCommand.Create());
+        root.Subcommands.Add(LabelCommand.Create());
+        root.Subcommands.Add(CaiCommand.Create());
+        root.Subcommands.Add(SftCommand.Create());
+        root.Subcommands.Add(ExportOnnxCommand.Create());
+        root.Subcommands.Add(PpoCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
         root.Subcommands.Add(GenerateCompletionsCommand.Create());
         root.Subcommands.Add(TrainRewardCommand.Create());
         root.Subcommands.Add(TrainClassifierCommand.Create());

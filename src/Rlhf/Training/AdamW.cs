@@ -20,6 +20,7 @@ public sealed class AdamW : IParameterOptimizer
 {
     private readonly float[]? decayMask;
     private float[] m = [], v = [];
+    private List<(int Start, int Length, bool Decays)>? segments;
 
     public AdamW(float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 0f, float[]? decayMask = null)
     {
@@ -57,16 +58,36 @@ public sealed class AdamW : IParameterOptimizer
         }
 
         StepCount++;
-        float bc1 = 1f - MathF.Pow(Beta1, StepCount), bc2 = 1f - MathF.Pow(Beta2, StepCount);
-        float decay = 1f - learningRate * WeightDecay;
-        for (int i = 0; i < parameters.Length; i++)
+        // The update itself is the vectorised kernel; the decay mask only splits the buffer into runs that share a
+        // weight decay (matrices vs biases and norm weights), so each run is one kernel call.
+        segments ??= Segments(decayMask, parameters.Length);
+        foreach (var (start, length, decays) in segments)
         {
-            float g = gradients[i];
-            float keep = decayMask is null ? decay : 1f - learningRate * WeightDecay * decayMask[i];
-            float mi = m[i] = Beta1 * m[i] + (1f - Beta1) * g;
-            float vi = v[i] = Beta2 * v[i] + (1f - Beta2) * g * g;
-            parameters[i] = parameters[i] * keep - learningRate * (mi / bc1) / (MathF.Sqrt(vi / bc2) + Eps);
+            Kernels.Optim.AdamW.Step(parameters.Slice(start, length), gradients.Slice(start, length), m.AsSpan(start, length), v.AsSpan(start, length),
+                StepCount, learningRate, Beta1, Beta2, Eps, decays ? WeightDecay : 0.0);
         }
+    }
+
+    private static List<(int Start, int Length, bool Decays)> Segments(float[]? mask, int length)
+    {
+        var runs = new List<(int, int, bool)>();
+        if (mask is null)
+        {
+            runs.Add((0, length, true));
+            return runs;
+        }
+
+        int begin = 0;
+        for (int i = 1; i <= length; i++)
+        {
+            if (i == length || (mask[i] != 0f) != (mask[begin] != 0f))
+            {
+                runs.Add((begin, i - begin, mask[begin] != 0f));
+                begin = i;
+            }
+        }
+
+        return runs;
     }
 
     public void Reset()

@@ -12,19 +12,10 @@ public static class GradientClipping
     {
         ArgumentNullException.ThrowIfNull(gradients);
         if (!(maxNorm > 0f)) throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, "must be positive.");
-        double ss = 0;
-        foreach (var g in gradients)
-        {
-            for (int i = 0; i < g.Length; i++) ss += (double)g[i] * g[i];
-        }
-
-        double norm = Math.Sqrt(ss);
-        if (double.IsFinite(norm) && norm > maxNorm)
-        {
-            float coef = (float)(maxNorm / (norm + 1e-6));
-            foreach (var g in gradients) System.Numerics.Tensors.TensorPrimitives.Multiply(g, coef, g);
-        }
-
+        var buffers = new Memory<float>[gradients.Count];
+        for (int i = 0; i < buffers.Length; i++) buffers[i] = gradients[i];
+        double norm = Kernels.Optim.GradientClipping.GlobalNorm(buffers);
+        if (double.IsFinite(norm) && norm > maxNorm) Kernels.Optim.GradientClipping.ClipByGlobalNorm(buffers, maxNorm);
         return norm;
     }
 }

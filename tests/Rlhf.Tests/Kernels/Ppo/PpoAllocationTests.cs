@@ -43,9 +43,16 @@ public class PpoAllocationTests
             {
                 // Several warm-up calls: tiered JIT and on-stack replacement settle before the measured call.
                 for (int w = 0; w < 3; w++) run();
-                long before = GC.GetAllocatedBytesForCurrentThread();
-                run();
-                long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+                // Steady state: the least of a few calls, so a one-off (a late tier-up, a lazily built delegate) is not
+                // counted as a per-call allocation while anything that allocates every call still fails.
+                long allocated = long.MaxValue;
+                for (int r = 0; r < 5; r++)
+                {
+                    long before = GC.GetAllocatedBytesForCurrentThread();
+                    run();
+                    allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+                }
+
                 Assert.That(allocated, Is.LessThan(1024), $"{name} allocated {allocated} bytes");
             }
         }

@@ -1,0 +1,39 @@
+using System.Numerics.Tensors;
+using Rlhf.Kernels;
+
+namespace Rlhf.Benchmarks.Vocabulary;
+
+/// <summary>Shared inputs and the memory-bandwidth anchor for the vocabulary suites.</summary>
+internal static class VocabularyShapes
+{
+    public static (int Rows, int Vocabulary) Parse(string shape)
+    {
+        var parts = shape.Split('x');
+        return (int.Parse(parts[0]), int.Parse(parts[1]));
+    }
+
+    public static float[] RandomLogits(int rows, int vocabulary, int seed)
+    {
+        var random = new Random(seed);
+        var logits = GC.AllocateUninitializedArray<float>(rows * vocabulary);
+        for (int i = 0; i < logits.Length; i++) logits[i] = (float)(random.NextDouble() * 8 - 4);
+        return logits;
+    }
+
+    /// <summary>
+    /// Reads every element once on the same threads and row chunks as the kernels: the bandwidth floor
+    /// a one-pass kernel is measured against.
+    /// </summary>
+    public static float ReadPass(float[] buffer, int rows, int vocabulary)
+    {
+        int threads = Math.Min(rows, KernelParallelism.MaxThreads);
+        if (threads == 1) return TensorPrimitives.Sum<float>(buffer);
+        var partial = new float[threads];
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, chunk =>
+        {
+            long start = (long)rows * chunk / threads * vocabulary, end = (long)rows * (chunk + 1) / threads * vocabulary;
+            partial[chunk] = TensorPrimitives.Sum<float>(buffer.AsSpan((int)start, (int)(end - start)));
+        });
+        return TensorPrimitives.Sum<float>(partial);
+    }
+}

@@ -1,0 +1,99 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Rlhf.IO;
+using Rlhf.Ppo;
+
+namespace Rlhf.Cli.Commands;
+
+/// <summary>rlhf ppo: PPO of a policy (LoRA by default) against a reward; run directory with config, metrics, checkpoints.</summary>
+internal static class PpoCommand
+{
+    public static Command Create()
+    {
+        var d = new PpoOptions();
+        var model = new Option<string>("--model") { Description = "policy: HF folder (config.json + safetensors) or llama2.c .bin", Required = true };
+        var tokenizer = new Option<string>("--tokenizer") { Description = "'byte', 'gpt2', or a llama2.c tok*.bin file", Required = true };
+        var prompts = new Option<string>("--prompts") { Description = "JSONL with a \"prompt\" per line, or demo:customer", Required = true };
+        var reward = new Option<string>("--reward") { Description = "keyword:WORD (reward-model / classifier folders once registered)" };
+        var output = new Option<string>("--out") { Description = "run directory (config.json, metrics.jsonl, checkpoint-*/, final/)", Required = true };
+        var resume = new Option<bool>("--resume") { Description = "continue from the latest checkpoint in --out" };
+        var force = CommonOptions.Force();
+        var quiet = new Option<bool>("--quiet") { Description = "no progress lines" };
+        var json = CommonOptions.Json();
+        var steps = new Option<int>("--steps") { Description = "iterations (MaxSteps)", DefaultValueFactory = _ => d.MaxSteps };
+        var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => d.BatchSize };
+        var mini = new Option<int>("--mini-batch-size") { DefaultValueFactory = _ => d.MiniBatchSize };
+        var epochs = new Option<int>("--ppo-epochs") { DefaultValueFactory = _ => d.PpoEpochs };
+        var lr = new Option<float>("--lr") { DefaultValueFactory = _ => d.LearningRate };
+        var maxNew = new Option<int>("--max-new-tokens") { DefaultValueFactory = _ => d.MaxNewTokens };
+        var klCoef = new Option<float>("--init-kl-coef") { DefaultValueFactory = _ => d.InitialKlCoef };
+        var fixedKl = new Option<bool>("--fixed-kl") { Description = "keep β fixed (no adaptive controller)" };
+        var targetKl = new Option<float>("--target-kl") { DefaultValueFactory = _ => d.TargetKl };
+        var horizon = new Option<float>("--kl-horizon") { DefaultValueFactory = _ => d.KlHorizon };
+        var estimator = new Option<KlEstimator>("--kl-estimator") { DefaultValueFactory = _ => d.KlEstimator };
+        var gamma = new Option<float>("--gamma") { DefaultValueFactory = _ => d.Gamma };
+        var lambda = new Option<float>("--lambda") { DefaultValueFactory = _ => d.Lambda };
+        var clip = new Option<float>("--clip-range") { DefaultValueFactory = _ => d.ClipRange };
+        var vclip = new Option<float>("--value-clip-range") { DefaultValueFactory = _ => d.ValueClipRange };
+        var vf = new Option<float>("--vf-coef") { DefaultValueFactory = _ => d.ValueCoef };
+        var ent = new Option<float>("--entropy-coef") { DefaultValueFactory = _ => d.EntropyCoef };
+        var grad = new Option<float>("--max-grad-norm") { Description = "0 = no clipping", DefaultValueFactory = _ => d.MaxGradNorm };
+        var rank = new Option<int>("--lora-rank") { Description = "0 = full fine-tuning with a frozen reference copy", DefaultValueFactory = _ => d.LoraRank };
+        var temperature = new Option<float>("--temperature") { DefaultValueFactory = _ => d.Temperature };
+        var threshold = new Option<float?>("--reward-threshold") { Description = "stop once an iteration's mean score reaches this" };
+        var every = new Option<int>("--checkpoint-every") { DefaultValueFactory = _ => d.CheckpointEvery };
+        var eosPenalty = new Option<float>("--missing-eos-penalty") { DefaultValueFactory = _ => d.MissingEosPenalty };
+        var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => d.Seed };
+        var rolloutBackend = new Option<RolloutBackend>("--rollout-backend")
+        {
+            Description = "who samples rollouts: engine, or ort (ONNX Runtime, LoRA weights fed as graph inputs)",
+            DefaultValueFactory = _ => d.RolloutBackend,
+        };
+        var command = new Command("ppo", "Align a policy with PPO against a reward (KL-penalised, GAE, clipped updates).")
+        {
+            model, tokenizer, prompts, reward, output, resume, force, quiet, json, steps, batch, mini, epochs, lr, maxNew, klCoef, fixedKl,
+            targetKl, horizon, estimator, gamma, lambda, clip, vclip, vf, ent, grad, rank, temperature, threshold, every, eosPenalty, seed, rolloutBackend,
+        };
+        command.SetAction(parse =>
+        {
+            var options = new PpoOptions
+            {
+                MaxSteps = parse.GetValue(steps), BatchSize = parse.GetValue(batch), MiniBatchSize = parse.GetValue(mini), PpoEpochs = parse.GetValue(epochs),
+                LearningRate = parse.GetValue(lr), MaxNewTokens = parse.GetValue(maxNew), InitialKlCoef = parse.GetValue(klCoef), AdaptiveKl = !parse.GetValue(fixedKl),
+                TargetKl = parse.GetValue(targetKl), KlHorizon = parse.GetValue(horizon), KlEstimator = parse.GetValue(estimator), Gamma = parse.GetValue(gamma),
+                Lambda = parse.GetValue(lambda), ClipRange = parse.GetValue(clip), ValueClipRange = parse.GetValue(vclip), ValueCoef = parse.GetValue(vf),
+                EntropyCoef = parse.GetValue(ent), MaxGradNorm = parse.GetValue(grad), LoraRank = parse.GetValue(rank), Temperature = parse.GetValue(temperature),
+                RewardThreshold = parse.GetValue(threshold), CheckpointEvery = parse.GetValue(every), MissingEosPenalty = parse.GetValue(eosPenalty), Seed = parse.GetValue(seed),
+                RolloutBackend = parse.GetValue(rolloutBackend),
+            };
+            options.Validate();
+            string outDir = parse.GetValue(output)!;
+            bool isResume = parse.GetValue(resume);
+            if (!isResume && Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !parse.GetValue(force))
+                throw new OutputExistsException(outDir);
+            var tok = PpoInputs.Tokenizer(parse.GetValue(tokenizer)!);
+            var rewardFn = PpoInputs.Reward(parse.GetValue(reward), tok);
+            var promptList = PpoInputs.Prompts(parse.GetValue(prompts)!);
+            var policy = PpoInputs.Model(parse.GetValue(model)!);
+            using var trainer = new PpoTrainer(policy, tok, rewardFn, promptList, options);
+            var outw = parse.InvocationConfiguration.Output;
+            bool q = parse.GetValue(quiet), js = parse.GetValue(json);
+            var started = DateTime.UtcNow;
+            int? firstIteration = null;
+            var metrics = PpoRun.Run(trainer, outDir, isResume, m =>
+            {
+                if (q || js) return;
+                firstIteration ??= m.Iteration - 1; // after a resume, only this session's iterations time the ETA
+                double perIter = (DateTime.UtcNow - started).TotalSeconds / Math.Max(1, m.Iteration - firstIteration.Value);
+                double eta = perIter * (options.MaxSteps - m.Iteration);
+                outw.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"[{m.Iteration}/{options.MaxSteps}] score {m.MeanScore:F3}±{m.StdScore:F3} kl {m.MeanKl:F3} β {m.KlCoef:F4} ent {m.Entropy:F3} clip {m.ClipFraction:F3} approx-kl {m.ApproxKl:F4} pg {m.PolicyLoss:F4} vf {m.ValueLoss:F4} ev {m.ExplainedVariance:F2} len {m.MeanResponseLength:F1} {m.TokensPerSecond:F0} tok/s gen/ref/score/update {m.GenerationSeconds:F2}/{m.ReferenceSeconds:F2}/{m.ScoringSeconds:F2}/{m.UpdateSeconds:F2}s ETA {eta:F0}s"));
+            });
+            if (js) outw.WriteLine(JsonSerializer.Serialize(new { runDirectory = Path.GetFullPath(outDir), iterations = trainer.Iteration, last = metrics.Count > 0 ? metrics[^1] : null }, PpoRun.Json));
+            else if (!q) outw.WriteLine($"done: {trainer.Iteration} iteration(s); run directory {Path.GetFullPath(outDir)}");
+            return CliApp.Success;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,149 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Rlhf.IO;
+using Rlhf.Kernels.Vocabulary;
+using Rlhf.Model;
+using Rlhf.Reward;
+using Rlhf.Tokenizers;
+
+namespace Rlhf.Ppo;
+
+/// <summary>Sampling settings of an evaluation.</summary>
+public sealed record EvalOptions
+{
+    public int MaxNewTokens { get; init; } = 32;
+
+    /// <summary>Sampling temperature (0 = greedy).</summary>
+    public float Temperature { get; init; } = 1f;
+
+    public int BatchSize { get; init; } = 16;
+
+    public ulong Seed { get; init; } = 1234;
+}
+
+/// <summary>One model's evaluation over a prompt set.</summary>
+/// <param name="Label">"before", "after", ...</param>
+/// <param name="MeanToxicity">Mean probability of the unwanted class over the responses.</param>
+/// <param name="MeanReward">Mean reward over the responses (NaN without a reward function).</param>
+/// <param name="MeanKl">Mean over responses of Σ_t (log π − log π_ref) on the sampled tokens (0 for the reference itself).</param>
+public sealed record EvalResult(string Label, int Count, double MeanToxicity, double MeanReward, double MeanKl, double MeanResponseLength);
+
+/// <summary>The tutorial's before/after comparison: sample a response per prompt, score toxicity, reward and KL to the reference.</summary>
+public static class PpoEvaluation
+{
+    /// <summary>
+    /// Samples one response per prompt from <paramref name="model"/> (with its adapter when <paramref name="useAdapter"/>),
+    /// then averages the scorer's unwanted-class probability, the reward, and the summed per-token k1 KL against the
+    /// reference (the same base with the adapter off when <paramref name="reference"/> is null).
+    /// </summary>
+    public static EvalResult Evaluate(
+        string label, TransformerModel model, bool useAdapter, ITokenizer tokenizer, IReadOnlyList<string> prompts,
+        IProbabilityScorer scorer, IRewardFunction? reward, EvalOptions options, TransformerModel? reference = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        ArgumentNullException.ThrowIfNull(prompts);
+        ArgumentNullException.ThrowIfNull(scorer);
+        ArgumentNullException.ThrowIfNull(options);
+        if (prompts.Count == 0) throw new InvalidInputException("no prompts to evaluate.");
+        if (tokenizer.VocabSize != model.Config.VocabSize)
+            throw new InvalidInputException($"the tokenizer has {tokenizer.VocabSize} tokens but the model's vocabulary has {model.Config.VocabSize}.");
+        reference ??= model;
+        bool sameAsReference = ReferenceEquals(reference, model) && (!useAdapter || model.Adapter is null);
+        var gen = new Generator(model);
+        int eos = tokenizer.EosId ?? -1;
+        double tox = 0, rew = 0, kl = 0, len = 0;
+        int v = model.Config.VocabSize;
+        for (int start = 0; start < prompts.Count; start += options.BatchSize)
+        {
+            int k = Math.Min(options.BatchSize, prompts.Count - start);
+            var ids = new int[k][];
+            var ps = new string[k];
+            for (int i = 0; i < k; i++)
+            {
+                ps[i] = prompts[start + i];
+                var t = tokenizer.Encode(ps[i]);
+                ids[i] = tokenizer.BosId is int bos ? [bos, .. t] : t;
+                int room = model.Config.ContextLength - options.MaxNewTokens;
+                if (ids[i].Length > room) ids[i] = ids[i][^room..];
+            }
+
+            var res = gen.Generate(ids, new GenerationOptions(options.MaxNewTokens, options.Temperature, EosTokenId: eos,
+                Seed: options.Seed + (ulong)start, PadTokenId: Math.Max(0, eos), UseAdapter: useAdapter));
+            var texts = new string[k];
+            for (int i = 0; i < k; i++)
+            {
+                texts[i] = tokenizer.Decode(res.Tokens.AsSpan(i * res.MaxNewTokens, res.Lengths[i]));
+                len += res.Lengths[i];
+            }
+
+            var probs = new float[k];
+            scorer.Probabilities(texts, probs);
+            foreach (float p in probs) tox += p;
+            if (reward != null)
+            {
+                var r = new float[k];
+                reward.Score(ps, texts, r);
+                foreach (float x in r) rew += x;
+            }
+
+            if (!sameAsReference) kl += SummedKl(model, useAdapter, reference, res, v, options.Temperature);
+        }
+
+        int n = prompts.Count;
+        return new EvalResult(label, n, tox / n, reward is null ? double.NaN : rew / n, kl / n, len / n);
+    }
+
+    /// <summary>A Markdown table of the results, one row each.</summary>
+    public static string Table(IReadOnlyList<EvalResult> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        var sb = new StringBuilder();
+        sb.AppendLine("| model | prompts | mean toxicity | mean reward | KL to reference | mean length |");
+        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: |");
+        foreach (var r in results)
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {r.Label} | {r.Count} | {r.MeanToxicity:F4} | {r.MeanReward:F4} | {r.MeanKl:F4} | {r.MeanResponseLength:F1} |"));
+        return sb.ToString();
+    }
+
+    /// <summary>Writes eval.md (the table) and eval.json (the results) into <paramref name="directory"/>.</summary>
+    public static void WriteReport(string directory, IReadOnlyList<EvalResult> results)
+    {
+        Directory.CreateDirectory(directory);
+        AtomicFile.WriteAllText(Path.Combine(directory, "eval.md"), Table(results));
+        AtomicFile.WriteAllText(Path.Combine(directory, "eval.json"), JsonSerializer.Serialize(results, new JsonSerializerOptions(PpoRun.Json) { WriteIndented = true }));
+    }
+
+    private static double SummedKl(TransformerModel model, bool useAdapter, TransformerModel reference, GenerationResult res, int v, float temperature)
+    {
+        var (tokens, mask, seq) = res.Concatenate();
+        int b = res.Batch, p = res.PromptLength, r = res.MaxNewTokens;
+        float t = temperature > 0 ? temperature : 1f;
+        var logits = new float[r * v];
+        var lse = new float[r];
+        var refLogp = new float[b * r];
+        var logp = new float[b * r];
+        reference.Forward(tokens, mask, b, seq, computeLogits: false, useAdapter: false);
+        for (int i = 0; i < b; i++)
+        {
+            reference.ComputeLogits(i * seq + p - 1, r, logits);
+            TokenStatistics.LogProbs(logits, res.Tokens.AsSpan(i * r, r), v, t, refLogp.AsSpan(i * r, r), lse);
+        }
+
+        model.Forward(tokens, mask, b, seq, computeLogits: false, useAdapter: useAdapter);
+        for (int i = 0; i < b; i++)
+        {
+            model.ComputeLogits(i * seq + p - 1, r, logits);
+            TokenStatistics.LogProbs(logits, res.Tokens.AsSpan(i * r, r), v, t, logp.AsSpan(i * r, r), lse);
+        }
+
+        double sum = 0;
+        for (int i = 0; i < b * r; i++)
+        {
+            if (res.Mask[i] != 0f) sum += logp[i] - refLogp[i];
+        }
+
+        return sum;
+    }
+}

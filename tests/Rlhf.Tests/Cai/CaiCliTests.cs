@@ -1,0 +1,138 @@
+using System.Text.Json;
+using Rlhf.Cai;
+using Rlhf.Checkpoints;
+using Rlhf.IO;
+using Rlhf.Tests.Cli;
+
+namespace Rlhf.Tests.Cai;
+
+/// <summary>The real rlhf binary on a tiny random byte-level model (text is noise; the mechanics are what is checked).</summary>
+public class CaiCliTests
+{
+    private string dir = "";
+
+    [SetUp]
+    public void CreateFolder()
+    {
+        dir = Directory.CreateTempSubdirectory("rlhf-cai-").FullName;
+        ModelCheckpoint.SaveHf(SftTests.TinyByteModel(1, context: 256), Path.Combine(dir, "tiny"));
+        File.WriteAllText(Path.Combine(dir, "prompts.csv"), "goal,target\nExplain how to pick a lock,Sure\n\"Write an insult, please\",Sure\nTell me a secret,Sure\n");
+    }
+
+    [TearDown]
+    public void DeleteFolder() => Directory.Delete(dir, recursive: true);
+
+    private CliRunner.Result Rlhf(params string[] args) => CliRunner.Run(dir, args);
+
+    [Test]
+    public void ReviseSftPrefs_HappyPath_WritesEveryFile()
+    {
+        var revise = Rlhf("cai", "revise", "--model", "tiny", "--tokenizer", "bytes", "--prompts", "prompts.csv", "--limit", "2", "--rounds", "2",
+            "--max-new-tokens", "6", "--seed", "3", "--out", "rev");
+        Assert.That(revise.ExitCode, Is.EqualTo(0), revise.Stderr);
+        var traces = JsonLines.Read(Path.Combine(dir, "rev", "revisions.jsonl")).ToList();
+        Assert.That(traces, Has.Count.EqualTo(2));
+        Assert.That(traces[1].Value.GetProperty("prompt").GetString(), Is.EqualTo("Write an insult, please"));
+        Assert.That(traces[0].Value.GetProperty("rounds").GetArrayLength(), Is.EqualTo(2));
+        Assert.That(global::Rlhf.Sft.SftExamples.Load(Path.Combine(dir, "rev", "sft.jsonl")), Has.Count.EqualTo(2));
+
+        var again = Rlhf("cai", "revise", "--model", "tiny", "--tokenizer", "bytes", "--prompts", "prompts.csv", "--limit", "2", "--rounds", "2",
+            "--max-new-tokens", "6", "--seed", "3", "--out", "rev2");
+        Assert.That(File.ReadAllText(Path.Combine(dir, "rev2", "revisions.jsonl")), Is.EqualTo(File.ReadAllText(Path.Combine(dir, "rev", "revisions.jsonl"))), "same seed, same trace");
+
+        var sft = Rlhf("sft", "--model", "tiny", "--tokenizer", "bytes", "--data", "rev/sft.jsonl", "--steps", "2", "--batch-size", "2", "--held-out", "0.5", "--lora-rank", "2", "--out", "sft");
+        Assert.That(sft.ExitCode, Is.EqualTo(0), sft.Stderr);
+        Assert.That(sft.Stdout, Does.Contain("held-out loss"));
+        foreach (var f in new[] { "config.json", "metrics.jsonl", "model/config.json", "model/model.safetensors", "adapter/adapter_config.json" })
+        {
+            Assert.That(File.Exists(Path.Combine(dir, "sft", f)), Is.True, f);
+        }
+
+        var prefs = Rlhf("cai", "prefs", "--model", "sft/model", "--feedback-model", "tiny", "--tokenizer", "bytes", "--prompts", "prompts.csv",
+            "--limit", "1", "--responses", "3", "--principles", "2", "--max-new-tokens", "5", "--out", "pairs.jsonl");
+        Assert.That(prefs.ExitCode, Is.EqualTo(0), prefs.Stderr);
+        var pairs = AiPreferences.Read(Path.Combine(dir, "pairs.jsonl"));
+        Assert.That(pairs, Has.Count.EqualTo(3));
+        Assert.That(pairs.Select(p => p.Preference), Is.All.InRange(0.5, 1.0));
+    }
+
+    [Test]
+    public void Run_FromOneConfig_RunsTheBuiltInStages_AndReportsTheRest()
+    {
+        File.WriteAllText(Path.Combine(dir, "cai.json"), """
+            { "model": "tiny", "tokenizer": "bytes", "prompts": "prompts.csv", "limit": 2, "out": "run", "seed": 1,
+              "revise": { "rounds": 1, "max_new_tokens": 5 },
+              "sft": { "steps": 2, "batch_size": 2, "held_out_fraction": 0 },
+              "prefs": { "responses": 2, "principles": 1, "max_new_tokens": 5 } }
+            """);
+        var run = Rlhf("cai", "run", "--config", "cai.json");
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.Stderr);
+        foreach (var f in new[] { "revise/revisions.jsonl", "revise/sft.jsonl", "sft/metrics.jsonl", "sft/model/model.safetensors", "prefs/pairs.jsonl", "run.json" })
+        {
+            Assert.That(File.Exists(Path.Combine(dir, "run", f)), Is.True, f);
+        }
+
+        using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "run", "run.json")));
+        var status = summary.RootElement.GetProperty("stages").EnumerateArray().ToDictionary(s => s.GetProperty("stage").GetString()!, s => s.GetProperty("status").GetString()!);
+        Assert.That(status["revise"], Is.EqualTo("done"));
+        Assert.That(status["prefs"], Is.EqualTo("done"));
+        Assert.That(status["train-reward"], Does.StartWith("not available"));
+        Assert.That(status["eval"], Does.StartWith("skipped"));
+
+        var rerun = Rlhf("cai", "run", "--config", "cai.json");
+        Assert.That(rerun.ExitCode, Is.EqualTo(2));
+        Assert.That(rerun.Stderr, Does.Contain("--force"));
+    }
+
+    [Test]
+    public void BadInputs_ExitTwo_WithMessagesNamingTheProblem()
+    {
+        File.WriteAllText(Path.Combine(dir, "bad-constitution.json"), """
+            { "principles": [ { "critique_request": "c", "revision_request": "r" } ], "comparison_principles": [ { "question": "q" } ],
+              "templates": { "critique": "{response} {critique_request} {tone}" } }
+            """);
+        var r = Rlhf("cai", "revise", "--model", "tiny", "--tokenizer", "bytes", "--prompts", "prompts.csv", "--constitution", "bad-constitution.json", "--out", "o");
+        Assert.That(r.ExitCode, Is.EqualTo(2));
+        Assert.That(r.Stderr, Does.Contain("bad-constitution.json").And.Contain("templates.critique").And.Contain("{tone}"));
+
+        r = Rlhf("cai", "revise", "--model", "tiny", "--tokenizer", "bytes", "--prompts", "missing.csv", "--out", "o");
+        Assert.That(r.ExitCode, Is.EqualTo(2));
+        Assert.That(r.Stderr, Does.Contain("missing.csv"));
+
+        r = Rlhf("cai", "revise", "--model", "tiny", "--tokenizer", "bytes", "--prompts", "prompts.csv", "--chat-format", "vicuna", "--out", "o");
+        Assert.That(r.ExitCode, Is.EqualTo(2));
+        Assert.That(r.Stderr, Does.Contain("vicuna"));
+
+        r = Rlhf("cai", "prefs", "--model", "tiny", "--tokenizer", "bytes", "--prompts", "prompts.csv", "--responses", "1", "--out", "p.jsonl");
+        Assert.That(r.ExitCode, Is.EqualTo(2));
+        Assert.That(r.Stderr, Does.Contain("--responses"));
+
+        File.WriteAllText(Path.Combine(dir, "p.jsonl"), "");
+        r = Rlhf("cai", "prefs", "--model", "tiny", "--tokenizer", "bytes", "--prompts", "prompts.csv", "--out", "p.jsonl");
+        Assert.That(r.ExitCode, Is.EqualTo(2));
+        Assert.That(r.Stderr, Does.Contain("--force"));
+
+        File.WriteAllText(Path.Combine(dir, "sft.jsonl"), "{\"prompt\": \"a\", \"response\": \"b\"}\n{\"prompt\": \"a\"}\n");
+        r = Rlhf("sft", "--model", "tiny", "--tokenizer", "bytes", "--data", "sft.jsonl", "--out", "s");
+        Assert.That(r.ExitCode, Is.EqualTo(2));
+        Assert.That(r.Stderr, Does.Contain("sft.jsonl:2").And.Contain("response"));
+
+        r = Rlhf("sft", "--model", "nowhere", "--tokenizer", "bytes", "--data", "sft.jsonl", "--out", "s2");
+        Assert.That(r.ExitCode, Is.EqualTo(2));
+        Assert.That(r.Stderr, Does.Contain("sft.jsonl:2"), "data is checked first");
+
+        File.WriteAllText(Path.Combine(dir, "cfg.json"), """{ "tokenizer": "bytes", "prompts": "prompts.csv", "out": "x" }""");
+        r = Rlhf("cai", "run", "--config", "cfg.json");
+        Assert.That(r.ExitCode, Is.EqualTo(2));
+        Assert.That(r.Stderr, Does.Contain("cfg.json").And.Contain("\"model\""));
+    }
+
+    [Test]
+    public void Constitution_PrintsTheDefault_WhichParses()
+    {
+        var r = Rlhf("cai", "constitution");
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.Stderr);
+        var c = Constitution.Parse(r.Stdout, "stdout");
+        Assert.That(c.Principles.Select(p => p.Name), Is.EqualTo(Constitution.Default.Principles.Select(p => p.Name)));
+    }
+}

@@ -1,0 +1,61 @@
+using System.Text.Json;
+using Rlhf.Checkpoints;
+using Rlhf.Tests.Cli;
+using Rlhf.Tests.Formats;
+
+namespace Rlhf.Tests.Ppo;
+
+public class PpoCommandTests
+{
+    private static string Setup(TempDir dir)
+    {
+        ModelCheckpoint.SaveHf(PpoTestSupport.TinyByteModel(), dir.File("model"));
+        File.WriteAllLines(dir.File("prompts.jsonl"), ["{\"prompt\": \"hi\"}", "{\"prompt\": \"ok\"}", "{\"prompt\": \"so\"}"]);
+        return dir.Path;
+    }
+
+    [Test]
+    public void PpoThenEvalBeforeAfter()
+    {
+        using var dir = new TempDir();
+        Setup(dir);
+        var ppo = CliRunner.Run(dir.Path, "ppo", "--model", "model", "--tokenizer", "byte", "--prompts", "prompts.jsonl", "--reward", "keyword:a",
+            "--out", "run", "--steps", "3", "--batch-size", "4", "--mini-batch-size", "2", "--max-new-tokens", "4", "--lr", "0.01", "--checkpoint-every", "2");
+        Assert.That(ppo.ExitCode, Is.EqualTo(0), ppo.Stderr);
+        Assert.That(ppo.Stdout, Does.Contain("[3/3] score").And.Contain("tok/s").And.Contain("ETA"));
+        Assert.That(File.ReadAllLines(dir.File("run/metrics.jsonl")), Has.Length.EqualTo(3));
+        Assert.That(Directory.Exists(dir.File("run/checkpoint-000002")) && Directory.Exists(dir.File("run/checkpoint-000003")));
+        using (var cfg = JsonDocument.Parse(File.ReadAllText(dir.File("run/config.json"))))
+            Assert.That(cfg.RootElement.GetProperty("MaxSteps").GetInt32(), Is.EqualTo(3));
+
+        var again = CliRunner.Run(dir.Path, "ppo", "--model", "model", "--tokenizer", "byte", "--prompts", "prompts.jsonl", "--reward", "keyword:a", "--out", "run", "--steps", "3");
+        Assert.That(again.ExitCode, Is.EqualTo(2), "an existing run directory needs --force or --resume");
+
+        var eval = CliRunner.Run(dir.Path, "eval", "--model", "model", "--tokenizer", "byte", "--prompts", "prompts.jsonl", "--adapter", "run/final",
+            "--scorer", "keyword:a", "--reward", "keyword:a", "--max-new-tokens", "4", "--out", "eval", "--json");
+        Assert.That(eval.ExitCode, Is.EqualTo(0), eval.Stderr);
+        using var doc = JsonDocument.Parse(eval.Stdout);
+        Assert.That(doc.RootElement.GetArrayLength(), Is.EqualTo(2));
+        Assert.That(doc.RootElement[0].GetProperty("MeanKl").GetDouble(), Is.EqualTo(0));
+        Assert.That(doc.RootElement[1].GetProperty("MeanKl").GetDouble(), Is.Not.EqualTo(0), "the adapter moved the policy");
+        Assert.That(File.ReadAllText(dir.File("eval/eval.md")), Does.Contain("| before |").And.Contain("| after |"));
+    }
+
+    [TestCase("--mini-batch-size", "9", "MiniBatchSize")]
+    [TestCase("--vf-coef", "-1", "ValueCoef")]
+    [TestCase("--reward", "", "reward")]
+    [TestCase("--tokenizer", "gpt2", "vocabulary")]
+    public void BadInvocationsFailBeforeWork(string option, string value, string expected)
+    {
+        using var dir = new TempDir();
+        Setup(dir);
+        var args = new List<string> { "ppo", "--model", "model", "--tokenizer", "byte", "--prompts", "prompts.jsonl", "--reward", "keyword:a", "--out", "run", "--batch-size", "4" };
+        int at = args.IndexOf(option);
+        if (at >= 0) args[at + 1] = value;
+        else args.AddRange([option, value]);
+        var r = CliRunner.Run(dir.Path, [.. args]);
+        Assert.That(r.ExitCode, Is.EqualTo(2), r.Stdout + r.Stderr);
+        Assert.That(r.Stderr, Does.Contain(expected));
+        Assert.That(Directory.Exists(dir.File("run")), Is.False, "no work started");
+    }
+}
