@@ -1,0 +1,147 @@
+using ILGPU;
+using ILGPU.Algorithms;
+
+namespace Rlhf.Kernels.Device;
+
+/// <summary>
+/// Fused causal attention with a key padding mask and grouped-query heads, reading q|k|v from the fused projection
+/// output [b,t,(h+2kv)·hd]. The forward streams the keys once with an online softmax (running max and sum, the
+/// FlashAttention recurrence) and keeps only the per-row log-sum-exp, never a [t,t] probability matrix; the backward
+/// recomputes probabilities from it. Every accumulator has one owning thread summing in key (or query) order, so no
+/// atomics and deterministic bits. Query head h reads kv head h / (heads / kvHeads).
+/// </summary>
+internal static class AttentionKernelBodies
+{
+    /// <summary>Shape of one attention call.</summary>
+    internal struct Shape
+    {
+        public int T, H, Kv, Hd;
+        public float Scale;
+
+        public readonly int Stride => (H + 2 * Kv) * Hd;
+    }
+
+    /// <summary>
+    /// One thread per (b, h, query t): out [b,t,h·hd], lse [b,h,t] (+∞ for a query that sees no key: its output is 0
+    /// and every recomputed probability is exp(s − ∞) = 0).
+    /// </summary>
+    public static void Forward(Index1D index, ArrayView<float> qkv, ArrayView<float> mask, ArrayView<float> output, ArrayView<float> lse, Shape s)
+    {
+        int t = index % s.T, h = (index / s.T) % s.H, b = index / (s.T * s.H);
+        int stride = s.Stride, kvh = h / (s.H / s.Kv);
+        long q = (long)(b * s.T + t) * stride + h * s.Hd;
+        long o = (long)(b * s.T + t) * s.H * s.Hd + h * s.Hd;
+        int kOff = s.H * s.Hd + kvh * s.Hd, vOff = (s.H + s.Kv) * s.Hd + kvh * s.Hd;
+        for (int d = 0; d < s.Hd; d++) output[o + d] = 0f;
+        float m = float.NegativeInfinity, l = 0f;
+        for (int j = 0; j <= t; j++)
+        {
+            if (mask[b * s.T + j] == 0f) continue;
+            long kv = (long)(b * s.T + j) * stride;
+            float dot = 0f;
+            for (int d = 0; d < s.Hd; d++) dot += qkv[q + d] * qkv[kv + kOff + d];
+            float sc = s.Scale * dot;
+            float mNew = XMath.Max(m, sc);
+            float correction = XMath.Exp(m - mNew), p = XMath.Exp(sc - mNew);
+            l = l * correction + p;
+            for (int d = 0; d < s.Hd; d++) output[o + d] = output[o + d] * correction + p * qkv[kv + vOff + d];
+            m = mNew;
+        }
+
+        long row = (long)(b * s.H + h) * s.T + t;
+        if (l > 0f)
+        {
+            float inv = 1f / l;
+            for (int d = 0; d < s.Hd; d++) output[o + d] *= inv;
+            lse[row] = m + XMath.Log(l);
+        }
+        else
+        {
+            lse[row] = float.PositiveInfinity;
+        }
+    }
+
+    /// <summary>One thread per (b, h, t): delta = Σ_d dOut·out (the softmax backward's row term).</summary>
+    public static void Delta(Index1D index, ArrayView<float> dOutput, ArrayView<float> output, ArrayView<float> delta, Shape s)
+    {
+        int t = index % s.T, h = (index / s.T) % s.H, b = index / (s.T * s.H);
+        long o = (long)(b * s.T + t) * s.H * s.Hd + h * s.Hd;
+        float acc = 0f;
+        for (int d = 0; d < s.Hd; d++) acc += dOutput[o + d] * output[o + d];
+        delta[index] = acc;
+    }
+
+    /// <summary>One thread per (b, h, query t): dq = scale·Σ_j P_tj·(dOut_t·v_j − delta_t)·k_j, written into dQkv's q part.</summary>
+    public static void BackwardQuery(Index1D index, ArrayView<float> qkv, ArrayView<float> mask, ArrayView<float> dOutput, ArrayView<float> lse,
+        ArrayView<float> delta, ArrayView<float> dQkv, Shape s)
+    {
+        int t = index % s.T, h = (index / s.T) % s.H, b = index / (s.T * s.H);
+        int stride = s.Stride, kvh = h / (s.H / s.Kv);
+        long q = (long)(b * s.T + t) * stride + h * s.Hd;
+        long o = (long)(b * s.T + t) * s.H * s.Hd + h * s.Hd;
+        int kOff = s.H * s.Hd + kvh * s.Hd, vOff = (s.H + s.Kv) * s.Hd + kvh * s.Hd;
+        for (int d = 0; d < s.Hd; d++) dQkv[q + d] = 0f;
+        float rowLse = lse[index], rowDelta = delta[index];
+        if (rowLse == float.PositiveInfinity) return;
+        for (int j = 0; j <= t; j++)
+        {
+            if (mask[b * s.T + j] == 0f) continue;
+            long kv = (long)(b * s.T + j) * stride;
+            float dot = 0f, dp = 0f;
+            for (int d = 0; d < s.Hd; d++)
+            {
+                dot += qkv[q + d] * qkv[kv + kOff + d];
+                dp += dOutput[o + d] * qkv[kv + vOff + d];
+            }
+
+            float p = XMath.Exp(s.Scale * dot - rowLse);
+            float ds = s.Scale * p * (dp - rowDelta);
+            for (int d = 0; d < s.Hd; d++) dQkv[q + d] += ds * qkv[kv + kOff + d];
+        }
+    }
+
+    /// <summary>
+    /// One thread per (b, kv head, key j): dk = scale·Σ_{h in group, t ≥ j} P_tj·(dOut_t·v_j − delta_t)·q_t and
+    /// dv = Σ P_tj·dOut_t, written into dQkv's k and v parts (zero for a padding key).
+    /// </summary>
+    public static void BackwardKeyValue(Index1D index, ArrayView<float> qkv, ArrayView<float> mask, ArrayView<float> dOutput, ArrayView<float> lse,
+        ArrayView<float> delta, ArrayView<float> dQkv, Shape s)
+    {
+        int j = index % s.T, kvh = (index / s.T) % s.Kv, b = index / (s.T * s.Kv);
+        int stride = s.Stride, group = s.H / s.Kv;
+        long kv = (long)(b * s.T + j) * stride;
+        long k = kv + s.H * s.Hd + kvh * s.Hd, v = kv + (s.H + s.Kv) * s.Hd + kvh * s.Hd;
+        for (int d = 0; d < s.Hd; d++)
+        {
+            dQkv[k + d] = 0f;
+            dQkv[v + d] = 0f;
+        }
+
+        if (mask[b * s.T + j] == 0f) return;
+        for (int h = kvh * group; h < (kvh + 1) * group; h++)
+        {
+            for (int t = j; t < s.T; t++)
+            {
+                long row = (long)(b * s.H + h) * s.T + t;
+                float rowLse = lse[row];
+                if (rowLse == float.PositiveInfinity) continue;
+                long q = (long)(b * s.T + t) * stride + h * s.Hd;
+                long o = (long)(b * s.T + t) * s.H * s.Hd + h * s.Hd;
+                float dot = 0f, dp = 0f;
+                for (int d = 0; d < s.Hd; d++)
+                {
+                    dot += qkv[q + d] * qkv[k + d];
+                    dp += dOutput[o + d] * qkv[v + d];
+                }
+
+                float p = XMath.Exp(s.Scale * dot - rowLse);
+                float ds = s.Scale * p * (dp - delta[row]);
+                for (int d = 0; d < s.Hd; d++)
+                {
+                    dQkv[k + d] += ds * qkv[q + d];
+                    dQkv[v + d] += p * dOutput[o + d];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+using Rlhf.Kernels.Device;
+using Rlhf.Model;
+
+namespace Rlhf.Tests.Cuda;
+
+[NonParallelizable]
+public class AttentionKernelTests : DeviceTestBase
+{
+    private TransformerDeviceKernels k = null!;
+
+    protected override void OnDevice() => k = new TransformerDeviceKernels(Device);
+
+    // Row 0: left padding (two queries see no key); row 1: right padding; GQA 4 query heads over 2 kv heads.
+    [TestCase(4, 2)]
+    [TestCase(2, 2)]
+    [TestCase(4, 1)]
+    public void ForwardAndBackwardMatchTheCpuAttention(int heads, int kvHeads)
+    {
+        const int batch = 2, seq = 5, hd = 4;
+        int stride = (heads + 2 * kvHeads) * hd, n = batch * seq;
+        float[] mask = [0, 0, 1, 1, 1, 1, 1, 1, 0, 0];
+        var qkv = Random(n * stride, 61, 1.5f);
+        var dOut = Random(n * heads * hd, 62);
+        float[] output = new float[n * heads * hd], probs = new float[batch * heads * seq * seq];
+        CausalAttention.Forward(qkv, mask, output, probs, batch, seq, heads, kvHeads, hd);
+        var dQkv = new float[n * stride];
+        CausalAttention.Backward(dOut, qkv, probs, dQkv, new float[batch * kvHeads * seq], batch, seq, heads, kvHeads, hd);
+
+        var qd = Up(qkv);
+        var md = Up(mask);
+        var od = Up(new float[n * heads * hd]);
+        var lse = Up(new float[n * heads]);
+        k.AttentionForward(qd, md, od, lse, batch, seq, heads, kvHeads, hd);
+        var dqd = Up(Random(n * stride, 63)); // overwritten
+        k.AttentionBackward(Up(dOut), qd, md, od, lse, Up(new float[n * heads]), dqd, batch, seq, heads, kvHeads, hd);
+        AssertClose(Down(od), output, 1e-5, "output");
+        AssertClose(Down(dqd), dQkv, 1e-5, "dQkv");
+        var l = Down(lse);
+        Assert.That(l[0], Is.EqualTo(float.PositiveInfinity), "a query with no visible key has lse +inf");
+    }
+
+    [Test]
+    public void RejectsIndivisibleHeads()
+    {
+        var ex = Assert.Throws<ArgumentException>(() =>
+            k.AttentionForward(Up(new float[70]), Up(new float[2]), Up(new float[30]), Up(new float[6]), 1, 2, 3, 2, 5));
+        Assert.That(ex!.ParamName, Is.EqualTo("kvHeads"));
+    }
+}
