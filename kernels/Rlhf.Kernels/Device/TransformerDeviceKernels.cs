@@ -34,6 +34,9 @@ public sealed class TransformerDeviceKernels
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape> attentionBackwardQuery;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape> attentionBackwardKeyValue;
 
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, DecodeAttentionKernelBodies.Shape> cacheAppend;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DecodeAttentionKernelBodies.Shape> decodeAttention;
+
     public TransformerDeviceKernels(KernelDevice device)
     {
         ArgumentNullException.ThrowIfNull(device);
@@ -58,6 +61,8 @@ public sealed class TransformerDeviceKernels
         attentionDelta = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape>(AttentionKernelBodies.Delta);
         attentionBackwardQuery = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape>(AttentionKernelBodies.BackwardQuery);
         attentionBackwardKeyValue = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape>(AttentionKernelBodies.BackwardKeyValue);
+        cacheAppend = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, DecodeAttentionKernelBodies.Shape>(DecodeAttentionKernelBodies.Append);
+        decodeAttention = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DecodeAttentionKernelBodies.Shape>(DecodeAttentionKernelBodies.Forward);
     }
 
     /// <summary>x [n,c], w, b [c] → y [n,c], mean, rstd [n]; effectively y = (x − mean)·rstd·w + b (as <c>LayerNorm.Forward</c>). A NaN/±Inf in a row makes that row NaN.</summary>
@@ -201,6 +206,33 @@ public sealed class TransformerDeviceKernels
         attentionDelta(Count(rows, nameof(delta)), dOutput, output, delta, s);
         attentionBackwardQuery(Count(rows, nameof(delta)), qkv, mask, dOutput, lse, delta, dQkv, s);
         attentionBackwardKeyValue(Count((long)batch * kvHeads * seq, nameof(dQkv)), qkv, mask, dOutput, lse, delta, dQkv, s);
+    }
+
+    /// <summary>
+    /// Decoding over a KV cache: writes the new keys/values of qkv [b, tn, (h+2kv)·hd] into keys/values
+    /// [b, kv, capacity, hd] at positions past..past+tn−1, then output [b, tn, h·hd] = attention of the new queries
+    /// over keys j ≤ past + t with keyMask [b, capacity] = 1 (as <c>CachedAttention.Forward</c>; the caller sets
+    /// the new positions' mask first). Online softmax, no score buffer.
+    /// </summary>
+    public void DecodeAttention(ArrayView<float> qkv, ArrayView<float> keys, ArrayView<float> values, ArrayView<float> keyMask, ArrayView<float> output,
+        int batch, int newTokens, int past, int capacity, int heads, int kvHeads, int headDim)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(heads);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kvHeads);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(headDim);
+        ArgumentOutOfRangeException.ThrowIfNegative(past);
+        if (heads % kvHeads != 0) throw new ArgumentException($"heads {heads} not divisible by kvHeads {kvHeads}.", nameof(kvHeads));
+        if (past + newTokens > capacity) throw new ArgumentOutOfRangeException(nameof(newTokens), newTokens, $"past {past} + new tokens exceed capacity {capacity}.");
+        long rows = (long)batch * newTokens;
+        Len(qkv, rows * (heads + 2 * kvHeads) * headDim, nameof(qkv));
+        Len(keys, (long)batch * kvHeads * capacity * headDim, nameof(keys));
+        Len(values, keys.Length, nameof(values));
+        Len(keyMask, (long)batch * capacity, nameof(keyMask));
+        Len(output, rows * heads * headDim, nameof(output));
+        if (rows == 0) return;
+        var s = new DecodeAttentionKernelBodies.Shape { Tn = newTokens, Past = past, Cap = capacity, H = heads, Kv = kvHeads, Hd = headDim, Scale = 1f / MathF.Sqrt(headDim) };
+        cacheAppend(Count(rows * kvHeads * headDim, nameof(keys)), qkv, keys, values, s);
+        decodeAttention(Count(rows * heads, nameof(output)), qkv, keys, values, keyMask, output, s);
     }
 
     private static AttentionKernelBodies.Shape AttentionShape(ArrayView<float> qkv, ArrayView<float> mask, ArrayView<float> output, ArrayView<float> lse,

@@ -47,3 +47,52 @@ public class AttentionKernelTests : DeviceTestBase
         Assert.That(ex!.ParamName, Is.EqualTo("kvHeads"));
     }
 }
+
+[NonParallelizable]
+public class DecodeAttentionKernelTests : DeviceTestBase
+{
+    private TransformerDeviceKernels k = null!;
+
+    protected override void OnDevice() => k = new TransformerDeviceKernels(Device);
+
+    // A prefill of 3 then a one-token step, over a cache with a padded slot: the device cache and output match
+    // the CPU's (which receives the keys/values the CPU model would have appended).
+    [TestCase(4, 2)]
+    [TestCase(2, 2)]
+    public void AppendAndAttendMatchTheCpuCachedAttention(int heads, int kvHeads)
+    {
+        const int batch = 2, cap = 6, hd = 4;
+        int stride = (heads + 2 * kvHeads) * hd;
+        var keys = new float[batch * kvHeads * cap * hd];
+        var values = new float[keys.Length];
+        float[] keyMask = [0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0];
+        var kd = Up(new float[keys.Length]);
+        var vd = Up(new float[keys.Length]);
+        var md = Up(keyMask);
+        int past = 0;
+        foreach (int tn in new[] { 3, 1 })
+        {
+            var qkv = Random(batch * tn * stride, (ulong)(70 + tn), 1.5f);
+            for (int b = 0; b < batch; b++)
+            for (int t = 0; t < tn; t++)
+            for (int g = 0; g < kvHeads; g++)
+            for (int d = 0; d < hd; d++)
+            {
+                int src = (b * tn + t) * stride + g * hd + d, dst = ((b * kvHeads + g) * cap + past + t) * hd + d;
+                keys[dst] = qkv[src + heads * hd];
+                values[dst] = qkv[src + (heads + kvHeads) * hd];
+            }
+
+            var expected = new float[batch * tn * heads * hd];
+            CachedAttention.Forward(qkv, keys, values, keyMask, expected, new float[batch * heads * cap], batch, tn, past, cap, heads, kvHeads, hd);
+            var od = Up(new float[expected.Length]);
+            k.DecodeAttention(Up(qkv), kd, vd, md, od, batch, tn, past, cap, heads, kvHeads, hd);
+            AssertClose(Down(od), expected, 1e-5, $"output after {past + tn}");
+            AssertClose(Down(kd), keys, 0, "keys");
+            AssertClose(Down(vd), values, 0, "values");
+            past += tn;
+        }
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => k.DecodeAttention(Up(new float[batch * 3 * stride]), kd, vd, md, Up(new float[batch * 3 * heads * hd]), batch, 3, 4, cap, heads, kvHeads, hd));
+    }
+}
