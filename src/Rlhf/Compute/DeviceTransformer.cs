@@ -13,7 +13,7 @@ namespace Rlhf.Compute;
 /// model's <see cref="ParameterLayout"/>, so uploads, downloads and gradients compare 1:1 with the CPU model. Only
 /// inputs go up and metrics come down during a step. No LoRA adapter (base training only).
 /// </summary>
-public sealed class DeviceTransformer : IDisposable
+public sealed class DeviceTransformer : ICausalLmBackend
 {
     private readonly KernelDevice device;
     private readonly Accelerator acc;
@@ -27,16 +27,19 @@ public sealed class DeviceTransformer : IDisposable
     private DeviceOptimKernels? optim;
     private int[] hostInts = [];
     private float[] hostFloats = [];
+    private readonly bool ownsDevice;
     private bool haveForward, haveDLogits;
 
     /// <param name="device">Where the model runs (CUDA, or ILGPU's CPU accelerator in tests).</param>
     /// <param name="config">The model's shape.</param>
     /// <param name="allowTf32">Let cuBLAS use TF32 tensor cores (faster, ~1e-3 relative); fp32 otherwise.</param>
-    public DeviceTransformer(KernelDevice device, TransformerConfig config, bool allowTf32 = false)
+    /// <param name="ownsDevice">Dispose <paramref name="device"/> with this model.</param>
+    public DeviceTransformer(KernelDevice device, TransformerConfig config, bool allowTf32 = false, bool ownsDevice = false)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(config);
         this.device = device;
+        this.ownsDevice = ownsDevice;
         acc = device.Accelerator;
         Layout = new ParameterLayout(config);
         Config = config;
@@ -94,7 +97,11 @@ public sealed class DeviceTransformer : IDisposable
     public void DownloadGradients(Span<float> destination) => Download(gradients.View, destination, nameof(destination));
 
     /// <summary>Copies the logits (or, after <see cref="CrossEntropy"/>, dLogits) of the last forward: [batch·seq·vocab].</summary>
-    public void DownloadLogits(Span<float> destination) => Download(Logits, destination, nameof(destination));
+    public void DownloadLogits(Span<float> destination)
+    {
+        if (!haveForward) throw new InvalidOperationException("no forward yet.");
+        Download(Logits, destination, nameof(destination));
+    }
 
     public void ZeroGradients() => gradients.MemSetToZero();
 
@@ -295,6 +302,7 @@ public sealed class DeviceTransformer : IDisposable
         gemm.Dispose();
         parameters.Dispose();
         gradients.Dispose();
+        if (ownsDevice) device.Dispose();
     }
 
     private ArrayView<float> P(int offset, long length) => parameters.View.SubView(offset, length);
