@@ -5,7 +5,7 @@ namespace Rlhf.Kernels.Device;
 
 /// <summary>
 /// Fused causal attention with a key padding mask and grouped-query heads, reading q|k|v from the fused projection
-/// output [b,t,(h+2kv)·hd]. The forward streams the keys once with an online softmax (running max and sum, the
+/// output [b,t,(h+2kv)·hd]. The forward streams key tiles through shared memory with an online softmax (running max and sum, the
 /// FlashAttention recurrence) and keeps only the per-row log-sum-exp, never a [t,t] probability matrix; the backward
 /// recomputes probabilities from it. Every accumulator has one owning thread summing in key (or query) order, so no
 /// atomics and deterministic bits. Query head h reads kv head h / (heads / kvHeads).
@@ -21,33 +21,94 @@ internal static class AttentionKernelBodies
         public readonly int Stride => (H + 2 * Kv) * Hd;
     }
 
+    /// <summary>Keys per tile and most queries per group of <see cref="Forward"/> (the static shared memory is sized for it).</summary>
+    public const int Tile = 32;
+
+    /// <summary>Largest head dimension <see cref="Forward"/> supports (shared tiles are Tile × MaxHeadDim).</summary>
+    public const int MaxHeadDim = 128;
+
     /// <summary>
-    /// One thread per (b, h, query t): out [b,t,h·hd], lse [b,h,t] (+∞ for a query that sees no key: its output is 0
-    /// and every recomputed probability is exp(s − ∞) = 0).
+    /// Grid: one group per (b, h, block of Group.DimX ≤ <see cref="Tile"/> consecutive queries); thread = query t.
+    /// The group streams the keys in tiles of Group.DimX rows staged in shared memory (each key row read once per
+    /// group, not once per query), scores a tile, then folds it into the running max/sum and rescales the output
+    /// row once per tile (FlashAttention-2's forward). Writes out [b,t,h·hd] and lse [b,h,t] (+∞ for a query that
+    /// sees no key: its output is 0 and every recomputed probability exp(s − ∞) is 0).
     /// </summary>
-    public static void Forward(Index1D index, ArrayView<float> qkv, ArrayView<float> mask, ArrayView<float> output, ArrayView<float> lse, Shape s)
+    public static void Forward(ArrayView<float> qkv, ArrayView<float> mask, ArrayView<float> output, ArrayView<float> lse, Shape s)
     {
-        int t = index % s.T, h = (index / s.T) % s.H, b = index / (s.T * s.H);
-        int stride = s.Stride, kvh = h / (s.H / s.Kv);
+        var kTile = SharedMemory.Allocate<float>(Tile * MaxHeadDim);
+        var vTile = SharedMemory.Allocate<float>(Tile * MaxHeadDim);
+        var scores = SharedMemory.Allocate<float>(Tile * Tile);
+        int g = Group.DimX, lane = Group.IdxX, blocks = (s.T + g - 1) / g;
+        int blk = Grid.IdxX % blocks, h = (Grid.IdxX / blocks) % s.H, b = Grid.IdxX / (blocks * s.H);
+        int t = blk * g + lane, stride = s.Stride, kvh = h / (s.H / s.Kv);
+        bool active = t < s.T;
+        int kOff = s.H * s.Hd + kvh * s.Hd, vOff = (s.H + s.Kv) * s.Hd + kvh * s.Hd;
         long q = (long)(b * s.T + t) * stride + h * s.Hd;
         long o = (long)(b * s.T + t) * s.H * s.Hd + h * s.Hd;
-        int kOff = s.H * s.Hd + kvh * s.Hd, vOff = (s.H + s.Kv) * s.Hd + kvh * s.Hd;
-        for (int d = 0; d < s.Hd; d++) output[o + d] = 0f;
-        float m = float.NegativeInfinity, l = 0f;
-        for (int j = 0; j <= t; j++)
+        if (active)
         {
-            if (mask[b * s.T + j] == 0f) continue;
-            long kv = (long)(b * s.T + j) * stride;
-            float dot = 0f;
-            for (int d = 0; d < s.Hd; d++) dot += qkv[q + d] * qkv[kv + kOff + d];
-            float sc = s.Scale * dot;
-            float mNew = XMath.Max(m, sc);
-            float correction = XMath.Exp(m - mNew), p = XMath.Exp(sc - mNew);
-            l = l * correction + p;
-            for (int d = 0; d < s.Hd; d++) output[o + d] = output[o + d] * correction + p * qkv[kv + vOff + d];
-            m = mNew;
+            for (int d = 0; d < s.Hd; d++) output[o + d] = 0f;
         }
 
+        float m = float.NegativeInfinity, l = 0f;
+        int lastKey = XMath.Min(s.T - 1, blk * g + g - 1);
+        for (int j0 = 0; j0 <= lastKey; j0 += g)
+        {
+            // Rows past the sequence are zeroed: their probability is 0, but 0 · (stale shared memory) could be NaN.
+            int j = j0 + lane;
+            long kv = (long)(b * s.T + j) * stride;
+            for (int d = 0; d < s.Hd; d++)
+            {
+                kTile[lane * MaxHeadDim + d] = j < s.T ? qkv[kv + kOff + d] : 0f;
+                vTile[lane * MaxHeadDim + d] = j < s.T ? qkv[kv + vOff + d] : 0f;
+            }
+
+            Group.Barrier();
+            if (active)
+            {
+                float tileMax = float.NegativeInfinity;
+                for (int jj = 0; jj < g; jj++)
+                {
+                    int key = j0 + jj;
+                    float sc = float.NegativeInfinity;
+                    if (key <= t && mask[b * s.T + key] != 0f)
+                    {
+                        float dot = 0f;
+                        for (int d = 0; d < s.Hd; d++) dot += qkv[q + d] * kTile[jj * MaxHeadDim + d];
+                        sc = s.Scale * dot;
+                    }
+
+                    scores[lane * Tile + jj] = sc;
+                    tileMax = XMath.Max(tileMax, sc);
+                }
+
+                if (tileMax != float.NegativeInfinity)
+                {
+                    float mNew = XMath.Max(m, tileMax), correction = XMath.Exp(m - mNew), sum = 0f;
+                    for (int jj = 0; jj < g; jj++)
+                    {
+                        float p = XMath.Exp(scores[lane * Tile + jj] - mNew);
+                        scores[lane * Tile + jj] = p;
+                        sum += p;
+                    }
+
+                    l = l * correction + sum;
+                    for (int d = 0; d < s.Hd; d++)
+                    {
+                        float acc = output[o + d] * correction;
+                        for (int jj = 0; jj < g; jj++) acc += scores[lane * Tile + jj] * vTile[jj * MaxHeadDim + d];
+                        output[o + d] = acc;
+                    }
+
+                    m = mNew;
+                }
+            }
+
+            Group.Barrier();
+        }
+
+        if (!active) return;
         long row = (long)(b * s.H + h) * s.T + t;
         if (l > 0f)
         {

@@ -29,7 +29,8 @@ public sealed class TransformerDeviceKernels
     private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> embeddingForward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int> embeddingBackward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int, int, float> rope;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape> attentionForward;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape> attentionForward;
+    private readonly int attentionGroup;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape> attentionDelta;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape> attentionBackwardQuery;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape> attentionBackwardKeyValue;
@@ -57,7 +58,9 @@ public sealed class TransformerDeviceKernels
         embeddingForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(B.EmbeddingForward);
         embeddingBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(B.EmbeddingBackward);
         rope = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int, int, float>(B.Rope);
-        attentionForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape>(AttentionKernelBodies.Forward);
+        attentionForward = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape>(AttentionKernelBodies.Forward);
+        attentionGroup = 1;
+        while (attentionGroup * 2 <= Math.Min(AttentionKernelBodies.Tile, device.MaxGroupSize)) attentionGroup *= 2;
         attentionDelta = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape>(AttentionKernelBodies.Delta);
         attentionBackwardQuery = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape>(AttentionKernelBodies.BackwardQuery);
         attentionBackwardKeyValue = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape>(AttentionKernelBodies.BackwardKeyValue);
@@ -188,8 +191,10 @@ public sealed class TransformerDeviceKernels
     public void AttentionForward(ArrayView<float> qkv, ArrayView<float> mask, ArrayView<float> output, ArrayView<float> lse, int batch, int seq, int heads, int kvHeads, int headDim)
     {
         var s = AttentionShape(qkv, mask, output, lse, batch, seq, heads, kvHeads, headDim);
-        long rows = (long)batch * heads * seq;
-        if (rows > 0) attentionForward(Count(rows, nameof(lse)), qkv, mask, output, lse, s);
+        if (headDim > AttentionKernelBodies.MaxHeadDim)
+            throw new ArgumentOutOfRangeException(nameof(headDim), headDim, $"the fused attention supports head dimensions up to {AttentionKernelBodies.MaxHeadDim}.");
+        long groups = (long)batch * heads * ((seq + attentionGroup - 1) / attentionGroup);
+        if (groups > 0) attentionForward(new KernelConfig(Count(groups, nameof(lse)), attentionGroup), qkv, mask, output, lse, s);
     }
 
     /// <summary>

@@ -16,9 +16,29 @@ public class AttentionKernelTests : DeviceTestBase
     [TestCase(4, 1)]
     public void ForwardAndBackwardMatchTheCpuAttention(int heads, int kvHeads)
     {
-        const int batch = 2, seq = 5, hd = 4;
-        int stride = (heads + 2 * kvHeads) * hd, n = batch * seq;
         float[] mask = [0, 0, 1, 1, 1, 1, 1, 1, 0, 0];
+        Compare(heads, kvHeads, 2, 5, 4, mask);
+    }
+
+    // Longer than a tile (16 keys on the CPU accelerator): several query blocks and key tiles, with padding keys
+    // inside a tile and a whole left-padded tile.
+    [Test]
+    public void SpansSeveralTilesAndQueryBlocks()
+    {
+        const int seq = 37;
+        var mask = new float[2 * seq];
+        for (int t = 0; t < seq; t++)
+        {
+            mask[t] = t >= 17 ? 1f : 0f;
+            mask[seq + t] = t % 7 == 3 || t > 33 ? 0f : 1f;
+        }
+
+        Compare(2, 1, 2, seq, 8, mask);
+    }
+
+    private void Compare(int heads, int kvHeads, int batch, int seq, int hd, float[] mask)
+    {
+        int stride = (heads + 2 * kvHeads) * hd, n = batch * seq;
         var qkv = Random(n * stride, 61, 1.5f);
         var dOut = Random(n * heads * hd, 62);
         float[] output = new float[n * heads * hd], probs = new float[batch * heads * seq * seq];
