@@ -5,10 +5,11 @@ namespace Rlhf.Kernels.Device;
 
 /// <summary>
 /// Fused causal attention with a key padding mask and grouped-query heads, reading q|k|v from the fused projection
-/// output [b,t,(h+2kv)·hd]. The forward streams key tiles through shared memory with an online softmax (running max and sum, the
-/// FlashAttention recurrence) and keeps only the per-row log-sum-exp, never a [t,t] probability matrix; the backward
-/// recomputes probabilities from it. Every accumulator has one owning thread summing in key (or query) order, so no
-/// atomics and deterministic bits. Query head h reads kv head h / (heads / kvHeads).
+/// output [b,t,(h+2kv)·hd], tiled as FlashAttention-2: a group owns a block of queries (or, for dK/dV, of keys) and
+/// streams the other side through shared memory in tiles; the forward folds each tile into a running max and sum
+/// (online softmax) and keeps only the per-row log-sum-exp, never a [t,t] probability matrix; the backward recomputes
+/// probabilities from it. Every accumulator has one owning thread, summing tiles in order: no atomics, deterministic
+/// bits. Query head h reads kv head h / (heads / kvHeads).
 /// </summary>
 internal static class AttentionKernelBodies
 {
@@ -132,76 +133,163 @@ internal static class AttentionKernelBodies
         delta[index] = acc;
     }
 
-    /// <summary>One thread per (b, h, query t): dq = scale·Σ_j P_tj·(dOut_t·v_j − delta_t)·k_j, written into dQkv's q part.</summary>
-    public static void BackwardQuery(Index1D index, ArrayView<float> qkv, ArrayView<float> mask, ArrayView<float> dOutput, ArrayView<float> lse,
+    /// <summary>
+    /// Grid: one group per (b, h, block of queries), thread = query t, key tiles staged in shared memory as in
+    /// <see cref="Forward"/>: dq = scale·Σ_j P_tj·(dOut_t·v_j − delta_t)·k_j, written into dQkv's q part.
+    /// </summary>
+    public static void BackwardQuery(ArrayView<float> qkv, ArrayView<float> mask, ArrayView<float> dOutput, ArrayView<float> lse,
         ArrayView<float> delta, ArrayView<float> dQkv, Shape s)
     {
-        int t = index % s.T, h = (index / s.T) % s.H, b = index / (s.T * s.H);
-        int stride = s.Stride, kvh = h / (s.H / s.Kv);
+        var kTile = SharedMemory.Allocate<float>(Tile * MaxHeadDim);
+        var vTile = SharedMemory.Allocate<float>(Tile * MaxHeadDim);
+        var dsTile = SharedMemory.Allocate<float>(Tile * Tile);
+        int g = Group.DimX, lane = Group.IdxX, blocks = (s.T + g - 1) / g;
+        int blk = Grid.IdxX % blocks, h = (Grid.IdxX / blocks) % s.H, b = Grid.IdxX / (blocks * s.H);
+        int t = blk * g + lane, stride = s.Stride, kvh = h / (s.H / s.Kv);
+        bool active = t < s.T;
+        int kOff = s.H * s.Hd + kvh * s.Hd, vOff = (s.H + s.Kv) * s.Hd + kvh * s.Hd;
         long q = (long)(b * s.T + t) * stride + h * s.Hd;
         long o = (long)(b * s.T + t) * s.H * s.Hd + h * s.Hd;
-        int kOff = s.H * s.Hd + kvh * s.Hd, vOff = (s.H + s.Kv) * s.Hd + kvh * s.Hd;
-        for (int d = 0; d < s.Hd; d++) dQkv[q + d] = 0f;
-        float rowLse = lse[index], rowDelta = delta[index];
-        if (rowLse == float.PositiveInfinity) return;
-        for (int j = 0; j <= t; j++)
+        long row = (long)(b * s.H + h) * s.T + t;
+        float rowLse = float.PositiveInfinity, rowDelta = 0f;
+        if (active)
         {
-            if (mask[b * s.T + j] == 0f) continue;
+            for (int d = 0; d < s.Hd; d++) dQkv[q + d] = 0f;
+            rowLse = lse[row];
+            rowDelta = delta[row];
+        }
+
+        int lastKey = XMath.Min(s.T - 1, blk * g + g - 1);
+        for (int j0 = 0; j0 <= lastKey; j0 += g)
+        {
+            int j = j0 + lane;
             long kv = (long)(b * s.T + j) * stride;
-            float dot = 0f, dp = 0f;
             for (int d = 0; d < s.Hd; d++)
             {
-                dot += qkv[q + d] * qkv[kv + kOff + d];
-                dp += dOutput[o + d] * qkv[kv + vOff + d];
+                kTile[lane * MaxHeadDim + d] = j < s.T ? qkv[kv + kOff + d] : 0f;
+                vTile[lane * MaxHeadDim + d] = j < s.T ? qkv[kv + vOff + d] : 0f;
             }
 
-            float p = XMath.Exp(s.Scale * dot - rowLse);
-            float ds = s.Scale * p * (dp - rowDelta);
-            for (int d = 0; d < s.Hd; d++) dQkv[q + d] += ds * qkv[kv + kOff + d];
+            Group.Barrier();
+            if (active && rowLse != float.PositiveInfinity)
+            {
+                for (int jj = 0; jj < g; jj++)
+                {
+                    int key = j0 + jj;
+                    float ds = 0f;
+                    if (key <= t && mask[b * s.T + key] != 0f)
+                    {
+                        float dot = 0f, dp = 0f;
+                        for (int d = 0; d < s.Hd; d++)
+                        {
+                            dot += qkv[q + d] * kTile[jj * MaxHeadDim + d];
+                            dp += dOutput[o + d] * vTile[jj * MaxHeadDim + d];
+                        }
+
+                        float p = XMath.Exp(s.Scale * dot - rowLse);
+                        ds = s.Scale * p * (dp - rowDelta);
+                    }
+
+                    dsTile[lane * Tile + jj] = ds;
+                }
+
+                for (int d = 0; d < s.Hd; d++)
+                {
+                    float acc = dQkv[q + d];
+                    for (int jj = 0; jj < g; jj++) acc += dsTile[lane * Tile + jj] * kTile[jj * MaxHeadDim + d];
+                    dQkv[q + d] = acc;
+                }
+            }
+
+            Group.Barrier();
         }
     }
 
     /// <summary>
-    /// One thread per (b, kv head, key j): dk = scale·Σ_{h in group, t ≥ j} P_tj·(dOut_t·v_j − delta_t)·q_t and
-    /// dv = Σ P_tj·dOut_t, written into dQkv's k and v parts (zero for a padding key).
+    /// Grid: one group per (b, kv head, block of keys), thread = key j; for each query head of the group, query
+    /// tiles (q, dOut, lse, delta) are staged in shared memory: dk = scale·Σ_{h, t ≥ j} P_tj·(dOut_t·v_j − delta_t)·q_t
+    /// and dv = Σ P_tj·dOut_t, written into dQkv's k and v parts (zero for a padding key).
     /// </summary>
-    public static void BackwardKeyValue(Index1D index, ArrayView<float> qkv, ArrayView<float> mask, ArrayView<float> dOutput, ArrayView<float> lse,
+    public static void BackwardKeyValue(ArrayView<float> qkv, ArrayView<float> mask, ArrayView<float> dOutput, ArrayView<float> lse,
         ArrayView<float> delta, ArrayView<float> dQkv, Shape s)
     {
-        int j = index % s.T, kvh = (index / s.T) % s.Kv, b = index / (s.T * s.Kv);
-        int stride = s.Stride, group = s.H / s.Kv;
+        var qTile = SharedMemory.Allocate<float>(Tile * MaxHeadDim);
+        var oTile = SharedMemory.Allocate<float>(Tile * MaxHeadDim);
+        var lseTile = SharedMemory.Allocate<float>(Tile);
+        var deltaTile = SharedMemory.Allocate<float>(Tile);
+        var pTile = SharedMemory.Allocate<float>(Tile * Tile);
+        var dsTile = SharedMemory.Allocate<float>(Tile * Tile);
+        int g = Group.DimX, lane = Group.IdxX, blocks = (s.T + g - 1) / g;
+        int blk = Grid.IdxX % blocks, kvh = (Grid.IdxX / blocks) % s.Kv, b = Grid.IdxX / (blocks * s.Kv);
+        int j = blk * g + lane, stride = s.Stride, group = s.H / s.Kv;
+        bool inRange = j < s.T;
+        bool active = inRange && mask[b * s.T + j] != 0f;
         long kv = (long)(b * s.T + j) * stride;
         long k = kv + s.H * s.Hd + kvh * s.Hd, v = kv + (s.H + s.Kv) * s.Hd + kvh * s.Hd;
-        for (int d = 0; d < s.Hd; d++)
+        if (inRange)
         {
-            dQkv[k + d] = 0f;
-            dQkv[v + d] = 0f;
+            for (int d = 0; d < s.Hd; d++)
+            {
+                dQkv[k + d] = 0f;
+                dQkv[v + d] = 0f;
+            }
         }
 
-        if (mask[b * s.T + j] == 0f) return;
         for (int h = kvh * group; h < (kvh + 1) * group; h++)
         {
-            for (int t = j; t < s.T; t++)
+            for (int t0 = blk * g; t0 < s.T; t0 += g)
             {
-                long row = (long)(b * s.H + h) * s.T + t;
-                float rowLse = lse[row];
-                if (rowLse == float.PositiveInfinity) continue;
-                long q = (long)(b * s.T + t) * stride + h * s.Hd;
-                long o = (long)(b * s.T + t) * s.H * s.Hd + h * s.Hd;
-                float dot = 0f, dp = 0f;
+                int tq = t0 + lane;
+                long q = (long)(b * s.T + tq) * stride + h * s.Hd;
+                long o = (long)(b * s.T + tq) * s.H * s.Hd + h * s.Hd;
+                long row = (long)(b * s.H + h) * s.T + tq;
                 for (int d = 0; d < s.Hd; d++)
                 {
-                    dot += qkv[q + d] * qkv[k + d];
-                    dp += dOutput[o + d] * qkv[v + d];
+                    qTile[lane * MaxHeadDim + d] = tq < s.T ? qkv[q + d] : 0f;
+                    oTile[lane * MaxHeadDim + d] = tq < s.T ? dOutput[o + d] : 0f;
                 }
 
-                float p = XMath.Exp(s.Scale * dot - rowLse);
-                float ds = s.Scale * p * (dp - delta[row]);
-                for (int d = 0; d < s.Hd; d++)
+                lseTile[lane] = tq < s.T ? lse[row] : float.PositiveInfinity;
+                deltaTile[lane] = tq < s.T ? delta[row] : 0f;
+                Group.Barrier();
+                if (active)
                 {
-                    dQkv[k + d] += ds * qkv[q + d];
-                    dQkv[v + d] += p * dOutput[o + d];
+                    for (int tt = 0; tt < g; tt++)
+                    {
+                        int query = t0 + tt;
+                        float p = 0f, ds = 0f, rowLse = lseTile[tt];
+                        if (query >= j && query < s.T && rowLse != float.PositiveInfinity)
+                        {
+                            float dot = 0f, dp = 0f;
+                            for (int d = 0; d < s.Hd; d++)
+                            {
+                                dot += qTile[tt * MaxHeadDim + d] * qkv[k + d];
+                                dp += oTile[tt * MaxHeadDim + d] * qkv[v + d];
+                            }
+
+                            p = XMath.Exp(s.Scale * dot - rowLse);
+                            ds = s.Scale * p * (dp - deltaTile[tt]);
+                        }
+
+                        pTile[lane * Tile + tt] = p;
+                        dsTile[lane * Tile + tt] = ds;
+                    }
+
+                    for (int d = 0; d < s.Hd; d++)
+                    {
+                        float accK = dQkv[k + d], accV = dQkv[v + d];
+                        for (int tt = 0; tt < g; tt++)
+                        {
+                            accK += dsTile[lane * Tile + tt] * qTile[tt * MaxHeadDim + d];
+                            accV += pTile[lane * Tile + tt] * oTile[tt * MaxHeadDim + d];
+                        }
+
+                        dQkv[k + d] = accK;
+                        dQkv[v + d] = accV;
+                    }
                 }
+
+                Group.Barrier();
             }
         }
     }

@@ -32,8 +32,8 @@ public sealed class TransformerDeviceKernels
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape> attentionForward;
     private readonly int attentionGroup;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape> attentionDelta;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape> attentionBackwardQuery;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape> attentionBackwardKeyValue;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape> attentionBackwardQuery;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape> attentionBackwardKeyValue;
 
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, DecodeAttentionKernelBodies.Shape> cacheAppend;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DecodeAttentionKernelBodies.Shape> decodeAttention;
@@ -62,8 +62,8 @@ public sealed class TransformerDeviceKernels
         attentionGroup = 1;
         while (attentionGroup * 2 <= Math.Min(AttentionKernelBodies.Tile, device.MaxGroupSize)) attentionGroup *= 2;
         attentionDelta = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape>(AttentionKernelBodies.Delta);
-        attentionBackwardQuery = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape>(AttentionKernelBodies.BackwardQuery);
-        attentionBackwardKeyValue = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape>(AttentionKernelBodies.BackwardKeyValue);
+        attentionBackwardQuery = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape>(AttentionKernelBodies.BackwardQuery);
+        attentionBackwardKeyValue = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape>(AttentionKernelBodies.BackwardKeyValue);
         cacheAppend = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, DecodeAttentionKernelBodies.Shape>(DecodeAttentionKernelBodies.Append);
         decodeAttention = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DecodeAttentionKernelBodies.Shape>(DecodeAttentionKernelBodies.Forward);
     }
@@ -191,8 +191,6 @@ public sealed class TransformerDeviceKernels
     public void AttentionForward(ArrayView<float> qkv, ArrayView<float> mask, ArrayView<float> output, ArrayView<float> lse, int batch, int seq, int heads, int kvHeads, int headDim)
     {
         var s = AttentionShape(qkv, mask, output, lse, batch, seq, heads, kvHeads, headDim);
-        if (headDim > AttentionKernelBodies.MaxHeadDim)
-            throw new ArgumentOutOfRangeException(nameof(headDim), headDim, $"the fused attention supports head dimensions up to {AttentionKernelBodies.MaxHeadDim}.");
         long groups = (long)batch * heads * ((seq + attentionGroup - 1) / attentionGroup);
         if (groups > 0) attentionForward(new KernelConfig(Count(groups, nameof(lse)), attentionGroup), qkv, mask, output, lse, s);
     }
@@ -209,8 +207,9 @@ public sealed class TransformerDeviceKernels
         long rows = (long)batch * heads * seq;
         if (rows == 0) return;
         attentionDelta(Count(rows, nameof(delta)), dOutput, output, delta, s);
-        attentionBackwardQuery(Count(rows, nameof(delta)), qkv, mask, dOutput, lse, delta, dQkv, s);
-        attentionBackwardKeyValue(Count((long)batch * kvHeads * seq, nameof(dQkv)), qkv, mask, dOutput, lse, delta, dQkv, s);
+        int blocks = (seq + attentionGroup - 1) / attentionGroup;
+        attentionBackwardQuery(new KernelConfig(Count((long)batch * heads * blocks, nameof(dQkv)), attentionGroup), qkv, mask, dOutput, lse, delta, dQkv, s);
+        attentionBackwardKeyValue(new KernelConfig(Count((long)batch * kvHeads * blocks, nameof(dQkv)), attentionGroup), qkv, mask, dOutput, lse, delta, dQkv, s);
     }
 
     /// <summary>
@@ -250,6 +249,8 @@ public sealed class TransformerDeviceKernels
         long n = (long)batch * seq;
         Len(qkv, n * (heads + 2 * kvHeads) * headDim, nameof(qkv)); Len(mask, n, nameof(mask));
         Len(output, n * heads * headDim, nameof(output)); Len(lse, n * heads, nameof(lse));
+        if (headDim > AttentionKernelBodies.MaxHeadDim)
+            throw new ArgumentOutOfRangeException(nameof(headDim), headDim, $"the fused attention supports head dimensions up to {AttentionKernelBodies.MaxHeadDim}.");
         return new AttentionKernelBodies.Shape { T = seq, H = heads, Kv = kvHeads, Hd = headDim, Scale = 1f / MathF.Sqrt(headDim) };
     }
 
