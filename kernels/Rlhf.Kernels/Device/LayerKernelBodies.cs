@@ -12,41 +12,49 @@ internal static class LayerKernelBodies
     private const float GeluS = 0.7978845608028654f; // √(2/π)
     private const float GeluC = 0.044715f;
 
-    /// <summary>One thread per row: x [n,c] → y, mean, rstd (LayerNorm, biased variance).</summary>
-    public static void LayerNormForward(Index1D row, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b,
+    /// <summary>Largest group the row kernels' shared memory is sized for (a power of two).</summary>
+    public const int MaxRowGroup = 256;
+
+    /// <summary>One group per row (power-of-two size, coalesced strided loop): x [n,c] → y, mean, rstd (LayerNorm, biased variance).</summary>
+    public static void LayerNormForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b,
         ArrayView<float> y, ArrayView<float> mean, ArrayView<float> rstd, int c, float eps)
     {
-        long o = (long)row.X * c;
+        var shared = SharedMemory.Allocate<float>(MaxRowGroup);
+        int row = Grid.IdxX, lane = Group.IdxX, size = Group.DimX;
+        long o = (long)row * c;
         float s = 0f;
-        for (int j = 0; j < c; j++) s += x[o + j];
-        float m = s / c, v = 0f;
-        for (int j = 0; j < c; j++)
+        for (int j = lane; j < c; j += size) s += x[o + j];
+        float m = GroupSum(s, shared) / c, v = 0f;
+        for (int j = lane; j < c; j += size)
         {
             float dx = x[o + j] - m;
             v += dx * dx;
         }
 
-        float r = 1f / XMath.Sqrt(v / c + eps);
-        for (int j = 0; j < c; j++) y[o + j] = (x[o + j] - m) * r * w[j] + b[j];
+        float r = 1f / XMath.Sqrt(GroupSum(v, shared) / c + eps);
+        for (int j = lane; j < c; j += size) y[o + j] = (x[o + j] - m) * r * w[j] + b[j];
+        if (lane != 0) return;
         mean[row] = m;
         rstd[row] = r;
     }
 
-    /// <summary>One thread per row: dx [n,c] += LayerNorm input gradient.</summary>
-    public static void LayerNormBackwardInput(Index1D row, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> w,
+    /// <summary>One group per row: dx [n,c] += LayerNorm input gradient.</summary>
+    public static void LayerNormBackwardInput(ArrayView<float> dy, ArrayView<float> x, ArrayView<float> w,
         ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> dx, int c)
     {
-        long o = (long)row.X * c;
+        var shared = SharedMemory.Allocate<float>(MaxRowGroup);
+        int row = Grid.IdxX, lane = Group.IdxX, size = Group.DimX;
+        long o = (long)row * c;
         float m = mean[row], r = rstd[row], sumD = 0f, sumDx = 0f;
-        for (int j = 0; j < c; j++)
+        for (int j = lane; j < c; j += size)
         {
             float dn = w[j] * dy[o + j];
             sumD += dn;
             sumDx += dn * (x[o + j] - m) * r;
         }
 
-        float meanD = sumD / c, meanDx = sumDx / c;
-        for (int j = 0; j < c; j++)
+        float meanD = GroupSum(sumD, shared) / c, meanDx = GroupSum(sumDx, shared) / c;
+        for (int j = lane; j < c; j += size)
         {
             float xh = (x[o + j] - m) * r;
             dx[o + j] += (w[j] * dy[o + j] - meanD - xh * meanDx) * r;
@@ -69,25 +77,46 @@ internal static class LayerKernelBodies
         db[col] += sb;
     }
 
-    /// <summary>One thread per row: RMSNorm x [n,c] → y, rstd.</summary>
-    public static void RmsNormForward(Index1D row, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, ArrayView<float> rstd, int c, float eps)
+    /// <summary>One group per row: RMSNorm x [n,c] → y, rstd.</summary>
+    public static void RmsNormForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, ArrayView<float> rstd, int c, float eps)
     {
-        long o = (long)row.X * c;
+        var shared = SharedMemory.Allocate<float>(MaxRowGroup);
+        int row = Grid.IdxX, lane = Group.IdxX, size = Group.DimX;
+        long o = (long)row * c;
         float s = 0f;
-        for (int j = 0; j < c; j++) s += x[o + j] * x[o + j];
-        float r = 1f / XMath.Sqrt(s / c + eps);
-        for (int j = 0; j < c; j++) y[o + j] = x[o + j] * r * w[j];
-        rstd[row] = r;
+        for (int j = lane; j < c; j += size) s += x[o + j] * x[o + j];
+        float r = 1f / XMath.Sqrt(GroupSum(s, shared) / c + eps);
+        for (int j = lane; j < c; j += size) y[o + j] = x[o + j] * r * w[j];
+        if (lane == 0) rstd[row] = r;
     }
 
-    /// <summary>One thread per row: dx [n,c] += RMSNorm input gradient.</summary>
-    public static void RmsNormBackwardInput(Index1D row, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> w, ArrayView<float> rstd, ArrayView<float> dx, int c)
+    /// <summary>One group per row: dx [n,c] += RMSNorm input gradient.</summary>
+    public static void RmsNormBackwardInput(ArrayView<float> dy, ArrayView<float> x, ArrayView<float> w, ArrayView<float> rstd, ArrayView<float> dx, int c)
     {
-        long o = (long)row.X * c;
+        var shared = SharedMemory.Allocate<float>(MaxRowGroup);
+        int row = Grid.IdxX, lane = Group.IdxX, size = Group.DimX;
+        long o = (long)row * c;
         float r = rstd[row], dot = 0f;
-        for (int j = 0; j < c; j++) dot += w[j] * dy[o + j] * x[o + j];
-        float k = dot * r * r * r / c;
-        for (int j = 0; j < c; j++) dx[o + j] += w[j] * dy[o + j] * r - x[o + j] * k;
+        for (int j = lane; j < c; j += size) dot += w[j] * dy[o + j] * x[o + j];
+        float k = GroupSum(dot, shared) * r * r * r / c;
+        for (int j = lane; j < c; j += size) dx[o + j] += w[j] * dy[o + j] * r - x[o + j] * k;
+    }
+
+    /// <summary>Tree sum of one value per thread over the group (fixed pairing: deterministic); every thread gets the total.</summary>
+    private static float GroupSum(float value, ArrayView<float> shared)
+    {
+        int lane = Group.IdxX;
+        shared[lane] = value;
+        Group.Barrier();
+        for (int stride = Group.DimX / 2; stride > 0; stride >>= 1)
+        {
+            if (lane < stride) shared[lane] += shared[lane + stride];
+            Group.Barrier();
+        }
+
+        float total = shared[0];
+        Group.Barrier();
+        return total;
     }
 
     /// <summary>One thread per column: dw[j] += Σ_i dy·x·rstd.</summary>

@@ -13,11 +13,11 @@ namespace Rlhf.Kernels.Device;
 /// </summary>
 public sealed class TransformerDeviceKernels
 {
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> layerNormForward;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> layerNormBackwardInput;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> layerNormForward;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> layerNormBackwardInput;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> layerNormBackwardParams;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> rmsNormForward;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> rmsNormBackwardInput;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> rmsNormForward;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> rmsNormBackwardInput;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> rmsNormBackwardWeight;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> geluForward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> geluBackward;
@@ -30,7 +30,7 @@ public sealed class TransformerDeviceKernels
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int> embeddingBackward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int, int, float> rope;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape> attentionForward;
-    private readonly int attentionGroup;
+    private readonly int attentionGroup, rowGroup;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape> attentionDelta;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape> attentionBackwardQuery;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape> attentionBackwardKeyValue;
@@ -42,11 +42,11 @@ public sealed class TransformerDeviceKernels
     {
         ArgumentNullException.ThrowIfNull(device);
         var a = device.Accelerator;
-        layerNormForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(B.LayerNormForward);
-        layerNormBackwardInput = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(B.LayerNormBackwardInput);
+        layerNormForward = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(B.LayerNormForward);
+        layerNormBackwardInput = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(B.LayerNormBackwardInput);
         layerNormBackwardParams = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(B.LayerNormBackwardParams);
-        rmsNormForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(B.RmsNormForward);
-        rmsNormBackwardInput = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(B.RmsNormBackwardInput);
+        rmsNormForward = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(B.RmsNormForward);
+        rmsNormBackwardInput = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(B.RmsNormBackwardInput);
         rmsNormBackwardWeight = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(B.RmsNormBackwardWeight);
         geluForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(B.GeluForward);
         geluBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(B.GeluBackward);
@@ -59,6 +59,8 @@ public sealed class TransformerDeviceKernels
         embeddingBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(B.EmbeddingBackward);
         rope = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int, int, float>(B.Rope);
         attentionForward = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape>(AttentionKernelBodies.Forward);
+        rowGroup = 1;
+        while (rowGroup * 2 <= Math.Min(B.MaxRowGroup, device.MaxGroupSize)) rowGroup *= 2;
         attentionGroup = 1;
         while (attentionGroup * 2 <= Math.Min(AttentionKernelBodies.Tile, device.MaxGroupSize)) attentionGroup *= 2;
         attentionDelta = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionKernelBodies.Shape>(AttentionKernelBodies.Delta);
@@ -72,7 +74,7 @@ public sealed class TransformerDeviceKernels
     public void LayerNormForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, ArrayView<float> mean, ArrayView<float> rstd, int n, int c, float eps)
     {
         Len(x, (long)n * c, nameof(x)); Len(y, (long)n * c, nameof(y)); Len(w, c, nameof(w)); Len(b, c, nameof(b)); Len(mean, n, nameof(mean)); Len(rstd, n, nameof(rstd));
-        if (n > 0) layerNormForward(n, x, w, b, y, mean, rstd, c, eps);
+        if (n > 0) layerNormForward(new KernelConfig(n, rowGroup), x, w, b, y, mean, rstd, c, eps);
     }
 
     /// <summary>dy [n,c] → dx [n,c] (added); dw, db [c] (added) when <paramref name="trainWeights"/>; as <c>LayerNorm.Backward</c>.</summary>
@@ -81,7 +83,7 @@ public sealed class TransformerDeviceKernels
     {
         Len(dy, (long)n * c, nameof(dy)); Len(x, (long)n * c, nameof(x)); Len(dx, (long)n * c, nameof(dx)); Len(w, c, nameof(w)); Len(mean, n, nameof(mean)); Len(rstd, n, nameof(rstd));
         if (n == 0) return;
-        layerNormBackwardInput(n, dy, x, w, mean, rstd, dx, c);
+        layerNormBackwardInput(new KernelConfig(n, rowGroup), dy, x, w, mean, rstd, dx, c);
         if (!trainWeights) return;
         Len(dw, c, nameof(dw)); Len(db, c, nameof(db));
         layerNormBackwardParams(c, dy, x, mean, rstd, dw, db, n, c);
@@ -91,7 +93,7 @@ public sealed class TransformerDeviceKernels
     public void RmsNormForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, ArrayView<float> rstd, int n, int c, float eps)
     {
         Len(x, (long)n * c, nameof(x)); Len(y, (long)n * c, nameof(y)); Len(w, c, nameof(w)); Len(rstd, n, nameof(rstd));
-        if (n > 0) rmsNormForward(n, x, w, y, rstd, c, eps);
+        if (n > 0) rmsNormForward(new KernelConfig(n, rowGroup), x, w, y, rstd, c, eps);
     }
 
     /// <summary>dy [n,c] → dx [n,c] (added); dw [c] (added) when <paramref name="trainWeights"/>; as <c>RmsNorm.Backward</c>.</summary>
@@ -99,7 +101,7 @@ public sealed class TransformerDeviceKernels
     {
         Len(dy, (long)n * c, nameof(dy)); Len(x, (long)n * c, nameof(x)); Len(dx, (long)n * c, nameof(dx)); Len(w, c, nameof(w)); Len(rstd, n, nameof(rstd));
         if (n == 0) return;
-        rmsNormBackwardInput(n, dy, x, w, rstd, dx, c);
+        rmsNormBackwardInput(new KernelConfig(n, rowGroup), dy, x, w, rstd, dx, c);
         if (!trainWeights) return;
         Len(dw, c, nameof(dw));
         rmsNormBackwardWeight(c, dy, x, rstd, dw, n, c);
