@@ -61,22 +61,6 @@ internal static class LayerKernelBodies
         }
     }
 
-    /// <summary>One thread per column: dw[j] += Σ_i dy·x̂, db[j] += Σ_i dy (rows in order).</summary>
-    public static void LayerNormBackwardParams(Index1D col, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mean,
-        ArrayView<float> rstd, ArrayView<float> dw, ArrayView<float> db, int n, int c)
-    {
-        float sw = 0f, sb = 0f;
-        for (int i = 0; i < n; i++)
-        {
-            long k = (long)i * c + col;
-            sw += dy[k] * (x[k] - mean[i]) * rstd[i];
-            sb += dy[k];
-        }
-
-        dw[col] += sw;
-        db[col] += sb;
-    }
-
     /// <summary>One group per row: RMSNorm x [n,c] → y, rstd.</summary>
     public static void RmsNormForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, ArrayView<float> rstd, int c, float eps)
     {
@@ -119,17 +103,50 @@ internal static class LayerKernelBodies
         return total;
     }
 
-    /// <summary>One thread per column: dw[j] += Σ_i dy·x·rstd.</summary>
-    public static void RmsNormBackwardWeight(Index1D col, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> rstd, ArrayView<float> dw, int n, int c)
+    /// <summary>What <see cref="ColumnPartials"/> sums down a column.</summary>
+    public const int SumDy = 0, SumDyXRstd = 1, SumDyXhatAndDy = 2;
+
+    /// <summary>
+    /// Index over [chunks, c]: partialA[chunk, j] = Σ over the chunk's rows (in order) of dy (kind SumDy), dy·x·rstd
+    /// (SumDyXRstd: RMSNorm's dw) or dy·(x − mean)·rstd with partialB = Σ dy (SumDyXhatAndDy: LayerNorm's dw, db).
+    /// Column sums split into fixed row chunks keep every thread busy on a GPU and the order fixed.
+    /// </summary>
+    public static void ColumnPartials(Index1D index, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> rstd,
+        ArrayView<float> partialA, ArrayView<float> partialB, int n, int c, int rowsPerChunk, int kind)
     {
-        float s = 0f;
-        for (int i = 0; i < n; i++)
+        int chunk = index / c, col = index % c;
+        int end = XMath.Min(n, (chunk + 1) * rowsPerChunk);
+        float a = 0f, b = 0f;
+        for (int i = chunk * rowsPerChunk; i < end; i++)
         {
             long k = (long)i * c + col;
-            s += dy[k] * x[k] * rstd[i];
+            float g = dy[k];
+            if (kind == SumDy) a += g;
+            else if (kind == SumDyXRstd) a += g * x[k] * rstd[i];
+            else
+            {
+                a += g * (x[k] - mean[i]) * rstd[i];
+                b += g;
+            }
         }
 
-        dw[col] += s;
+        partialA[index] = a;
+        if (kind == SumDyXhatAndDy) partialB[index] = b;
+    }
+
+    /// <summary>One thread per column: outA[j] += Σ_chunk partialA[chunk, j] (and outB from partialB when hasB), chunks in order.</summary>
+    public static void ColumnFinish(Index1D col, ArrayView<float> partialA, ArrayView<float> partialB, ArrayView<float> outA, ArrayView<float> outB,
+        int chunks, int c, int hasB)
+    {
+        float a = 0f, b = 0f;
+        for (int k = 0; k < chunks; k++)
+        {
+            a += partialA[(long)k * c + col];
+            if (hasB != 0) b += partialB[(long)k * c + col];
+        }
+
+        outA[col] += a;
+        if (hasB != 0) outB[col] += b;
     }
 
     /// <summary>y = ½x(1 + tanh(√(2/π)(x + 0.044715x³))).</summary>
@@ -169,14 +186,6 @@ internal static class LayerKernelBodies
 
     /// <summary>Index over [n,out]: y[i,o] += bias[o].</summary>
     public static void AddBias(Index1D i, ArrayView<float> y, ArrayView<float> bias, int outDim) => y[i] += bias[i % outDim];
-
-    /// <summary>One thread per column: db[o] += Σ_i dy[i,o].</summary>
-    public static void BiasBackward(Index1D col, ArrayView<float> dy, ArrayView<float> db, int n, int outDim)
-    {
-        float s = 0f;
-        for (int i = 0; i < n; i++) s += dy[(long)i * outDim + col];
-        db[col] += s;
-    }
 
     /// <summary>Index over [n,d]: x = wte[token] (+ wpe[pos] when hasPositions).</summary>
     public static void EmbeddingForward(Index1D i, ArrayView<int> tokens, ArrayView<int> positions, ArrayView<float> wte, ArrayView<float> wpe,

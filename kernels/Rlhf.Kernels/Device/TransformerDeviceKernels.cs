@@ -11,21 +11,22 @@ namespace Rlhf.Kernels.Device;
 /// asynchronous on the accelerator's default stream. Shapes are checked here; token ids and positions must be
 /// validated by the caller on the host (device code cannot throw).
 /// </summary>
-public sealed class TransformerDeviceKernels
+public sealed class TransformerDeviceKernels : IDisposable
 {
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> layerNormForward;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> layerNormBackwardInput;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> layerNormBackwardParams;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> rmsNormForward;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> rmsNormBackwardInput;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> rmsNormBackwardWeight;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> geluForward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> geluBackward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int> swiGluForward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> swiGluBackward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> add;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int> addBias;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> biasBackward;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int> columnPartials;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> columnFinish;
+    private readonly Accelerator accelerator;
+    private MemoryBuffer1D<float, Stride1D.Dense>? partials;
     private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> embeddingForward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int> embeddingBackward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int, int, float> rope;
@@ -42,19 +43,19 @@ public sealed class TransformerDeviceKernels
     {
         ArgumentNullException.ThrowIfNull(device);
         var a = device.Accelerator;
+        accelerator = a;
         layerNormForward = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(B.LayerNormForward);
         layerNormBackwardInput = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(B.LayerNormBackwardInput);
-        layerNormBackwardParams = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(B.LayerNormBackwardParams);
         rmsNormForward = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(B.RmsNormForward);
         rmsNormBackwardInput = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(B.RmsNormBackwardInput);
-        rmsNormBackwardWeight = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(B.RmsNormBackwardWeight);
         geluForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(B.GeluForward);
         geluBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(B.GeluBackward);
         swiGluForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(B.SwiGluForward);
         swiGluBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(B.SwiGluBackward);
         add = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(B.Add);
         addBias = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(B.AddBias);
-        biasBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(B.BiasBackward);
+        columnPartials = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int>(B.ColumnPartials);
+        columnFinish = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(B.ColumnFinish);
         embeddingForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(B.EmbeddingForward);
         embeddingBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(B.EmbeddingBackward);
         rope = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int, int, float>(B.Rope);
@@ -86,7 +87,7 @@ public sealed class TransformerDeviceKernels
         layerNormBackwardInput(new KernelConfig(n, rowGroup), dy, x, w, mean, rstd, dx, c);
         if (!trainWeights) return;
         Len(dw, c, nameof(dw)); Len(db, c, nameof(db));
-        layerNormBackwardParams(c, dy, x, mean, rstd, dw, db, n, c);
+        ColumnSums(B.SumDyXhatAndDy, dy, x, mean, rstd, dw, db, n, c);
     }
 
     /// <summary>x [n,c], w [c] → y [n,c], rstd [n]; effectively y = x·w/√(mean(x²) + eps) (as <c>RmsNorm.Forward</c>).</summary>
@@ -104,7 +105,7 @@ public sealed class TransformerDeviceKernels
         rmsNormBackwardInput(new KernelConfig(n, rowGroup), dy, x, w, rstd, dx, c);
         if (!trainWeights) return;
         Len(dw, c, nameof(dw));
-        rmsNormBackwardWeight(c, dy, x, rstd, dw, n, c);
+        ColumnSums(B.SumDyXRstd, dy, x, rstd, rstd, dw, dw, n, c);
     }
 
     /// <summary>x → y: effectively y = ½x(1 + tanh(√(2/π)(x + 0.044715x³))); NaN stays NaN.</summary>
@@ -153,7 +154,7 @@ public sealed class TransformerDeviceKernels
     public void BiasBackward(ArrayView<float> dy, ArrayView<float> db, int n, int outDim)
     {
         Len(dy, (long)n * outDim, nameof(dy)); Len(db, outDim, nameof(db));
-        if (outDim > 0) biasBackward(outDim, dy, db, n, outDim);
+        if (outDim > 0 && n > 0) ColumnSums(B.SumDy, dy, dy, db, db, db, db, n, outDim);
     }
 
     /// <summary>tokens, positions [n], wte [vocab,d], wpe [ctx,d] or empty → x [n,d] = wte[token] (+ wpe[pos]). Ids must be in range (checked on the host).</summary>
@@ -254,6 +255,33 @@ public sealed class TransformerDeviceKernels
         if (headDim > AttentionKernelBodies.MaxHeadDim)
             throw new ArgumentOutOfRangeException(nameof(headDim), headDim, $"the fused attention supports head dimensions up to {AttentionKernelBodies.MaxHeadDim}.");
         return new AttentionKernelBodies.Shape { T = seq, H = heads, Kv = kvHeads, Hd = headDim, Scale = 1f / MathF.Sqrt(headDim) };
+    }
+
+    public void Dispose()
+    {
+        partials?.Dispose();
+        partials = null;
+    }
+
+    /// <summary>Column sums of [n, c] in two passes: fixed chunks of rows in parallel, then the chunks in order per column.</summary>
+    private void ColumnSums(int kind, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> rstd,
+        ArrayView<float> outA, ArrayView<float> outB, int n, int c)
+    {
+        const int rowsPerChunk = 64;
+        int chunks = (n + rowsPerChunk - 1) / rowsPerChunk;
+        long need = 2L * chunks * c;
+        if (partials is null || partials.Length < need)
+        {
+            // Launches queued on the stream may still read the old buffer.
+            accelerator.Synchronize();
+            partials?.Dispose();
+            partials = accelerator.Allocate1D<float>(need);
+        }
+
+        var pa = partials.View.SubView(0, (long)chunks * c);
+        var pb = partials.View.SubView((long)chunks * c, (long)chunks * c);
+        columnPartials(Count((long)chunks * c, nameof(dy)), dy, x, mean, rstd, pa, pb, n, c, rowsPerChunk, kind);
+        columnFinish(c, pa, pb, outA, outB, chunks, c, kind == B.SumDyXhatAndDy ? 1 : 0);
     }
 
     private static int Count(long n, string name) =>

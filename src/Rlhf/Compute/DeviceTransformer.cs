@@ -299,6 +299,7 @@ public sealed class DeviceTransformer : ICausalLmBackend
         ropeCos?.Dispose();
         ropeSin?.Dispose();
         acts.Dispose();
+        k.Dispose();
         gemm.Dispose();
         parameters.Dispose();
         gradients.Dispose();

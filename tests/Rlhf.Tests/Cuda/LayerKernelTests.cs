@@ -13,7 +13,7 @@ public class LayerKernelTests : DeviceTestBase
     [Test]
     public void LayerNormForwardAndBackwardMatchTheCpuLayer()
     {
-        const int n = 6, c = 37; // wider than a CPU-accelerator group (16): the strided row loop
+        const int n = 130, c = 37; // wider than a CPU-accelerator group (16): the strided row loop
         var x = Random(n * c, 1, 2f);
         var w = Random(c, 2);
         var b = Random(c, 3);
@@ -46,7 +46,7 @@ public class LayerKernelTests : DeviceTestBase
     [Test]
     public void RmsNormForwardAndBackwardMatchTheCpuLayer()
     {
-        const int n = 5, c = 40;
+        const int n = 70, c = 40;
         var x = Random(n * c, 11, 2f);
         var w = Random(c, 12);
         var dy = Random(n * c, 13);
@@ -103,7 +103,7 @@ public class LayerKernelTests : DeviceTestBase
     [Test]
     public void ResidualAndBiasOpsMatchScalarSums()
     {
-        const int n = 3, o = 5;
+        const int n = 150, o = 5; // more rows than one 64-row chunk of the column sums
         var a = Random(n * o, 31);
         var b = Random(o, 32);
         var c = Random(n * o, 33);
