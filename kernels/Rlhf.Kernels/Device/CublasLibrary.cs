@@ -39,16 +39,26 @@ internal sealed unsafe class CublasLibrary
             NativeLibrary.GetExport(library, "cublasSgemmStridedBatched");
     }
 
-    /// <summary>Loads libcublas, or throws <see cref="InvalidOperationException"/> listing where it looked.</summary>
+    /// <summary>Environment variable naming the libcublas file to use (e.g. the one inside a PyTorch wheel).</summary>
+    public const string PathVariable = "RLHF_CUBLAS";
+
+    /// <summary>Loads libcublas (<see cref="PathVariable"/> first), or throws <see cref="InvalidOperationException"/> listing where it looked.</summary>
     public static CublasLibrary Load()
     {
+        string? explicitPath = Environment.GetEnvironmentVariable(PathVariable);
+        if (!string.IsNullOrEmpty(explicitPath))
+        {
+            if (NativeLibrary.TryLoad(explicitPath, out nint chosen)) return new CublasLibrary(chosen);
+            throw new InvalidOperationException($"{PathVariable}={explicitPath} could not be loaded as cuBLAS.");
+        }
+
         foreach (string name in Candidates)
         {
             if (NativeLibrary.TryLoad(name, out nint handle)) return new CublasLibrary(handle);
         }
 
         throw new InvalidOperationException(
-            $"CUDA was requested but cuBLAS could not be loaded (tried {string.Join(", ", Candidates)}); install the CUDA runtime's libcublas or add its folder to LD_LIBRARY_PATH.");
+            $"CUDA was requested but cuBLAS could not be loaded (tried {string.Join(", ", Candidates)}); install the CUDA runtime's libcublas, add its folder to LD_LIBRARY_PATH or set {PathVariable} to the file.");
     }
 
     public nint Create()
