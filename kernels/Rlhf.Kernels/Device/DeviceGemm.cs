@@ -114,15 +114,24 @@ public sealed class CublasGemm : IDeviceGemm
             return;
         }
 
-        library.Sgemm(handle,
-            transposeB ? CublasLibrary.OpT : CublasLibrary.OpN,
-            transposeA ? CublasLibrary.OpT : CublasLibrary.OpN,
-            n, m, k, 1f,
-            b.LoadEffectiveAddressAsPtr(), transposeB ? k : n,
-            a.LoadEffectiveAddressAsPtr(), transposeA ? m : k,
+        var g = ColumnMajor(m, n, k, transposeA, transposeB);
+        library.Sgemm(handle, g.OpFirst, g.OpSecond, g.M, g.N, g.K, 1f,
+            b.LoadEffectiveAddressAsPtr(), g.LdFirst,
+            a.LoadEffectiveAddressAsPtr(), g.LdSecond,
             accumulate ? 1f : 0f,
-            c.LoadEffectiveAddressAsPtr(), n);
+            c.LoadEffectiveAddressAsPtr(), g.LdC);
     }
+
+    /// <summary>
+    /// The column-major SGEMM arguments for row-major C[m,n] = op(A)·op(B): the first operand is B, the second A
+    /// (Cᵀ = op(B)ᵀ·op(A)ᵀ), each transposed iff it was, with its row-major row length as leading dimension.
+    /// </summary>
+    internal static ColumnMajorGemm ColumnMajor(int m, int n, int k, bool transposeA, bool transposeB) => new(
+        transposeB ? CublasLibrary.OpT : CublasLibrary.OpN, transposeA ? CublasLibrary.OpT : CublasLibrary.OpN,
+        n, m, k, transposeB ? k : n, transposeA ? m : k, n);
+
+    /// <summary>Arguments of cublasSgemm(opFirst, opSecond, M, N, K, first, ldFirst, second, ldSecond, C, ldC).</summary>
+    internal readonly record struct ColumnMajorGemm(int OpFirst, int OpSecond, int M, int N, int K, int LdFirst, int LdSecond, int LdC);
 
     public void Dispose()
     {
