@@ -21,6 +21,30 @@ internal static class ModelSuite
             ? TransformerConfig.Gpt2(vocabSize: 50257, contextLength: 1024, modelDim: 768, layerCount: 12, headCount: 12)
             : TransformerConfig.Gpt2(vocabSize: 101, contextLength: 16, modelDim: 32, layerCount: 2, headCount: 2);
         TrainingStep(device, report, config, full ? 8 : 2, full ? 1024 : 16, full ? "GPT-2 124M" : "GPT-2 tiny");
+        Decoding(device, report, config, full ? "GPT-2 124M" : "GPT-2 tiny");
+    }
+
+    /// <summary>Batch-1 decoding step over a KV cache after a 1/4-context prefill; GB/s counts one read of every weight per token.</summary>
+    private static void Decoding(KernelDevice device, DeviceReport report, TransformerConfig config, string name)
+    {
+        using var dev = new DeviceTransformer(device, config);
+        var init = new TransformerModel(config);
+        init.InitializeRandom(2);
+        dev.UploadParameters(init.Parameters);
+        int prefill = Math.Max(1, config.ContextLength / 4);
+        using var cache = new DeviceKvCache(dev, 1, config.ContextLength);
+        var (tokens, mask, _, _) = Batch(1, prefill, config.VocabSize, leftPad: 0);
+        var logits = new float[config.VocabSize];
+        dev.ForwardCached(tokens, mask, prefill, cache, logits, lastOnly: true);
+        int[] next = [1];
+        float[] one = [1f];
+        int budget = config.ContextLength - prefill;
+        double ms = Stopwatches.MedianMilliseconds(device.Accelerator, () =>
+        {
+            if (cache.Length == config.ContextLength) return;
+            dev.ForwardCached(next, one, 1, cache, logits, lastOnly: true);
+        }, warmups: 2, minSeconds: 0.5, maxRuns: Math.Min(50, budget - 2));
+        report.AddTiming($"{name} decode step, batch 1 (cache {prefill}+)", ms, (long)init.Parameters.Length * sizeof(float), "GB/s = weights read per token");
     }
 
     private static void Parity(KernelDevice device, DeviceReport report, TransformerConfig config, string name)
