@@ -9,5 +9,6 @@ internal static class Suites
         CopySuite.Run,
         PpoSuite.Run,
         VocabularySuite.Run,
+        ModelSuite.Run,
     ];
 }

@@ -32,8 +32,19 @@ publish() {
   du -sh "$publish_dir"
 }
 
+# cuBLAS is loaded at run time; without a system CUDA toolkit, use the copy inside PyTorch's nvidia-cublas wheel.
+find_cublas() {
+  if [ -n "${RLHF_CUBLAS:-}" ] || ldconfig -p 2>/dev/null | grep -q 'libcublas\.so'; then return; fi
+  local dir
+  dir=$(python3 -c "import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], 'lib'))" 2>/dev/null) || return 0
+  local lib
+  lib=$(ls "$dir"/libcublas.so.* 2>/dev/null | head -n 1)
+  if [ -n "$lib" ]; then export RLHF_CUBLAS="$lib"; echo "cuBLAS: $lib"; fi
+}
+
 run() {
   mkdir -p "$out"
+  if [ "$device" = cuda ]; then find_cublas; fi
   "$publish_dir/Rlhf.DeviceBench" --device "$device" --scale "$scale" --out "$out"
   if [ "$device" = cuda ]; then
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.txt" 2>&1 || true

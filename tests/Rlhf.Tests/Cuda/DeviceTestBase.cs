@@ -1,0 +1,66 @@
+using ILGPU;
+using ILGPU.Runtime;
+using Rlhf.Kernels.Device;
+
+namespace Rlhf.Tests.Cuda;
+
+/// <summary>One ILGPU CPU accelerator per fixture (a simulated GPU, group size ≤ 16) and buffers freed after each test.</summary>
+public abstract class DeviceTestBase
+{
+    private readonly List<IDisposable> buffers = new();
+
+    protected KernelDevice Device { get; private set; } = null!;
+
+    [OneTimeSetUp]
+    public void CreateDevice()
+    {
+        Device = KernelDevice.CreateCpu();
+        Assert.That(Device.MaxGroupSize, Is.LessThanOrEqualTo(16));
+        OnDevice();
+    }
+
+    protected virtual void OnDevice()
+    {
+    }
+
+    [OneTimeTearDown]
+    public void DisposeDevice() => Device.Dispose();
+
+    [TearDown]
+    public void FreeBuffers()
+    {
+        foreach (var b in buffers) b.Dispose();
+        buffers.Clear();
+    }
+
+    protected ArrayView<T> Up<T>(T[] data) where T : unmanaged
+    {
+        var b = Device.Accelerator.Allocate1D(data);
+        buffers.Add(b);
+        return b.View;
+    }
+
+    protected T[] Down<T>(ArrayView<T> view) where T : unmanaged
+    {
+        Device.Accelerator.Synchronize();
+        var r = new T[view.Length];
+        if (r.Length > 0) view.CopyToCPU(r);
+        return r;
+    }
+
+    /// <summary>Each element within tol·(|e| + 0.1·max|e|) + 1e-6.</summary>
+    protected static void AssertClose(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, double relTol, string what)
+    {
+        Assert.That(actual.Length, Is.EqualTo(expected.Length), what + " length");
+        double scale = 0;
+        foreach (float e in expected) scale = Math.Max(scale, Math.Abs(e));
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double err = Math.Abs(actual[i] - (double)expected[i]);
+            double allowed = relTol * (Math.Abs(expected[i]) + 0.1 * scale) + 1e-6;
+            if (!(err <= allowed)) Assert.Fail($"{what}[{i}]: got {actual[i]}, expected {expected[i]} (err {err:g3} > {allowed:g3})");
+        }
+    }
+
+    protected static float[] Random(int n, ulong seed, float scale = 1f) => Rlhf.Tests.Model.ModelTestUtil.RandomFloats(n, seed, scale);
+}
