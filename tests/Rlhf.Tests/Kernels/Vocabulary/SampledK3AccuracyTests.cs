@@ -1,0 +1,41 @@
+using Rlhf.Kernels.Vocabulary;
+
+namespace Rlhf.Tests.Kernels.Vocabulary;
+
+/// <summary>k3 in float (series below |u| = ½, e^u − 1 − u above) against the double-precision value on both vector and scalar paths.</summary>
+public class SampledK3AccuracyTests
+{
+    [Test]
+    public void MatchesDoublePrecision_AcrossTheSwitchAndFarOut()
+    {
+        var u = new List<double> { 0, 1e-8, -1e-8, 1e-4, -1e-4, 0.4999, 0.5, 0.5001, -0.4999, -0.5, -0.5001, 1, -1, 5, -5, 20, -20, -80 };
+        var rng = new Random(4);
+        for (int i = 0; i < 200; i++) u.Add((rng.NextDouble() * 2 - 1) * Math.Pow(10, rng.Next(-6, 2)));
+        int n = u.Count;
+        float[] logp = new float[n], logq = new float[n], k3 = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            logp[i] = -2f;
+            logq[i] = (float)(-2 + u[i]);
+        }
+
+        KullbackLeibler.K3(logp, logq, k3);
+        for (int i = 0; i < n; i++)
+        {
+            double x = (double)logq[i] - logp[i];
+            double expected = Math.Abs(x) < 1e-3 ? x * x * (0.5 + x * (1.0 / 6 + x * (1.0 / 24 + x / 120))) : Math.Exp(x) - 1 - x;
+            Assert.That(k3[i], Is.EqualTo(expected).Within(2e-6 * expected + 1e-30), $"u = {x}");
+            Assert.That(k3[i], Is.GreaterThanOrEqualTo(0f), $"u = {x}");
+        }
+    }
+
+    [Test]
+    public void SpecialValues_FollowIeeeRules()
+    {
+        float[] logp = [-1f, float.NaN, -1f], logq = [float.NegativeInfinity, -1f, -1f], k3 = new float[3];
+        KullbackLeibler.K3(logp, logq, k3);
+        Assert.That(k3[0], Is.EqualTo(float.PositiveInfinity));
+        Assert.That(k3[1], Is.NaN);
+        Assert.That(k3[2], Is.EqualTo(0f));
+    }
+}
