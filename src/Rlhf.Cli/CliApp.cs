@@ -27,6 +27,7 @@ public static class CliApp
         root.Subcommands.Add(ExportOnnxCommand.Create());
         root.Subcommands.Add(PpoCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
+        root.Subcommands.Add(DemoCommand.Create());
         return root;
     }
 
