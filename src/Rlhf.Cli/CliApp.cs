@@ -27,6 +27,10 @@ public static class CliApp
         root.Subcommands.Add(ExportOnnxCommand.Create());
         root.Subcommands.Add(PpoCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
+        root.Subcommands.Add(GenerateCompletionsCommand.Create());
+        root.Subcommands.Add(TrainRewardCommand.Create());
+        root.Subcommands.Add(TrainClassifierCommand.Create());
+        root.Subcommands.Add(ScoreCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
         return root;
     }

@@ -207,5 +207,5 @@ internal static class CaiCommand
 /// </summary>
 internal static class CaiStages
 {
-    public static CaiPipeline Pipeline() => CaiPipeline.Create(trainReward: null, ppo: null, eval: null);
+    public static CaiPipeline Pipeline() => CaiRlStages.Pipeline();
 }

@@ -14,8 +14,8 @@ internal static class EvalCommand
         var tokenizer = new Option<string>("--tokenizer") { Description = "'byte', 'gpt2', or a llama2.c tok*.bin file", Required = true };
         var adapter = new Option<string>("--adapter") { Description = "PEFT adapter folder (e.g. a PPO run's final/): evaluates before (base) and after (base + adapter)" };
         var prompts = new Option<string>("--prompts") { Description = "JSONL with a \"prompt\" per line, or demo:customer", Required = true };
-        var scorer = new Option<string>("--scorer") { Description = "toxicity scorer: keyword:WORD (classifier folders once registered)", Required = true };
-        var reward = new Option<string>("--reward") { Description = "optional reward for the mean-reward column: keyword:WORD, ..." };
+        var scorer = new Option<string>("--scorer") { Description = "toxicity scorer: CLASSIFIER_DIR#UNWANTED_CLASS, MODEL.onnx#UNWANTED_CLASS or keyword:WORD", Required = true };
+        var reward = new Option<string>("--reward") { Description = "optional reward for the mean-reward column: REWARD_MODEL_DIR, CLASSIFIER_DIR#WANTED_CLASS, MODEL.onnx#WANTED_CLASS or keyword:WORD" };
         var output = new Option<string>("--out") { Description = "folder for eval.md and eval.json" };
         var json = CommonOptions.Json();
         var maxNew = new Option<int>("--max-new-tokens") { DefaultValueFactory = _ => d.MaxNewTokens };

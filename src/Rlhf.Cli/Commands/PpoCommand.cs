@@ -15,7 +15,7 @@ internal static class PpoCommand
         var model = new Option<string>("--model") { Description = "policy: HF folder (config.json + safetensors) or llama2.c .bin", Required = true };
         var tokenizer = new Option<string>("--tokenizer") { Description = "'byte', 'gpt2', or a llama2.c tok*.bin file", Required = true };
         var prompts = new Option<string>("--prompts") { Description = "JSONL with a \"prompt\" per line, or demo:customer", Required = true };
-        var reward = new Option<string>("--reward") { Description = "keyword:WORD (reward-model / classifier folders once registered)" };
+        var reward = new Option<string>("--reward") { Description = "REWARD_MODEL_DIR, CLASSIFIER_DIR#WANTED_CLASS (its logit), MODEL.onnx#WANTED_CLASS or keyword:WORD" };
         var output = new Option<string>("--out") { Description = "run directory (config.json, metrics.jsonl, checkpoint-*/, final/)", Required = true };
         var resume = new Option<bool>("--resume") { Description = "continue from the latest checkpoint in --out" };
         var force = CommonOptions.Force();
@@ -45,10 +45,15 @@ internal static class PpoCommand
         var every = new Option<int>("--checkpoint-every") { DefaultValueFactory = _ => d.CheckpointEvery };
         var eosPenalty = new Option<float>("--missing-eos-penalty") { DefaultValueFactory = _ => d.MissingEosPenalty };
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => d.Seed };
+        var rolloutBackend = new Option<RolloutBackend>("--rollout-backend")
+        {
+            Description = "who samples rollouts: engine, or ort (ONNX Runtime, LoRA weights fed as graph inputs)",
+            DefaultValueFactory = _ => d.RolloutBackend,
+        };
         var command = new Command("ppo", "Align a policy with PPO against a reward (KL-penalised, GAE, clipped updates).")
         {
             model, tokenizer, prompts, reward, output, resume, force, quiet, json, steps, batch, mini, epochs, lr, maxNew, klCoef, fixedKl,
-            targetKl, horizon, estimator, gamma, lambda, clip, vclip, vf, ent, grad, rank, temperature, threshold, every, eosPenalty, seed,
+            targetKl, horizon, estimator, gamma, lambda, clip, vclip, vf, ent, grad, rank, temperature, threshold, every, eosPenalty, seed, rolloutBackend,
         };
         command.SetAction(parse =>
         {
@@ -60,6 +65,7 @@ internal static class PpoCommand
                 Lambda = parse.GetValue(lambda), ClipRange = parse.GetValue(clip), ValueClipRange = parse.GetValue(vclip), ValueCoef = parse.GetValue(vf),
                 EntropyCoef = parse.GetValue(ent), MaxGradNorm = parse.GetValue(grad), LoraRank = parse.GetValue(rank), Temperature = parse.GetValue(temperature),
                 RewardThreshold = parse.GetValue(threshold), CheckpointEvery = parse.GetValue(every), MissingEosPenalty = parse.GetValue(eosPenalty), Seed = parse.GetValue(seed),
+                RolloutBackend = parse.GetValue(rolloutBackend),
             };
             options.Validate();
             string outDir = parse.GetValue(output)!;
@@ -70,7 +76,7 @@ internal static class PpoCommand
             var rewardFn = PpoInputs.Reward(parse.GetValue(reward), tok);
             var promptList = PpoInputs.Prompts(parse.GetValue(prompts)!);
             var policy = PpoInputs.Model(parse.GetValue(model)!);
-            var trainer = new PpoTrainer(policy, tok, rewardFn, promptList, options);
+            using var trainer = new PpoTrainer(policy, tok, rewardFn, promptList, options);
             var outw = parse.InvocationConfiguration.Output;
             bool q = parse.GetValue(quiet), js = parse.GetValue(json);
             var started = DateTime.UtcNow;

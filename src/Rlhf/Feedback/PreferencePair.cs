@@ -5,10 +5,15 @@ namespace Rlhf.Feedback;
 
 /// <summary>One comparison for reward training: <see cref="Chosen"/> was preferred over <see cref="Rejected"/>.</summary>
 /// <param name="Margin">How clearly: the difference of the two scores (ranks, or mean ranks for the consensus).</param>
+/// <param name="Preference">Probability that <see cref="Chosen"/> is better (soft label, e.g. from an AI labeler); 1 = certain.</param>
 public sealed record PreferencePair(
-    string PromptId, string Prompt, string ChosenId, string Chosen, string RejectedId, string Rejected, string Labeler, double Margin);
+    string PromptId, string Prompt, string ChosenId, string Chosen, string RejectedId, string Rejected, string Labeler, double Margin,
+    double Preference = 1);
 
-/// <summary>pairs.jsonl: {"prompt_id", "prompt", "chosen", "rejected", "chosen_id", "rejected_id", "labeler", "margin"}.</summary>
+/// <summary>
+/// pairs.jsonl: {"prompt_id", "prompt", "chosen", "rejected", "chosen_id", "rejected_id", "labeler", "margin"} and an
+/// optional "preference" in [0, 1] (written only when it is not 1).
+/// </summary>
 public static class PreferencePairs
 {
     public static void Write(string path, IEnumerable<PreferencePair> pairs, bool overwrite = true) =>
@@ -23,6 +28,7 @@ public static class PreferencePairs
             w.WriteString("rejected_id", p.RejectedId);
             w.WriteString("labeler", p.Labeler);
             w.WriteNumber("margin", p.Margin);
+            if (p.Preference != 1) w.WriteNumber("preference", p.Preference);
             w.WriteEndObject();
         }, overwrite);
 
@@ -32,10 +38,21 @@ public static class PreferencePairs
         foreach (var line in JsonLines.Read(path))
         {
             double margin = line.TryGet("margin", out var m) && m.ValueKind == JsonValueKind.Number ? m.GetDouble() : 0;
+            double preference = 1;
+            if (line.TryGet("preference", out var pref))
+            {
+                if (pref.ValueKind != JsonValueKind.Number || !(pref.GetDouble() >= 0 && pref.GetDouble() <= 1))
+                {
+                    throw line.Error($"\"preference\" must be a number in [0, 1], found {pref.GetRawText()}");
+                }
+
+                preference = pref.GetDouble();
+            }
+
             result.Add(new PreferencePair(
                 line.TryGet("prompt_id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString()! : $"line{line.Line}",
                 line.RequireString("prompt"), OptionalString(line, "chosen_id"), line.RequireString("chosen"),
-                OptionalString(line, "rejected_id"), line.RequireString("rejected"), OptionalString(line, "labeler"), margin));
+                OptionalString(line, "rejected_id"), line.RequireString("rejected"), OptionalString(line, "labeler"), margin, preference));
         }
 
         return result;

@@ -9,50 +9,39 @@ using Rlhf.Tokenizers;
 namespace Rlhf.Ppo;
 
 /// <summary>
-/// Resolves the command line's textual inputs into PPO objects. Reward specs: <c>keyword:WORD</c> (built in).
-/// Reward-model and classifier folders plug in through <see cref="RewardResolvers"/> (the reward stage registers
-/// its loaders there), so the CLI stays unchanged when they land.
+/// Resolves the command line's textual inputs into PPO objects. Reward and scorer specs: see <see cref="RewardSpecs"/>
+/// (keyword:WORD, a reward-model folder, a classifier folder#CLASS, a model.onnx#CLASS).
 /// </summary>
 public static class PpoInputs
 {
-    /// <summary>Extra reward resolvers tried in order: return null when the spec is not yours.</summary>
-    public static List<Func<string, ITokenizer, IRewardFunction?>> RewardResolvers { get; } = [];
-
-    /// <summary>Extra toxicity scorers (classifier folders, ONNX models), tried in order.</summary>
-    public static List<Func<string, ITokenizer, IProbabilityScorer?>> ScorerResolvers { get; } = [];
-
     public static IRewardFunction Reward(string? spec, ITokenizer tokenizer)
     {
-        if (string.IsNullOrWhiteSpace(spec)) throw new InvalidInputException("no reward given: pass --reward keyword:WORD (or a reward model / classifier folder once registered).");
+        if (string.IsNullOrWhiteSpace(spec)) throw new InvalidInputException("no reward given: pass --reward keyword:WORD, a reward-model folder, CLASSIFIER_DIR#CLASS or MODEL.onnx#CLASS.");
         if (spec.StartsWith("keyword:", StringComparison.Ordinal) && spec.Length > 8) return new KeywordReward(spec[8..]);
-        foreach (var r in RewardResolvers)
-        {
-            if (r(spec, tokenizer) is { } f) return f;
-        }
-
-        throw new InvalidInputException($"unknown reward '{spec}': expected keyword:WORD{(RewardResolvers.Count == 0 ? " (reward-model and classifier folders are not registered in this build)" : " or a registered reward folder")}.");
+        return RewardSpecs.TryReward(spec)
+            ?? throw new InvalidInputException($"unknown reward '{spec}': expected keyword:WORD, a reward-model folder, CLASSIFIER_DIR#CLASS or MODEL.onnx#CLASS.");
     }
 
     public static IProbabilityScorer Scorer(string? spec, ITokenizer tokenizer)
     {
-        if (string.IsNullOrWhiteSpace(spec)) throw new InvalidInputException("no toxicity scorer given: pass --scorer keyword:WORD (or a classifier folder once registered).");
+        if (string.IsNullOrWhiteSpace(spec)) throw new InvalidInputException("no toxicity scorer given: pass --scorer keyword:WORD, CLASSIFIER_DIR#UNWANTED_CLASS or MODEL.onnx#UNWANTED_CLASS.");
         if (spec.StartsWith("keyword:", StringComparison.Ordinal) && spec.Length > 8) return new KeywordScorer(spec[8..]);
-        foreach (var r in ScorerResolvers)
-        {
-            if (r(spec, tokenizer) is { } f) return f;
-        }
-
-        throw new InvalidInputException($"unknown scorer '{spec}': expected keyword:WORD or a registered classifier folder.");
+        return RewardSpecs.TryScorer(spec)
+            ?? throw new InvalidInputException($"unknown scorer '{spec}': expected keyword:WORD, CLASSIFIER_DIR#UNWANTED_CLASS or MODEL.onnx#UNWANTED_CLASS.");
     }
 
     /// <summary>"byte" → <see cref="ByteTokenizer"/>, "gpt2" → <see cref="Gpt2Tokenizer"/>, else a llama2.c tok*.bin file.</summary>
-    public static ITokenizer Tokenizer(string spec) => spec switch
+    public static ITokenizer Tokenizer(string spec)
     {
-        "byte" => new ByteTokenizer(),
-        "gpt2" => new Gpt2Tokenizer(),
-        _ when File.Exists(spec) => Llama2cTokenizer.Load(spec),
-        _ => throw new InvalidInputException($"tokenizer '{spec}' is neither 'byte', 'gpt2' nor an existing tok*.bin file."),
-    };
+        try
+        {
+            return TokenizerLoader.Load(spec);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidInputException(e.Message);
+        }
+    }
 
     public static TransformerModel Model(string path)
     {

@@ -118,6 +118,9 @@ public sealed record PpoOptions
     /// <summary>LoRA rank; 0 means full fine-tuning with a separate frozen reference copy.</summary>
     public int LoraRank { get; init; } = 8;
 
+    /// <summary>Which executor samples rollouts: the engine (default) or ONNX Runtime (needs LoRA, see <see cref="Ppo.RolloutBackend"/>).</summary>
+    public RolloutBackend RolloutBackend { get; init; } = RolloutBackend.Engine;
+
     public float LoraAlpha { get; init; } = 16f;
 
     /// <summary>LoRA target modules (null: PEFT's defaults for the family).</summary>
@@ -134,6 +137,8 @@ public sealed record PpoOptions
         Positive(MaxSteps, nameof(MaxSteps));
         NonNegative(CheckpointEvery, nameof(CheckpointEvery));
         NonNegative(LoraRank, nameof(LoraRank));
+        if (RolloutBackend == RolloutBackend.Ort && LoraRank == 0)
+            throw new InvalidInputException("RolloutBackend ort feeds the LoRA adapter to the exported graph each iteration; it needs LoraRank > 0.");
         NonNegative(TopK, nameof(TopK));
         Finite(LearningRate, nameof(LearningRate), strictlyPositive: true);
         Finite(AdamEpsilon, nameof(AdamEpsilon), strictlyPositive: true);

@@ -16,13 +16,13 @@ namespace Rlhf.Ppo;
 /// is the same base with the adapter switched off (no second copy); with full fine-tuning a frozen copy.
 /// Every random choice is derived from (Seed, iteration), so a checkpoint resumes bit for bit.
 /// </summary>
-public sealed partial class PpoTrainer
+public sealed partial class PpoTrainer : IDisposable
 {
     private readonly ITokenizer tokenizer;
     private readonly IRewardFunction reward;
     private readonly string[] prompts;
     private readonly int[][] promptIds;
-    private readonly Generator generator;
+    private readonly IRolloutSampler generator;
     private readonly float[] trainable, trainableGrad, policyM, policyV, headM, headV;
     private readonly int vocab, dim;
 
@@ -106,8 +106,11 @@ public sealed partial class PpoTrainer
         headM = new float[ValueHead.Parameters.Length];
         headV = new float[ValueHead.Parameters.Length];
         Kl = new KlController(options.InitialKlCoef, options.AdaptiveKl, options.TargetKl, options.KlHorizon);
-        generator = new Generator(policy);
+        generator = RolloutSamplers.Create(options.RolloutBackend, policy);
     }
+
+    /// <summary>Releases the rollout executor (an ONNX Runtime session and its exported graph, when used).</summary>
+    public void Dispose() => generator.Dispose();
 
     public PpoOptions Options { get; }
 

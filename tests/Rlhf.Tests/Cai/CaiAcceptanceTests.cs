@@ -7,7 +7,7 @@ using Rlhf.Tests.Formats;
 namespace Rlhf.Tests.Cai;
 
 /// <summary>
-/// revise → sft → prefs end to end on tinyllamas-stories260K with AdvBench red-team prompts, through `rlhf cai run`.
+/// revise → sft → prefs → train-reward → ppo → eval end to end on tinyllamas-stories260K with AdvBench red-team prompts, through `rlhf cai run`.
 /// The 260K-parameter story model cannot critique anything: this checks the mechanics (every file, every field).
 /// </summary>
 [Category("Acceptance")]
@@ -27,6 +27,9 @@ public class CaiAcceptanceTests
             ["revise"] = new Dictionary<string, object> { ["rounds"] = 2, ["max_new_tokens"] = 48 },
             ["sft"] = new Dictionary<string, object> { ["steps"] = 4, ["batch_size"] = 2, ["held_out_fraction"] = 0.25, ["learning_rate"] = 5e-4 },
             ["prefs"] = new Dictionary<string, object> { ["responses"] = 3, ["principles"] = 2, ["max_new_tokens"] = 32 },
+            ["train_reward"] = new Dictionary<string, object> { ["epochs"] = 1, ["batch_size"] = 4, ["max_length"] = 96 },
+            ["ppo"] = new Dictionary<string, object> { ["steps"] = 2, ["batch_size"] = 4, ["mini_batch_size"] = 2, ["max_new_tokens"] = 16, ["lora_rank"] = 4 },
+            ["eval"] = new Dictionary<string, object> { ["scorer"] = "keyword:kill", ["max_new_tokens"] = 16 },
         }));
         var r = CliRunner.Run(dir.Path, "cai", "run", "--config", "cai.json");
         Assert.That(r.ExitCode, Is.EqualTo(0), r.Stderr);
@@ -55,6 +58,11 @@ public class CaiAcceptanceTests
         Assert.That(pairs.Select(p => p.Preference), Is.All.InRange(0.5, 1.0));
         Assert.That(pairs.Select(p => p.ChosenId), Is.All.Not.EqualTo(""));
         Assert.That(File.Exists(Path.Combine(run, "run.json")), Is.True);
+        Assert.That(File.Exists(Path.Combine(run, "reward", "head_config.json")), Is.True);
+        Assert.That(File.ReadAllLines(Path.Combine(run, "ppo", "metrics.jsonl")), Has.Length.EqualTo(2));
+        Assert.That(File.Exists(Path.Combine(run, "ppo", "final", "adapter_model.safetensors")), Is.True);
+        using var eval = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "eval", "eval.json")));
+        Assert.That(eval.RootElement.ToString(), Does.Contain("sft").And.Contain("ppo"));
         TestContext.Out.WriteLine(r.Stderr);
     }
 }

@@ -57,17 +57,21 @@ public class CaiCliTests
     }
 
     [Test]
-    public void Run_FromOneConfig_RunsTheBuiltInStages_AndReportsTheRest()
+    public void Run_FromOneConfig_RunsTheWholeChain()
     {
         File.WriteAllText(Path.Combine(dir, "cai.json"), """
             { "model": "tiny", "tokenizer": "bytes", "prompts": "prompts.csv", "limit": 2, "out": "run", "seed": 1,
               "revise": { "rounds": 1, "max_new_tokens": 5 },
               "sft": { "steps": 2, "batch_size": 2, "held_out_fraction": 0 },
-              "prefs": { "responses": 2, "principles": 1, "max_new_tokens": 5 } }
+              "prefs": { "responses": 2, "principles": 1, "max_new_tokens": 5 },
+              "train_reward": { "epochs": 1, "batch_size": 2, "max_length": 48 },
+              "ppo": { "steps": 1, "batch_size": 2, "mini_batch_size": 1, "ppo_epochs": 1, "max_new_tokens": 4, "lora_rank": 2 },
+              "eval": { "scorer": "keyword:no", "max_new_tokens": 4 } }
             """);
         var run = Rlhf("cai", "run", "--config", "cai.json");
         Assert.That(run.ExitCode, Is.EqualTo(0), run.Stderr);
-        foreach (var f in new[] { "revise/revisions.jsonl", "revise/sft.jsonl", "sft/metrics.jsonl", "sft/model/model.safetensors", "prefs/pairs.jsonl", "run.json" })
+        foreach (var f in new[] { "revise/revisions.jsonl", "revise/sft.jsonl", "sft/metrics.jsonl", "sft/model/model.safetensors", "prefs/pairs.jsonl",
+                     "reward/head.safetensors", "ppo/metrics.jsonl", "ppo/final/adapter_config.json", "eval/eval.json", "run.json" })
         {
             Assert.That(File.Exists(Path.Combine(dir, "run", f)), Is.True, f);
         }
@@ -76,8 +80,9 @@ public class CaiCliTests
         var status = summary.RootElement.GetProperty("stages").EnumerateArray().ToDictionary(s => s.GetProperty("stage").GetString()!, s => s.GetProperty("status").GetString()!);
         Assert.That(status["revise"], Is.EqualTo("done"));
         Assert.That(status["prefs"], Is.EqualTo("done"));
-        Assert.That(status["train-reward"], Does.StartWith("not available"));
-        Assert.That(status["eval"], Does.StartWith("skipped"));
+        Assert.That(status["train-reward"], Is.EqualTo("done"));
+        Assert.That(status["ppo"], Is.EqualTo("done"));
+        Assert.That(status["eval"], Is.EqualTo("done"));
 
         var rerun = Rlhf("cai", "run", "--config", "cai.json");
         Assert.That(rerun.ExitCode, Is.EqualTo(2));

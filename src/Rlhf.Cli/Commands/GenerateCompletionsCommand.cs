@@ -1,0 +1,63 @@
+using System.CommandLine;
+using Rlhf.Checkpoints;
+using Rlhf.Completions;
+using Rlhf.IO;
+using Rlhf.Model;
+using Rlhf.Tokenizers;
+
+namespace Rlhf.Cli.Commands;
+
+/// <summary>rlhf generate-completions: prompts → k sampled completions per prompt, shuffled per row, for labeling.</summary>
+internal static class GenerateCompletionsCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Hugging Face folder or llama2.c .bin checkpoint", Required = true };
+        var tokenizer = new Option<string>("--tokenizer") { Description = "\"byte\", \"gpt2\" or a llama2.c tok*.bin file", Required = true };
+        var prompts = new Option<FileInfo>("--prompts") { Description = "prompts.jsonl: {prompt_id?, prompt} per line", Required = true };
+        var k = new Option<int>("--k") { Description = "completions per prompt", DefaultValueFactory = _ => 4 };
+        var output = CommonOptions.Output("completions.jsonl to write");
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "tokens to sample per completion at most", DefaultValueFactory = _ => 64 };
+        var temperature = new Option<float>("--temperature") { Description = "sampling temperature (0 = greedy)", DefaultValueFactory = _ => 1f };
+        var topK = new Option<int>("--top-k") { Description = "keep the k most likely tokens (0 = all)", DefaultValueFactory = _ => 0 };
+        var topP = new Option<float>("--top-p") { Description = "nucleus sampling mass (1 = off)", DefaultValueFactory = _ => 1f };
+        var seed = new Option<ulong>("--seed") { Description = "base seed: same seed, same file", DefaultValueFactory = _ => 0UL };
+        var force = CommonOptions.Force();
+        var command = new Command("generate-completions", "Sample k completions per prompt for labelers (shown in a per-row shuffled order).")
+        {
+            model, tokenizer, prompts, k, output, maxNew, temperature, topK, topP, seed, force,
+        };
+        command.SetAction(parse =>
+        {
+            var outFile = parse.GetValue(output)!;
+            CommonOptions.CheckOverwrite(outFile, parse.GetValue(force));
+            int count = parse.GetValue(k);
+            if (count < 2) throw new InvalidInputException($"--k must be at least 2 (ranking needs two completions), got {count}");
+            var options = new GenerationOptions(parse.GetValue(maxNew), parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), Seed: parse.GetValue(seed));
+            if (options.MaxNewTokens <= 0) throw new InvalidInputException($"--max-new-tokens must be positive, got {options.MaxNewTokens}");
+            if (!(options.Temperature >= 0)) throw new InvalidInputException($"--temperature must be >= 0, got {options.Temperature}");
+            if (options.TopK < 0) throw new InvalidInputException($"--top-k must be >= 0, got {options.TopK}");
+            if (!(options.TopP > 0 && options.TopP <= 1)) throw new InvalidInputException($"--top-p must be in (0, 1], got {options.TopP}");
+            ITokenizer tok;
+            try
+            {
+                tok = TokenizerLoader.Load(parse.GetValue(tokenizer)!);
+            }
+            catch (ArgumentException e)
+            {
+                throw new InvalidInputException($"--tokenizer: {e.Message}");
+            }
+
+            string modelPath = parse.GetValue(model)!;
+            if (!File.Exists(modelPath) && !Directory.Exists(modelPath)) throw new InvalidInputException($"--model: {modelPath} does not exist");
+            var records = CompletionGenerator.ReadPrompts(parse.GetValue(prompts)!.FullName);
+            var m = ModelCheckpoint.Load(modelPath);
+            if (tok.VocabSize > m.Config.VocabSize) throw new InvalidInputException($"--tokenizer has {tok.VocabSize} ids, more than the model's vocabulary {m.Config.VocabSize}");
+            var sets = CompletionGenerator.Generate(m, tok, records, count, options);
+            CompletionGenerator.Write(outFile.FullName, sets, options, modelPath);
+            parse.InvocationConfiguration.Output.WriteLine($"wrote {sets.Count} prompt(s) x {count} completions to {outFile.FullName}");
+            return CliApp.Success;
+        });
+        return command;
+    }
+}

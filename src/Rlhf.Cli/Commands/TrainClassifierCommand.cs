@@ -1,0 +1,93 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using Rlhf.Classification;
+
+namespace Rlhf.Cli.Commands;
+
+/// <summary>rlhf train-classifier: labelled CSV/JSONL → a sequence classifier (trunk + C-way head) in a run folder.</summary>
+internal static class TrainClassifierCommand
+{
+    public static Command Create()
+    {
+        var input = new Option<FileInfo>("--data") { Description = "labelled text: .csv with a header, or .jsonl", Required = true };
+        var textColumn = new Option<string>("--text-column") { Description = "column / property holding the text", DefaultValueFactory = _ => "text" };
+        var labelColumn = new Option<string>("--label-column") { Description = "column / property holding the label", DefaultValueFactory = _ => "label" };
+        var common = new TrainingOptions();
+        var command = new Command("train-classifier", "Train a sequence classifier (cross-entropy over the labels found in the data).") { input, textColumn, labelColumn };
+        common.AddTo(command);
+        command.SetAction(parse =>
+        {
+            var outDir = parse.GetValue(common.Out)!;
+            TrainingOptions.CheckOutFolder(outDir, parse.GetValue(common.Force));
+            var data = LabelledTexts.Read(parse.GetValue(input)!.FullName, parse.GetValue(textColumn)!, parse.GetValue(labelColumn)!);
+            var labels = LabelledTexts.LabelNames(data);
+            if (labels.Length < 2) throw new Rlhf.IO.InvalidInputException($"{parse.GetValue(input)!.FullName}: needs at least 2 distinct labels, found {labels.Length}");
+            var defaults = new ClassifierOptions();
+            var options = defaults with
+            {
+                LearningRate = TrainingOptions.Or(parse, common.LearningRate, defaults.LearningRate),
+                Epochs = TrainingOptions.Or(parse, common.Epochs, defaults.Epochs),
+                BatchSize = TrainingOptions.Or(parse, common.BatchSize, defaults.BatchSize),
+                MaxLength = TrainingOptions.Or(parse, common.MaxLength, defaults.MaxLength),
+                EvalFraction = TrainingOptions.Or(parse, common.EvalFraction, defaults.EvalFraction),
+                Seed = TrainingOptions.Or(parse, common.Seed, defaults.Seed),
+                Padding = common.PaddingSide(parse),
+            };
+            try
+            {
+                options.Validate();
+            }
+            catch (ArgumentException e)
+            {
+                throw new Rlhf.IO.InvalidInputException($"option: {e.Message}");
+            }
+
+            var tokenizer = common.LoadTokenizer(parse);
+            var trunk = common.LoadTrunk(parse, tokenizer, options.MaxLength, options.Seed);
+            options = options with { Lora = common.Lora(parse, trunk.Config.Family) };
+            var trainer = new ClassifierTrainer(trunk, tokenizer, parse.GetValue(common.Tokenizer)!, labels, options);
+            Directory.CreateDirectory(outDir.FullName);
+            var labelArray = new JsonArray();
+            foreach (var l in labels) labelArray.Add(l);
+            TrainingOptions.WriteJson(Path.Combine(outDir.FullName, "training_config.json"), new JsonObject
+            {
+                ["stage"] = "train-classifier",
+                ["data"] = parse.GetValue(input)!.FullName,
+                ["text_column"] = parse.GetValue(textColumn),
+                ["label_column"] = parse.GetValue(labelColumn),
+                ["labels"] = labelArray,
+                ["model"] = parse.GetValue(common.Model) ?? "fresh",
+                ["tokenizer"] = parse.GetValue(common.Tokenizer),
+                ["trunk"] = trunk.Config.ToString(),
+                ["learning_rate"] = options.LearningRate,
+                ["epochs"] = options.Epochs,
+                ["batch_size"] = options.BatchSize,
+                ["max_length"] = options.MaxLength,
+                ["eval_fraction"] = options.EvalFraction,
+                ["seed"] = options.Seed,
+                ["lora_rank"] = options.Lora?.Rank ?? 0,
+                ["padding"] = parse.GetValue(common.Padding),
+            });
+            var output = parse.InvocationConfiguration.Output;
+            bool json = parse.GetValue(common.Json);
+            var metrics = new List<string>();
+            var result = trainer.Train(data, m =>
+            {
+                var line = new JsonObject
+                {
+                    ["epoch"] = m.Epoch, ["steps"] = m.Steps, ["train_loss"] = m.TrainLoss, ["train_accuracy"] = m.TrainAccuracy,
+                    ["eval_loss"] = TrainRewardCommand.Finite(m.HeldOutLoss), ["eval_accuracy"] = TrainRewardCommand.Finite(m.HeldOutAccuracy), ["seconds"] = m.Seconds,
+                }.ToJsonString();
+                metrics.Add(line);
+                Rlhf.IO.AtomicFile.WriteAllText(Path.Combine(outDir.FullName, "metrics.jsonl"), string.Join("\n", metrics) + "\n");
+                if (json) output.WriteLine(line);
+                else output.WriteLine($"epoch {m.Epoch}: train loss {m.TrainLoss:F4} acc {m.TrainAccuracy:F3} | held-out loss {m.HeldOutLoss:F4} acc {m.HeldOutAccuracy:F3} | {m.Seconds:F1}s");
+            });
+            trainer.Save(outDir.FullName);
+            if (json) output.WriteLine(new JsonObject { ["saved"] = outDir.FullName, ["train_count"] = result.TrainCount, ["held_out_count"] = result.HeldOutCount, ["labels"] = labelArray.DeepClone() }.ToJsonString());
+            else output.WriteLine($"classifier saved to {outDir.FullName} ({result.TrainCount} training / {result.HeldOutCount} held-out texts; labels {string.Join(", ", labels)})");
+            return CliApp.Success;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,94 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using Rlhf.Feedback;
+using Rlhf.Reward;
+
+namespace Rlhf.Cli.Commands;
+
+/// <summary>rlhf train-reward: preference pairs → a reward model (trunk + scalar head) in a run folder.</summary>
+internal static class TrainRewardCommand
+{
+    public static Command Create()
+    {
+        var pairs = new Option<FileInfo>("--pairs") { Description = "pairs.jsonl: {prompt, chosen, rejected, margin?, preference?} per line", Required = true };
+        var useMargins = new Option<bool>("--use-margins") { Description = "subtract each pair's margin inside the sigmoid" };
+        var common = new TrainingOptions();
+        var command = new Command("train-reward", "Train a reward model on preference pairs (loss −log σ(r_chosen − r_rejected)).") { pairs, useMargins };
+        common.AddTo(command);
+        command.SetAction(parse =>
+        {
+            var outDir = parse.GetValue(common.Out)!;
+            TrainingOptions.CheckOutFolder(outDir, parse.GetValue(common.Force));
+            var data = PreferencePairs.Read(parse.GetValue(pairs)!.FullName);
+            if (data.Count == 0) throw new Rlhf.IO.InvalidInputException($"{parse.GetValue(pairs)!.FullName}: no pairs");
+            var defaults = new RewardModelOptions();
+            var options = defaults with
+            {
+                LearningRate = TrainingOptions.Or(parse, common.LearningRate, defaults.LearningRate),
+                Epochs = TrainingOptions.Or(parse, common.Epochs, defaults.Epochs),
+                BatchSize = TrainingOptions.Or(parse, common.BatchSize, defaults.BatchSize),
+                MaxLength = TrainingOptions.Or(parse, common.MaxLength, defaults.MaxLength),
+                EvalFraction = TrainingOptions.Or(parse, common.EvalFraction, defaults.EvalFraction),
+                Seed = TrainingOptions.Or(parse, common.Seed, defaults.Seed),
+                Padding = common.PaddingSide(parse),
+                UseMargins = parse.GetValue(useMargins),
+            };
+            try
+            {
+                options.Validate();
+            }
+            catch (ArgumentException e)
+            {
+                throw new Rlhf.IO.InvalidInputException($"option: {e.Message}");
+            }
+
+            var tokenizer = common.LoadTokenizer(parse);
+            var trunk = common.LoadTrunk(parse, tokenizer, options.MaxLength, options.Seed);
+            options = options with { Lora = common.Lora(parse, trunk.Config.Family) };
+            var trainer = new RewardTrainer(trunk, tokenizer, parse.GetValue(common.Tokenizer)!, options);
+            Directory.CreateDirectory(outDir.FullName);
+            TrainingOptions.WriteJson(Path.Combine(outDir.FullName, "training_config.json"), new JsonObject
+            {
+                ["stage"] = "train-reward",
+                ["pairs"] = parse.GetValue(pairs)!.FullName,
+                ["model"] = parse.GetValue(common.Model) ?? "fresh",
+                ["tokenizer"] = parse.GetValue(common.Tokenizer),
+                ["trunk"] = JsonValue.Create(trunk.Config.ToString()),
+                ["learning_rate"] = options.LearningRate,
+                ["epochs"] = options.Epochs,
+                ["batch_size"] = options.BatchSize,
+                ["max_length"] = options.MaxLength,
+                ["eval_fraction"] = options.EvalFraction,
+                ["seed"] = options.Seed,
+                ["lora_rank"] = options.Lora?.Rank ?? 0,
+                ["use_margins"] = options.UseMargins,
+                ["padding"] = parse.GetValue(common.Padding),
+                ["max_grad_norm"] = options.MaxGradNorm,
+                ["decay"] = options.Decay.ToString(),
+            });
+            var output = parse.InvocationConfiguration.Output;
+            bool json = parse.GetValue(common.Json);
+            var metrics = new List<string>();
+            var result = trainer.Train(data, m =>
+            {
+                var line = new JsonObject
+                {
+                    ["epoch"] = m.Epoch, ["steps"] = m.Steps, ["train_loss"] = m.TrainLoss, ["train_accuracy"] = m.TrainAccuracy,
+                    ["eval_loss"] = Finite(m.HeldOutLoss), ["eval_accuracy"] = Finite(m.HeldOutAccuracy), ["seconds"] = m.Seconds,
+                }.ToJsonString();
+                metrics.Add(line);
+                Rlhf.IO.AtomicFile.WriteAllText(Path.Combine(outDir.FullName, "metrics.jsonl"), string.Join("\n", metrics) + "\n");
+                if (json) output.WriteLine(line);
+                else output.WriteLine($"epoch {m.Epoch}: train loss {m.TrainLoss:F4} acc {m.TrainAccuracy:F3} | held-out loss {m.HeldOutLoss:F4} acc {m.HeldOutAccuracy:F3} | {m.Seconds:F1}s");
+            });
+            trainer.Save(outDir.FullName);
+            var summary = $"reward model saved to {outDir.FullName} ({result.TrainPairs} training / {result.HeldOutPairs} held-out pairs; reward mean {result.RewardMean:F4}, std {result.RewardStd:F4})";
+            if (json) output.WriteLine(new JsonObject { ["saved"] = outDir.FullName, ["train_pairs"] = result.TrainPairs, ["held_out_pairs"] = result.HeldOutPairs, ["reward_mean"] = result.RewardMean, ["reward_std"] = result.RewardStd }.ToJsonString());
+            else output.WriteLine(summary);
+            return CliApp.Success;
+        });
+        return command;
+    }
+
+    internal static JsonNode? Finite(double x) => double.IsFinite(x) ? JsonValue.Create(x) : null;
+}

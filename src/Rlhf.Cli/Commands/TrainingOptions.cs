@@ -1,0 +1,108 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Rlhf.Checkpoints;
+using Rlhf.IO;
+using Rlhf.Model;
+using Rlhf.Reward;
+using Rlhf.Tokenizers;
+
+namespace Rlhf.Cli.Commands;
+
+/// <summary>Options shared by train-reward and train-classifier: the trunk, the tokenizer, the optimizer and the run folder.</summary>
+internal sealed class TrainingOptions
+{
+    public Option<string> Tokenizer { get; } = new("--tokenizer") { Description = "\"byte\", \"gpt2\" or a llama2.c tok*.bin file", DefaultValueFactory = _ => "byte" };
+
+    public Option<string?> Model { get; } = new("--model") { Description = "start from this checkpoint (Hugging Face folder or llama2.c .bin); omit to train a fresh GPT-2-style trunk" };
+
+    public Option<int> Layers { get; } = new("--layers") { Description = "fresh trunk: layers", DefaultValueFactory = _ => 2 };
+
+    public Option<int> Dim { get; } = new("--dim") { Description = "fresh trunk: model width", DefaultValueFactory = _ => 64 };
+
+    public Option<int> Heads { get; } = new("--heads") { Description = "fresh trunk: attention heads", DefaultValueFactory = _ => 4 };
+
+    public Option<int> LoraRank { get; } = new("--lora-rank") { Description = "train a LoRA adapter of this rank on the trunk (0 = train every weight)", DefaultValueFactory = _ => 0 };
+
+    public Option<float> LearningRate { get; } = new("--lr") { Description = "peak learning rate (linear decay)" };
+
+    public Option<int> Epochs { get; } = new("--epochs") { Description = "passes over the training data" };
+
+    public Option<int> BatchSize { get; } = new("--batch-size") { Description = "examples per optimizer step" };
+
+    public Option<int> MaxLength { get; } = new("--max-length") { Description = "tokens per row (truncated from the left)" };
+
+    public Option<double> EvalFraction { get; } = new("--eval-fraction") { Description = "fraction held out for evaluation" };
+
+    public Option<ulong> Seed { get; } = new("--seed") { Description = "seed of the split, shuffle and initialisation" };
+
+    public Option<string> Padding { get; } = new("--padding") { Description = "right or left", DefaultValueFactory = _ => "right" };
+
+    public Option<DirectoryInfo> Out { get; } = new("--out") { Description = "run folder: the saved model, training_config.json and metrics.jsonl", Required = true };
+
+    public Option<bool> Force { get; } = CommonOptions.Force();
+
+    public Option<bool> Json { get; } = CommonOptions.Json();
+
+    public void AddTo(Command command)
+    {
+        Padding.AcceptOnlyFromAmong("right", "left");
+        foreach (var o in new Option[] { Tokenizer, Model, Layers, Dim, Heads, LoraRank, LearningRate, Epochs, BatchSize, MaxLength, EvalFraction, Seed, Padding, Out, Force, Json })
+            command.Options.Add(o);
+    }
+
+    /// <summary>A non-empty existing run folder needs --force.</summary>
+    public static void CheckOutFolder(DirectoryInfo dir, bool force)
+    {
+        if (dir.Exists && dir.EnumerateFileSystemInfos().Any() && !force) throw new OutputExistsException(dir.FullName);
+    }
+
+    public ITokenizer LoadTokenizer(ParseResult parse)
+    {
+        string spec = parse.GetValue(Tokenizer)!;
+        try
+        {
+            return TokenizerLoader.Load(spec);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidInputException($"--tokenizer: {e.Message}");
+        }
+    }
+
+    /// <summary>The checkpoint given by --model, or a fresh GPT-2 trunk sized by --layers/--dim/--heads with context ≥ max length.</summary>
+    public TransformerModel LoadTrunk(ParseResult parse, ITokenizer tokenizer, int maxLength, ulong seed)
+    {
+        string? path = parse.GetValue(Model);
+        if (path != null)
+        {
+            if (!File.Exists(path) && !Directory.Exists(path)) throw new InvalidInputException($"--model: {path} does not exist");
+            return ModelCheckpoint.Load(path);
+        }
+
+        try
+        {
+            var config = TransformerConfig.Gpt2(tokenizer.VocabSize, maxLength, parse.GetValue(Dim), parse.GetValue(Layers), parse.GetValue(Heads));
+            return RewardTrainer.NewTrunk(config, seed);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidInputException($"fresh trunk: {e.Message}");
+        }
+    }
+
+    public LoraConfig? Lora(ParseResult parse, ModelFamily family)
+    {
+        int rank = parse.GetValue(LoraRank);
+        if (rank < 0) throw new InvalidInputException($"--lora-rank must be >= 0, got {rank}");
+        return rank == 0 ? null : LoraConfig.Default(family, rank, 2f * rank);
+    }
+
+    public PaddingSide PaddingSide(ParseResult parse) => parse.GetValue(Padding) == "left" ? Reward.PaddingSide.Left : Reward.PaddingSide.Right;
+
+    /// <summary>The value of <paramref name="option"/> when given on the command line, else <paramref name="fallback"/> (the library default).</summary>
+    public static T Or<T>(ParseResult parse, Option<T> option, T fallback) => parse.GetResult(option) is { Implicit: false } ? parse.GetValue(option)! : fallback;
+
+    public static void WriteJson(string path, JsonNode node) =>
+        AtomicFile.WriteAllText(path, node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+}

@@ -1,0 +1,79 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Rlhf.Checkpoints;
+using Rlhf.Formats;
+using Rlhf.IO;
+using Rlhf.Model;
+using Rlhf.Tokenizers;
+
+namespace Rlhf.Reward;
+
+/// <summary>
+/// On-disk layout of a reward model or classifier, a folder: the trunk as a Hugging Face checkpoint
+/// (config.json + model.safetensors, a LoRA adapter merged in), head.safetensors ("score.weight" [C, d],
+/// "score.bias" [C]), and head_config.json: {"kind", "tokenizer", "max_length", "padding", plus the kind's fields}.
+/// A llama2.c tokenizer file is copied into the folder so the model is self-contained.
+/// </summary>
+public static class ScoredModelFiles
+{
+    public const string HeadFileName = "head.safetensors";
+    public const string ConfigFileName = "head_config.json";
+    public const string TokenizerFileName = "tokenizer.bin";
+
+    public static void Save(string directory, TransformerModel model, ScoreHead head, string tokenizer, TokenRows rows, string kind, JsonObject extra)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(head);
+        Directory.CreateDirectory(directory);
+        ModelCheckpoint.SaveHf(model, directory);
+        var tensors = new NamedTensors(directory);
+        foreach (var t in head.Tensors) tensors.Add(t.Name, t.Shape, head.Parameters.AsSpan(t.Offset, t.Length).ToArray());
+        Safetensors.Write(Path.Combine(directory, HeadFileName), tensors);
+        string tokName = tokenizer;
+        if (tokenizer != "byte" && tokenizer != "gpt2")
+        {
+            string target = Path.Combine(directory, TokenizerFileName);
+            if (Path.GetFullPath(tokenizer) != Path.GetFullPath(target)) AtomicFile.WriteAllBytes(target, File.ReadAllBytes(tokenizer));
+            tokName = TokenizerFileName;
+        }
+
+        var json = new JsonObject
+        {
+            ["kind"] = kind,
+            ["tokenizer"] = tokName,
+            ["max_length"] = rows.MaxLength,
+            ["padding"] = rows.Padding == PaddingSide.Left ? "left" : "right",
+            ["outputs"] = head.Outputs,
+        };
+        foreach (var (k, v) in extra) json[k] = v?.DeepClone();
+        AtomicFile.WriteAllText(Path.Combine(directory, ConfigFileName), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    /// <summary>Loads the trunk, head, tokenizer and head_config.json; <paramref name="kind"/> must match the saved kind.</summary>
+    public static (SequenceScorer Scorer, ITokenizer Tokenizer, JsonObject Config) Load(string directory, string kind)
+    {
+        string configPath = Path.Combine(directory, ConfigFileName);
+        if (!File.Exists(configPath)) throw new InvalidInputException($"{directory}: not a saved {kind} model (no {ConfigFileName})");
+        JsonObject config;
+        try
+        {
+            config = JsonNode.Parse(File.ReadAllText(configPath)) as JsonObject ?? throw new InvalidInputException($"{configPath}: expected a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidInputException($"{configPath}: not valid JSON ({e.Message})");
+        }
+
+        string savedKind = config["kind"]?.GetValue<string>() ?? "";
+        if (savedKind != kind) throw new InvalidInputException($"{configPath}: holds a '{savedKind}' model, expected '{kind}'");
+        string tokName = config["tokenizer"]?.GetValue<string>() ?? throw new InvalidInputException($"{configPath}: missing \"tokenizer\"");
+        var tokenizer = TokenizerLoader.Load(tokName == "byte" || tokName == "gpt2" ? tokName : Path.Combine(directory, tokName));
+        var rows = new TokenRows(tokenizer, config["max_length"]!.GetValue<int>(), config["padding"]?.GetValue<string>() == "left" ? PaddingSide.Left : PaddingSide.Right);
+        var model = ModelCheckpoint.LoadHf(directory);
+        var tensors = Safetensors.Read(Path.Combine(directory, HeadFileName));
+        int outputs = config["outputs"]!.GetValue<int>();
+        var head = ScoreHead.Classification(model.Config.ModelDim, outputs);
+        foreach (var t in head.Tensors) head.LoadTensor(t.Name, tensors.Get(t.Name, t.Shape));
+        return (new SequenceScorer(model, head, rows), tokenizer, config);
+    }
+}
