@@ -42,7 +42,14 @@ public sealed record DemoOptions
     /// <summary>Labelled sentences the independent toxicity classifier (the evaluator) is trained on.</summary>
     public int ClassifierSentences { get; init; } = 2000;
 
-    public int RewardEpochs { get; init; } = 30;
+    /// <summary>"engine": a transformer reward model (the pretrained trunk + a scalar head, <see cref="Reward.RewardTrainer"/>);
+    /// "linear": a Bradley–Terry model over hashed words (<see cref="LinearRewardModel"/>), seconds to train.</summary>
+    public string RewardModel { get; init; } = "engine";
+
+    /// <summary>Epochs of reward-model training (the linear model takes full-batch epochs, so it wants more).</summary>
+    public int RewardEpochs { get; init; } = 2;
+
+    public float RewardLearningRate { get; init; } = 1e-3f;
 
     public int PpoSteps { get; init; } = 100;
 
@@ -56,13 +63,13 @@ public sealed record DemoOptions
 
     public int LoraRank { get; init; } = 8;
 
-    public float InitialKlCoef { get; init; } = 0.1f;
+    public float InitialKlCoef { get; init; } = 0.15f;
 
     /// <summary>Target of the mean per-response KL (nats) for the adaptive β controller.</summary>
     public float TargetKl { get; init; } = 6f;
 
     /// <summary>Horizon (in rollouts) of the adaptive β controller: how fast β reacts to KL above or below target.</summary>
-    public float KlHorizon { get; init; } = 100f;
+    public float KlHorizon { get; init; } = 1000f;
 
     public int MaxNewTokens { get; init; } = 80;
 
@@ -72,7 +79,7 @@ public sealed record DemoOptions
     /// <summary>A shortened demo (fewer steps everywhere) for tests and a first look.</summary>
     public static DemoOptions Quick => new()
     {
-        CorpusSize = 2000, PretrainSteps = 300, LabelRounds = 2, ClassifierSentences = 800, RewardEpochs = 20,
+        CorpusSize = 2000, PretrainSteps = 300, LabelRounds = 2, ClassifierSentences = 800, 
         PpoSteps = 40, EvalSamplesPerPrompt = 4,
     };
 
@@ -93,6 +100,8 @@ public sealed record DemoOptions
         if (!(NoisyLabelerRate >= 0 && NoisyLabelerRate <= 1)) throw new InvalidInputException($"NoisyLabelerRate must be in [0, 1], got {NoisyLabelerRate}.");
         if (ClassifierSentences < 10) throw new InvalidInputException($"ClassifierSentences must be at least 10, got {ClassifierSentences}.");
         Positive(RewardEpochs, nameof(RewardEpochs));
+        if (RewardModel is not ("engine" or "linear")) throw new InvalidInputException($"RewardModel must be \"engine\" or \"linear\", got \"{RewardModel}\".");
+        PositiveF(RewardLearningRate, nameof(RewardLearningRate));
         Positive(PpoSteps, nameof(PpoSteps));
         Positive(PpoBatch, nameof(PpoBatch));
         Positive(PpoMiniBatch, nameof(PpoMiniBatch));

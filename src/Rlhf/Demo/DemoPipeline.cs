@@ -112,8 +112,7 @@ public static class DemoPipeline
 
         if (pairs.Count == 0) throw new InvalidOperationException("the labelers produced no preference pairs (every completion tied).");
         PreferencePairs.Write(Path.Combine(dir, "pairs.jsonl"), pairs);
-        var reward = LinearRewardModel.Train(pairs, o.RewardEpochs);
-        double rewardAccuracy = reward.Accuracy(pairs);
+        var (reward, rewardAccuracy) = TrainReward(model, tok, pairs, o, Path.Combine(dir, "reward-model"), progress, cancel);
         progress?.Invoke(new DemoProgress("reward", o.RewardEpochs, o.RewardEpochs, Inv($"pair accuracy {rewardAccuracy:P1}")));
         var sentences = ToxicitySentences.Generate(o.ClassifierSentences, o.Seed);
         var classifier = ToxicityClassifier.Train(sentences);
@@ -164,6 +163,48 @@ public static class DemoPipeline
         DemoReport.Write(dir, result, o, DemoPretraining.CacheDirectory(o, cacheRoot), losses, metrics, agreement, beforeTox, afterTox);
         AtomicFile.WriteAllText(Path.Combine(dir, "summary.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions(PpoRun.Json) { WriteIndented = true }));
         return result;
+    }
+
+    /// <summary>
+    /// The reward model: with "engine", a copy of the pretrained trunk plus a scalar head trained on the pairs (saved to
+    /// <paramref name="saveTo"/> and loaded back as a centred <see cref="Reward.RewardModel"/>); with "linear", the word model.
+    /// Returns it and its accuracy on the pairs (every pair; the engine trainer also reports a held-out split per epoch).
+    /// </summary>
+    private static (Reward.IRewardFunction Reward, double Accuracy) TrainReward(
+        TransformerModel pretrained, ByteTokenizer tok, List<PreferencePair> pairs, DemoOptions o, string saveTo, Action<DemoProgress>? progress, CancellationToken cancel)
+    {
+        if (o.RewardModel == "linear")
+        {
+            var linear = LinearRewardModel.Train(pairs, Math.Max(o.RewardEpochs, 20));
+            return (linear, linear.Accuracy(pairs));
+        }
+
+        var trunk = new TransformerModel(pretrained.Config);
+        pretrained.Parameters.CopyTo(trunk.Parameters, 0);
+        var options = new Reward.RewardModelOptions
+        {
+            LearningRate = o.RewardLearningRate, Epochs = o.RewardEpochs, BatchSize = 8, MaxLength = pretrained.Config.ContextLength, Seed = o.Seed,
+        };
+        var trainer = new Reward.RewardTrainer(trunk, tok, "byte", options);
+        trainer.Train(pairs, m =>
+        {
+            cancel.ThrowIfCancellationRequested();
+            progress?.Invoke(new DemoProgress("reward", m.Epoch, o.RewardEpochs, Inv($"loss {m.TrainLoss:F3} held-out accuracy {m.HeldOutAccuracy:P1}")));
+        });
+        trainer.Save(saveTo);
+        var rm = Reward.RewardModel.Load(saveTo);
+        rm.Centred = true;
+        var prompts = new string[pairs.Count];
+        var chosen = new string[pairs.Count];
+        var rejected = new string[pairs.Count];
+        for (int i = 0; i < pairs.Count; i++) (prompts[i], chosen[i], rejected[i]) = (pairs[i].Prompt, pairs[i].Chosen, pairs[i].Rejected);
+        var rc = new float[pairs.Count];
+        var rr = new float[pairs.Count];
+        rm.Score(prompts, chosen, rc);
+        rm.Score(prompts, rejected, rr);
+        int ok = 0;
+        for (int i = 0; i < pairs.Count; i++) ok += rc[i] > rr[i] ? 1 : 0;
+        return (rm, (double)ok / pairs.Count);
     }
 
     private static List<CompletionSet> SampleCompletions(TransformerModel model, ITokenizer tok, DemoOptions o)

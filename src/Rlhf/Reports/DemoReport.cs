@@ -94,7 +94,7 @@ public static class DemoReport
         sb.AppendLine();
         sb.AppendLine("![agreement per labeler](plots/agreement.png)");
         sb.AppendLine();
-        sb.AppendLine(Inv($"4. **Reward model**: {r.Pairs} preference pairs from the labelers not flagged (`pairs.jsonl`), Bradley–Terry loss for {o.RewardEpochs} epochs, pair accuracy {r.RewardModelAccuracy:P1}."));
+        sb.AppendLine(Inv($"4. **Reward model**: {r.Pairs} preference pairs from the labelers not flagged (`pairs.jsonl`), {(o.RewardModel == "engine" ? "the pretrained trunk with a scalar head (`reward-model/`)" : "a linear model over hashed words")}, Bradley–Terry loss for {o.RewardEpochs} epoch(s), pair accuracy {r.RewardModelAccuracy:P1}."));
         sb.AppendLine(Inv($"5. **PPO**: LoRA rank {o.LoraRank}, {r.PpoIterations} iterations × {o.PpoBatch} rollouts, lr {o.PpoLearningRate}, adaptive KL penalty (β₀ {o.InitialKlCoef}, target {o.TargetKl}); metrics per iteration in `ppo/metrics.jsonl`, adapter in `ppo/final/`."));
         sb.AppendLine();
         sb.AppendLine("![reward](plots/reward.png)");
