@@ -157,7 +157,7 @@ public static class DemoPipeline
             RunDirectory = final, ReportPath = Path.Combine(final, "report.md"), PretrainCached = cached,
             FinalPretrainLoss = losses.Count > 0 ? losses[^1] : double.NaN, Completions = sets.Sum(s => s.Completions.Count),
             Rankings = rankings.Count, FlaggedLabelers = [.. flagged], Pairs = pairs.Count, RewardModelAccuracy = rewardAccuracy,
-            ClassifierAccuracy = classifierAccuracy, PpoIterations = metrics.Count, TargetKl = o.TargetKl, Before = before, After = after,
+            ClassifierAccuracy = classifierAccuracy, PpoIterations = metrics.Count, TargetKl = o.TargetKl, MeanPpoKl = metrics.Count == 0 ? 0 : metrics.Average(m => m.MeanKl), Before = before, After = after,
             StageSeconds = stages,
         };
         DemoReport.Write(dir, result, o, DemoPretraining.CacheDirectory(o, cacheRoot), losses, metrics, agreement, beforeTox, afterTox);

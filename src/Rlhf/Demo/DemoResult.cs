@@ -30,6 +30,9 @@ public sealed record DemoResult
 
     public double TargetKl { get; init; }
 
+    /// <summary>Mean over PPO iterations of the batch's mean per-response KL (what the β controller steers toward <see cref="TargetKl"/>).</summary>
+    public double MeanPpoKl { get; init; }
+
     public required EvalResult Before { get; init; }
 
     public required EvalResult After { get; init; }

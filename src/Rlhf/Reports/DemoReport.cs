@@ -22,6 +22,7 @@ public static class DemoReport
         sb.AppendLine(Inv($"| mean toxicity (classifier) | {r.Before.MeanToxicity:F4} | {r.After.MeanToxicity:F4} | {-r.ToxicityReduction:+0.0%;-0.0%} |"));
         sb.AppendLine(Inv($"| mean reward (reward model) | {r.Before.MeanReward:F3} | {r.After.MeanReward:F3} | {r.After.MeanReward - r.Before.MeanReward:+0.000;-0.000} |"));
         sb.AppendLine(Inv($"| mean KL to reference (nats) | {r.Before.MeanKl:F3} | {r.After.MeanKl:F3} | target {r.TargetKl:F1} |"));
+        sb.AppendLine(Inv($"| mean KL during PPO (nats) | | {r.MeanPpoKl:F3} | target {r.TargetKl:F1} |"));
         sb.AppendLine(Inv($"| mean response length (tokens) | {r.Before.MeanResponseLength:F1} | {r.After.MeanResponseLength:F1} | |"));
         return sb.ToString();
     }

@@ -56,6 +56,7 @@ public class DemoPipelineTests
     {
         Assert.That(result.After.MeanToxicity, Is.LessThan(result.Before.MeanToxicity));
         Assert.That(result.After.MeanReward, Is.GreaterThan(result.Before.MeanReward));
+        Assert.That(result.MeanPpoKl, Is.LessThan(result.TargetKl));
         Assert.That(result.FlaggedLabelers, Is.EquivalentTo(new[] { SimulatedLabelers.NoisyLabeler }));
     }
 
