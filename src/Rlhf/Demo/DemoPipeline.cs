@@ -36,6 +36,7 @@ public static class DemoPipeline
             throw new InvalidInputException($"{final} exists; pass --force to replace it.");
         string parent = Path.GetDirectoryName(final)!;
         Directory.CreateDirectory(parent);
+        RemoveStalePartials(parent, Path.GetFileName(final));
         string temp = Path.Combine(parent, $".{Path.GetFileName(final)}.partial-{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(temp);
         try
@@ -48,6 +49,36 @@ public static class DemoPipeline
         finally
         {
             if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Deletes temporary run folders for the same target left by processes that no longer exist (a run killed
+    /// outright cannot clean up after itself); folders of live processes are left alone.
+    /// </summary>
+    private static void RemoveStalePartials(string parent, string name)
+    {
+        string prefix = $".{name}.partial-";
+        foreach (var d in Directory.GetDirectories(parent, prefix + "*"))
+        {
+            string rest = Path.GetFileName(d)[prefix.Length..];
+            int dash = rest.IndexOf('-');
+            if (dash <= 0 || !int.TryParse(rest.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out int pid)) continue;
+            if (pid == Environment.ProcessId || IsRunning(pid)) continue;
+            Directory.Delete(d, recursive: true);
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var p = Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
         }
     }
 

@@ -101,13 +101,16 @@ public class DemoPipelineTests
     public void CancelledRunLeavesNoPartialOutput()
     {
         string target = Path.Combine(root, "cancelled");
+        // What a run killed outright (no clean-up) leaves: a temporary folder of a process that no longer exists.
+        string stale = Path.Combine(root, $".cancelled.partial-{int.MaxValue - 1}-0123");
+        Directory.CreateDirectory(Path.Combine(stale, "ppo"));
         using var cts = new CancellationTokenSource();
         Assert.That(() => DemoPipeline.Run(Short, target, progress: p =>
         {
             if (p.Stage == "ppo" && p.Done == 2) cts.Cancel();
         }, cancel: cts.Token, cacheRoot: cache), Throws.InstanceOf<OperationCanceledException>());
         Assert.That(Directory.Exists(target), Is.False);
-        Assert.That(Directory.GetDirectories(root, ".cancelled*"), Is.Empty);
+        Assert.That(Directory.GetDirectories(root, ".cancelled*"), Is.Empty, "neither this run's temporary folder nor the stale one is left");
     }
 
     [Test]
