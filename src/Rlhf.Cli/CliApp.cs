@@ -31,6 +31,7 @@ public static class CliApp
         root.Subcommands.Add(TrainRewardCommand.Create());
         root.Subcommands.Add(TrainClassifierCommand.Create());
         root.Subcommands.Add(ScoreCommand.Create());
+        root.Subcommands.Add(DemoCommand.Create());
         return root;
     }
 

@@ -18,7 +18,9 @@ internal static class PairsCommand
         };
         from.AcceptOnlyFromAmong("labelers", "consensus");
         var force = CommonOptions.Force();
-        var command = new Command("pairs", "Turn rankings into pairwise preference data.") { completions, rankings, output, from, force };
+        var json = CommonOptions.Json();
+        var quiet = new Option<bool>("--quiet") { Description = "print nothing on success" };
+        var command = new Command("pairs", "Turn rankings into pairwise preference data.") { completions, rankings, output, from, force, json, quiet };
         command.SetAction(parse =>
         {
             var outFile = parse.GetValue(output)!;
@@ -46,7 +48,11 @@ internal static class PairsCommand
             }
 
             PreferencePairs.Write(outFile.FullName, pairs);
-            parse.InvocationConfiguration.Output.WriteLine($"wrote {pairs.Count} pair(s) from {importer.Accepted.Count} ranking(s) to {outFile.FullName}");
+            var outw = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(json))
+                outw.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { pairs = pairs.Count, rankings = importer.Accepted.Count, path = outFile.FullName }));
+            else if (!parse.GetValue(quiet))
+                outw.WriteLine($"wrote {pairs.Count} pair(s) from {importer.Accepted.Count} ranking(s) to {outFile.FullName}");
             return CliApp.Success;
         });
         return command;

@@ -50,22 +50,30 @@ internal static class PpoCommand
             Description = "who samples rollouts: engine, or ort (ONNX Runtime, LoRA weights fed as graph inputs)",
             DefaultValueFactory = _ => d.RolloutBackend,
         };
+        var config = ConfigFile.Option();
         var command = new Command("ppo", "Align a policy with PPO against a reward (KL-penalised, GAE, clipped updates).")
         {
             model, tokenizer, prompts, reward, output, resume, force, quiet, json, steps, batch, mini, epochs, lr, maxNew, klCoef, fixedKl,
-            targetKl, horizon, estimator, gamma, lambda, clip, vclip, vf, ent, grad, rank, temperature, threshold, every, eosPenalty, seed, rolloutBackend,
+            targetKl, horizon, estimator, gamma, lambda, clip, vclip, vf, ent, grad, rank, temperature, threshold, every, eosPenalty, seed, rolloutBackend, config,
         };
         command.SetAction(parse =>
         {
-            var options = new PpoOptions
+            var o = parse.GetValue(config) is { } file ? ConfigFile.Load(file.FullName, new PpoOptions(), PpoRun.Json) : new PpoOptions();
+            var options = o with
             {
-                MaxSteps = parse.GetValue(steps), BatchSize = parse.GetValue(batch), MiniBatchSize = parse.GetValue(mini), PpoEpochs = parse.GetValue(epochs),
-                LearningRate = parse.GetValue(lr), MaxNewTokens = parse.GetValue(maxNew), InitialKlCoef = parse.GetValue(klCoef), AdaptiveKl = !parse.GetValue(fixedKl),
-                TargetKl = parse.GetValue(targetKl), KlHorizon = parse.GetValue(horizon), KlEstimator = parse.GetValue(estimator), Gamma = parse.GetValue(gamma),
-                Lambda = parse.GetValue(lambda), ClipRange = parse.GetValue(clip), ValueClipRange = parse.GetValue(vclip), ValueCoef = parse.GetValue(vf),
-                EntropyCoef = parse.GetValue(ent), MaxGradNorm = parse.GetValue(grad), LoraRank = parse.GetValue(rank), Temperature = parse.GetValue(temperature),
-                RewardThreshold = parse.GetValue(threshold), CheckpointEvery = parse.GetValue(every), MissingEosPenalty = parse.GetValue(eosPenalty), Seed = parse.GetValue(seed),
-                RolloutBackend = parse.GetValue(rolloutBackend),
+                MaxSteps = ConfigFile.Pick(parse, steps, o.MaxSteps), BatchSize = ConfigFile.Pick(parse, batch, o.BatchSize),
+                MiniBatchSize = ConfigFile.Pick(parse, mini, o.MiniBatchSize), PpoEpochs = ConfigFile.Pick(parse, epochs, o.PpoEpochs),
+                LearningRate = ConfigFile.Pick(parse, lr, o.LearningRate), MaxNewTokens = ConfigFile.Pick(parse, maxNew, o.MaxNewTokens),
+                InitialKlCoef = ConfigFile.Pick(parse, klCoef, o.InitialKlCoef), AdaptiveKl = parse.GetValue(fixedKl) ? false : o.AdaptiveKl,
+                TargetKl = ConfigFile.Pick(parse, targetKl, o.TargetKl), KlHorizon = ConfigFile.Pick(parse, horizon, o.KlHorizon),
+                KlEstimator = ConfigFile.Pick(parse, estimator, o.KlEstimator), Gamma = ConfigFile.Pick(parse, gamma, o.Gamma),
+                Lambda = ConfigFile.Pick(parse, lambda, o.Lambda), ClipRange = ConfigFile.Pick(parse, clip, o.ClipRange),
+                ValueClipRange = ConfigFile.Pick(parse, vclip, o.ValueClipRange), ValueCoef = ConfigFile.Pick(parse, vf, o.ValueCoef),
+                EntropyCoef = ConfigFile.Pick(parse, ent, o.EntropyCoef), MaxGradNorm = ConfigFile.Pick(parse, grad, o.MaxGradNorm),
+                LoraRank = ConfigFile.Pick(parse, rank, o.LoraRank), Temperature = ConfigFile.Pick(parse, temperature, o.Temperature),
+                RewardThreshold = ConfigFile.Pick(parse, threshold, o.RewardThreshold), CheckpointEvery = ConfigFile.Pick(parse, every, o.CheckpointEvery),
+                MissingEosPenalty = ConfigFile.Pick(parse, eosPenalty, o.MissingEosPenalty), Seed = ConfigFile.Pick(parse, seed, o.Seed),
+                RolloutBackend = ConfigFile.Pick(parse, rolloutBackend, o.RolloutBackend),
             };
             options.Validate();
             string outDir = parse.GetValue(output)!;

@@ -85,6 +85,15 @@ public static class CustomerReplyCorpus
         return result;
     }
 
+    /// <summary>Every rude phrase the corpus uses (openings and remarks): the simulated labelers' word list.</summary>
+    internal static IEnumerable<string> RudePhrases => RudeOpenings.Concat(RudeRemarks);
+
+    /// <summary>Every polite phrase (openings and closings): the simulated labelers' politeness list.</summary>
+    internal static IEnumerable<string> PolitePhrases => PoliteOpenings.Concat(PoliteClosings);
+
+    /// <summary>Every helpful action sentence, whatever the topic: the labelers' helpfulness list.</summary>
+    internal static IEnumerable<string> HelpfulPhrases => PoliteActions.Values.SelectMany(a => a);
+
     /// <summary>The distinct customer messages, for prompting a model trained on the corpus.</summary>
     public static IReadOnlyList<string> CustomerMessages => Array.ConvertAll(Messages, m => m.Message);
 
