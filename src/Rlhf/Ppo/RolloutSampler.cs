@@ -6,11 +6,11 @@ namespace Rlhf.Ppo;
 /// <summary>Which executor samples PPO's rollouts.</summary>
 public enum RolloutBackend
 {
-    /// <summary>The engine's own KV-cache generator (the default: it needs no export and is the faster one here, see benchmarks/README.md).</summary>
+    /// <summary>The engine's own KV-cache generator (the default: no export, works with full fine-tuning too).</summary>
     Engine,
 
     /// <summary>
-    /// ONNX Runtime: the policy is exported once with its LoRA A/B matrices as graph inputs, which read the adapter's live
+    /// ONNX Runtime (1.5–1.9× faster sampling on CPU here, see benchmarks/README.md): the policy is exported once with its LoRA A/B matrices as graph inputs, which read the adapter's live
     /// buffer on every run, so each iteration samples from the current policy without re-export.
     /// </summary>
     Ort,
