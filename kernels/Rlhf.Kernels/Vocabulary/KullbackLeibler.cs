@@ -125,7 +125,14 @@ public static unsafe class KullbackLeibler
     private static Vector512<float> K3Of(Vector512<float> u)
     {
         var series = u * u * K3Series(u);
-        var direct = Vector512.Exp(u) - Vector512<float>.One - u;
+        // PPO's per-token log-ratios are mostly small: skip the exponential when a whole vector is in the series' range.
+        if (Vector512.LessThanAll(Vector512.Abs(u), Vector512.Create(0.5f))) return series;
+        // With vscalefps the fast exp is exact in range for any argument (large ones scale to +∞); the lower clamp only
+        // keeps exp out of subnormals, where e^u is negligible beside 1 + u anyway.
+        var e = System.Runtime.Intrinsics.X86.Avx512F.IsSupported
+            ? FastExp.Exp(Vector512.Max(u, Vector512.Create(FastExp.MinArgument)))
+            : Vector512.Exp(u);
+        var direct = e - Vector512<float>.One - u;
         var small = Vector512.LessThan(Vector512.Abs(u), Vector512.Create(0.5f));
         return Vector512.ConditionalSelect(small, series, direct);
     }

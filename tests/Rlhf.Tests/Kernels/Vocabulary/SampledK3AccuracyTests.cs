@@ -30,6 +30,26 @@ public class SampledK3AccuracyTests
     }
 
     [Test]
+    public void WholeVectorsOfSmallRatios_UseTheSeriesAlone()
+    {
+        int n = 64;
+        float[] logp = new float[n], logq = new float[n], k3 = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            logp[i] = -3f;
+            logq[i] = -3f + 0.49f * MathF.Sin(i);
+        }
+
+        KullbackLeibler.K3(logp, logq, k3);
+        for (int i = 0; i < n; i++)
+        {
+            double x = (double)logq[i] - logp[i];
+            double expected = Math.Exp(x) - 1 - x;
+            Assert.That(k3[i], Is.EqualTo(expected).Within(2e-6 * expected + 1e-12), $"u = {x}");
+        }
+    }
+
+    [Test]
     public void SpecialValues_FollowIeeeRules()
     {
         float[] logp = [-1f, float.NaN, -1f], logq = [float.NegativeInfinity, -1f, -1f], k3 = new float[3];
