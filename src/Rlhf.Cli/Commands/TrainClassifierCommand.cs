@@ -12,7 +12,8 @@ internal static class TrainClassifierCommand
         var input = new Option<FileInfo>("--data") { Description = "labelled text: .csv with a header, or .jsonl", Required = true };
         var textColumn = new Option<string>("--text-column") { Description = "column / property holding the text", DefaultValueFactory = _ => "text" };
         var labelColumn = new Option<string>("--label-column") { Description = "column / property holding the label", DefaultValueFactory = _ => "label" };
-        var common = new TrainingOptions();
+        var d = new ClassifierOptions();
+        var common = new TrainingOptions().WithDefaults(d.LearningRate, d.Epochs, d.BatchSize, d.MaxLength, d.EvalFraction, d.Seed);
         var command = new Command("train-classifier", "Train a sequence classifier (cross-entropy over the labels found in the data).") { input, textColumn, labelColumn };
         common.AddTo(command);
         command.SetAction(parse =>

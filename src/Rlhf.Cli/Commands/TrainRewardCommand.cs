@@ -12,7 +12,8 @@ internal static class TrainRewardCommand
     {
         var pairs = new Option<FileInfo>("--pairs") { Description = "pairs.jsonl: {prompt, chosen, rejected, margin?, preference?} per line", Required = true };
         var useMargins = new Option<bool>("--use-margins") { Description = "subtract each pair's margin inside the sigmoid" };
-        var common = new TrainingOptions();
+        var d = new RewardModelOptions();
+        var common = new TrainingOptions().WithDefaults(d.LearningRate, d.Epochs, d.BatchSize, d.MaxLength, d.EvalFraction, d.Seed);
         var command = new Command("train-reward", "Train a reward model on preference pairs (loss −log σ(r_chosen − r_rejected)).") { pairs, useMargins };
         common.AddTo(command);
         command.SetAction(parse =>

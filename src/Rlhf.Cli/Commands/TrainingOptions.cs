@@ -44,6 +44,18 @@ internal sealed class TrainingOptions
 
     public Option<bool> Json { get; } = CommonOptions.Json();
 
+    /// <summary>Shows the stage's library defaults in --help (the two trainers differ in batch size and length).</summary>
+    public TrainingOptions WithDefaults(float learningRate, int epochs, int batchSize, int maxLength, double evalFraction, ulong seed)
+    {
+        LearningRate.DefaultValueFactory = _ => learningRate;
+        Epochs.DefaultValueFactory = _ => epochs;
+        BatchSize.DefaultValueFactory = _ => batchSize;
+        MaxLength.DefaultValueFactory = _ => maxLength;
+        EvalFraction.DefaultValueFactory = _ => evalFraction;
+        Seed.DefaultValueFactory = _ => seed;
+        return this;
+    }
+
     public void AddTo(Command command)
     {
         Padding.AcceptOnlyFromAmong("right", "left");
