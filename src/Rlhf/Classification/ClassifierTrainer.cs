@@ -1,9 +1,7 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Rlhf.Model;
 using Rlhf.Reward;
 using Rlhf.Tokenizers;
-using Rlhf.Training;
 
 namespace Rlhf.Classification;
 
@@ -54,6 +52,10 @@ public sealed class ClassifierTrainer
 
     public ClassifierOptions Options { get; }
 
+    private HeadTrainingSettings Settings => new(
+        Options.Epochs, Options.BatchSize, Options.LearningRate, Options.WarmupSteps, Options.Decay, Options.WeightDecay, Options.MaxGradNorm,
+        Options.EvalFraction, Options.Seed);
+
     public IReadOnlyList<string> Labels { get; }
 
     public ClassifierTrainingResult Train(IReadOnlyList<LabelledText> data, Action<ClassifierEpochMetrics>? onEpoch = null)
@@ -70,32 +72,9 @@ public sealed class ClassifierTrainer
             rowTargets[i] = y;
         }
 
-        var (train, heldOut) = DataSplit.Split(data.Count, Options.EvalFraction, Options.Seed);
-        int stepsPerEpoch = (train.Length + Options.BatchSize - 1) / Options.BatchSize;
-        var schedule = new LearningRateSchedule(Options.LearningRate, Options.WarmupSteps, Math.Max(stepsPerEpoch * Options.Epochs, Options.WarmupSteps + 1), Options.Decay);
-        var step = new HeadTrainingStep(Model, Head, Options.WeightDecay, Options.MaxGradNorm, schedule);
-        var rng = new Xoshiro256(Options.Seed ^ 0x53687566UL);
-        var order = (int[])train.Clone();
         var epochs = new List<ClassifierEpochMetrics>();
-        for (int e = 1; e <= Options.Epochs; e++)
-        {
-            var clock = Stopwatch.StartNew();
-            DataSplit.Shuffle(order, ref rng);
-            double lossSum = 0, accSum = 0;
-            for (int s = 0; s < order.Length; s += Options.BatchSize)
-            {
-                int b = Math.Min(Options.BatchSize, order.Length - s);
-                var (loss, acc) = Step(step, order.AsSpan(s, b));
-                lossSum += loss * b;
-                accSum += acc * b;
-            }
-
-            var (hl, ha) = heldOut.Length > 0 ? Evaluate(heldOut) : (double.NaN, double.NaN);
-            var m = new ClassifierEpochMetrics(e, step.StepCount, lossSum / order.Length, accSum / order.Length, hl, ha, clock.Elapsed.TotalSeconds);
-            epochs.Add(m);
-            onEpoch?.Invoke(m);
-        }
-
+        var (train, heldOut) = HeadTrainingLoop.Run(Model, Head, data.Count, Settings, Step, indices => Evaluate(indices),
+            (e, steps, tl, ta, hl, ha, seconds) => new ClassifierEpochMetrics(e, steps, tl, ta, hl, ha, seconds), epochs, onEpoch);
         return new ClassifierTrainingResult(epochs, train.Length, heldOut.Length, Labels);
     }
 

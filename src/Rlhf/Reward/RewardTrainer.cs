@@ -51,6 +51,10 @@ public sealed class RewardTrainer
 
     public RewardModelOptions Options { get; }
 
+    private HeadTrainingSettings Settings => new(
+        Options.Epochs, Options.BatchSize, Options.LearningRate, Options.WarmupSteps, Options.Decay, Options.WeightDecay, Options.MaxGradNorm,
+        Options.EvalFraction, Options.Seed);
+
     public TokenRows Encoder => encoder;
 
     /// <summary>Time spent packing batches (outside the engine) since the trainer was made.</summary>
@@ -94,32 +98,9 @@ public sealed class RewardTrainer
     public RewardTrainingResult Train(IReadOnlyList<PreferencePair> data, Action<RewardEpochMetrics>? onEpoch = null)
     {
         SetData(data);
-        var (train, heldOut) = DataSplit.Split(data.Count, Options.EvalFraction, Options.Seed);
-        int stepsPerEpoch = (train.Length + Options.BatchSize - 1) / Options.BatchSize;
-        var schedule = new LearningRateSchedule(Options.LearningRate, Options.WarmupSteps, Math.Max(stepsPerEpoch * Options.Epochs, Options.WarmupSteps + 1), Options.Decay);
-        var trainer = new HeadTrainingStep(Model, Head, Options.WeightDecay, Options.MaxGradNorm, schedule);
-        var rng = new Xoshiro256(Options.Seed ^ 0x53687566UL);
-        var order = (int[])train.Clone();
         var epochs = new List<RewardEpochMetrics>();
-        for (int e = 1; e <= Options.Epochs; e++)
-        {
-            var clock = Stopwatch.StartNew();
-            DataSplit.Shuffle(order, ref rng);
-            double lossSum = 0, accSum = 0;
-            for (int s = 0; s < order.Length; s += Options.BatchSize)
-            {
-                int b = Math.Min(Options.BatchSize, order.Length - s);
-                var (loss, acc) = Step(trainer, order.AsSpan(s, b));
-                lossSum += loss * b;
-                accSum += acc * b;
-            }
-
-            var (hl, ha) = heldOut.Length > 0 ? Evaluate(heldOut) : (double.NaN, double.NaN);
-            var m = new RewardEpochMetrics(e, trainer.StepCount, lossSum / order.Length, accSum / order.Length, hl, ha, clock.Elapsed.TotalSeconds);
-            epochs.Add(m);
-            onEpoch?.Invoke(m);
-        }
-
+        var (train, heldOut) = HeadTrainingLoop.Run(Model, Head, data.Count, Settings, Step, indices => Evaluate(indices),
+            (e, steps, tl, ta, hl, ha, seconds) => new RewardEpochMetrics(e, steps, tl, ta, hl, ha, seconds), epochs, onEpoch);
         var (mean, std) = RewardStatistics(train);
         RewardMean = mean;
         RewardStd = std;
