@@ -1,4 +1,7 @@
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using Rlhf.Benchmarks.Gemm;
+using Rlhf.Kernels;
 using Rlhf.Model;
 using Rlhf.Ppo;
 using Rlhf.Tokenizers;
@@ -8,18 +11,33 @@ namespace Rlhf.Benchmarks.Ppo;
 /// <summary>
 /// One full PPO iteration (rollout + old/reference log-probs and values + reward + 4 epochs of updates) of the GPT-2
 /// engine config (6 layers, 384 channels, 6 heads, vocab 50257) with LoRA (rank 8 on c_attn), batch 4 × 16 new
-/// tokens, and each phase alone on a fixed rollout. The time split and tokens/s of the last full iteration, and the
+/// tokens, and each phase alone on a fixed rollout, each next to its bound in the same run: generation against
+/// reading the weights once per generated token (decode is bandwidth-bound; goal ≤ 2×), the update against OpenBLAS
+/// computing the update's matrix products (the GEMM roofline; goal ≤ 2.5×). The time split, tokens/s and the
+/// orchestration share (time outside engine and kernel calls; goal &lt; 5 %) of the last full iteration, and the
 /// parameter/optimizer memory with and without LoRA, are printed at cleanup.
+/// <c>OPENBLAS_CORETYPE=SkylakeX dotnet run -c Release --project benchmarks/Rlhf.Benchmarks -- --filter '*PpoIteration*'</c>
 /// </summary>
-public class PpoIterationBenchmarks
+[GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
+[CategoriesColumn]
+public unsafe class PpoIterationBenchmarks
 {
     private PpoTrainer trainer = null!;
     private PpoRollout rollout = null!;
     private PpoMetrics? last;
+    private List<(int M, int N, int K, bool TA, bool TB)> updateGemms = null!;
+    private float* a, b, c;
+    private float sink;
+
+    [Params(2)]
+    public int Threads { get; set; }
 
     [GlobalSetup]
     public void Setup()
     {
+        OpenBlas.RequireSkylakeX();
+        KernelParallelism.MaxThreads = Threads;
+        OpenBlas.SetNumThreads(Threads);
         var cfg = TransformerConfig.Gpt2(vocabSize: 50257, contextLength: 64, modelDim: 384, layerCount: 6, headCount: 6);
         var model = new TransformerModel(cfg);
         model.InitializeRandom(1);
@@ -31,31 +49,77 @@ public class PpoIterationBenchmarks
         trainer.ComputeLogProbsAndValues(rollout);
         trainer.ScoreResponses(rollout);
         trainer.ComputeAdvantages(rollout);
+
+        updateGemms = [];
+        int steps = options.PpoEpochs * ((options.BatchSize + options.MiniBatchSize - 1) / options.MiniBatchSize);
+        var step = PpoUpdateGemms.MinibatchStep(cfg, model.Adapter, options.MiniBatchSize, rollout.SequenceLength, rollout.ResponseLength);
+        for (int i = 0; i < steps; i++) updateGemms.AddRange(step);
+        long maxA = 0, maxB = 0, maxC = 0;
+        foreach (var g in updateGemms)
+        {
+            maxA = Math.Max(maxA, (long)g.M * g.K);
+            maxB = Math.Max(maxB, (long)g.K * g.N);
+            maxC = Math.Max(maxC, (long)g.M * g.N);
+        }
+
+        a = Alloc(maxA);
+        b = Alloc(maxB);
+        c = Alloc(maxC);
         var full = new TransformerModel(cfg);
         var fullTrainer = new PpoTrainer(full, tok, new KeywordReward("the"), prompts, options with { LoraRank = 0 });
         Console.WriteLine($"// memory with LoRA: {PpoMemory.Measure(trainer)}");
         Console.WriteLine($"// memory full fine-tuning: {PpoMemory.Measure(fullTrainer)}");
+        Console.WriteLine($"// rollout: {rollout.Batch} rows × {rollout.SequenceLength} tokens ({rollout.ResponseLength} new); update: {steps} minibatch steps, {updateGemms.Count} GEMMs");
     }
 
-    [Benchmark]
+    [BenchmarkCategory("iteration"), Benchmark(Description = "full iteration")]
     public PpoMetrics Iteration() => last = trainer.Step();
 
-    [Benchmark]
+    [BenchmarkCategory("generation"), Benchmark(Baseline = true, Description = "read the weights once per new token")]
+    public float ReadWeightsPerToken()
+    {
+        float s = 0;
+        for (int i = 0; i < rollout.ResponseLength; i++)
+        {
+            s += System.Numerics.Tensors.TensorPrimitives.Sum(trainer.Policy.Parameters);
+            s += System.Numerics.Tensors.TensorPrimitives.Sum(trainer.TrainableParameters);
+        }
+
+        return sink = s;
+    }
+
+    [BenchmarkCategory("generation"), Benchmark(Description = "generation")]
     public PpoRollout Generation() => trainer.Generate();
 
-    [Benchmark]
+    [BenchmarkCategory("reference"), Benchmark(Description = "old + reference log-probs, values")]
     public void OldAndReferenceLogProbs() => trainer.ComputeLogProbsAndValues(rollout);
 
-    [Benchmark]
+    [BenchmarkCategory("update"), Benchmark(Baseline = true, Description = "OpenBLAS: the update's GEMMs")]
+    public void OpenBlasGemmsOfTheUpdate()
+    {
+        foreach (var g in updateGemms) OpenBlas.Multiply(a, b, c, g.M, g.N, g.K, g.TA, g.TB);
+    }
+
+    [BenchmarkCategory("update"), Benchmark(Description = "update, 4 epochs")]
     public PpoMetrics UpdateFourEpochs() => trainer.Update(rollout);
 
     [GlobalCleanup]
     public void Cleanup()
     {
+        System.Runtime.InteropServices.NativeMemory.AlignedFree(a);
+        System.Runtime.InteropServices.NativeMemory.AlignedFree(b);
+        System.Runtime.InteropServices.NativeMemory.AlignedFree(c);
         if (last is { } m)
         {
-            Console.WriteLine($"// last iteration: {m.TokensPerSecond:F0} tok/s; generation {m.GenerationSeconds:F3}s, reference+old {m.ReferenceSeconds:F3}s, " +
-                $"reward {m.ScoringSeconds:F4}s, update {m.UpdateSeconds:F3}s");
+            Console.WriteLine($"// last iteration: {m.IterationSeconds:F3}s, {m.TokensPerSecond:F0} tok/s; generation {m.GenerationSeconds:F3}s, reference+old {m.ReferenceSeconds:F3}s, " +
+                $"reward {m.ScoringSeconds:F4}s, update {m.UpdateSeconds:F3}s; orchestration {m.OrchestrationSeconds * 1e3:F1} ms = {100 * m.OrchestrationSeconds / m.IterationSeconds:F2} %");
         }
+    }
+
+    private static float* Alloc(long n)
+    {
+        var p = (float*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(n * sizeof(float)), 64);
+        new Span<float>(p, checked((int)n)).Fill(0.01f);
+        return p;
     }
 }

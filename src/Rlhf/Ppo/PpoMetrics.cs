@@ -50,4 +50,13 @@ public sealed record PpoMetrics
     public double ScoringSeconds { get; init; }
 
     public double UpdateSeconds { get; init; }
+
+    /// <summary>Wall time of the whole iteration.</summary>
+    public double IterationSeconds { get; init; }
+
+    /// <summary>
+    /// The part of the iteration spent outside engine and kernel calls (batching, copies, tokenising, bookkeeping);
+    /// the goal is under 5 % of <see cref="IterationSeconds"/>.
+    /// </summary>
+    public double OrchestrationSeconds { get; init; }
 }

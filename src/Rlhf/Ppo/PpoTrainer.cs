@@ -31,6 +31,7 @@ public sealed partial class PpoTrainer : IDisposable
     private int[] mbTokens = [];
     private float[] mNewLogp = [], mEntropy = [], mLse = [], mOldLogp = [], mAdv = [], mRet = [], mValues = [], mOldValues = [], mRespMask = [], mGradLogp = [], mGradEnt = [], mGradV = [];
     private int[] mRespTokens = [];
+    private readonly ComputeClock compute = new();
 
     /// <summary>
     /// Prepares a trainer (no work yet besides encoding the prompts). With <c>options.LoraRank</c> &gt; 0 an adapter is
@@ -143,6 +144,7 @@ public sealed partial class PpoTrainer : IDisposable
     public PpoMetrics Step()
     {
         var total = Stopwatch.StartNew();
+        compute.Reset();
         var sw = Stopwatch.StartNew();
         var rollout = Generate();
         double genS = sw.Elapsed.TotalSeconds;
@@ -158,6 +160,7 @@ public sealed partial class PpoTrainer : IDisposable
         var upd = Update(rollout);
         Kl.Update(meanKl, rollout.Batch);
         double updS = sw.Elapsed.TotalSeconds;
+        double totalS = total.Elapsed.TotalSeconds;
         Iteration++;
         double raw = 0, raw2 = 0, len = 0;
         for (int b = 0; b < rollout.Batch; b++)
@@ -179,11 +182,13 @@ public sealed partial class PpoTrainer : IDisposable
             KlCoef = beta,
             ExplainedVariance = ExplainedVariance(rollout),
             MeanResponseLength = len / rollout.Batch,
-            TokensPerSecond = tokens * (1 + Options.PpoEpochs) / total.Elapsed.TotalSeconds,
+            TokensPerSecond = tokens * (1 + Options.PpoEpochs) / totalS,
             GenerationSeconds = genS,
             ReferenceSeconds = refS,
             ScoringSeconds = scoreS,
             UpdateSeconds = updS,
+            OrchestrationSeconds = Math.Max(0, totalS - compute.Seconds),
+            IterationSeconds = totalS,
         };
     }
 
@@ -201,9 +206,14 @@ public sealed partial class PpoTrainer : IDisposable
         }
 
         int eos = tokenizer.EosId ?? -1;
-        var result = generator.Generate(chosen, new GenerationOptions(
-            Options.MaxNewTokens, Options.Temperature, Options.TopK, Options.TopP, eos, Seed: Mix(Options.Seed, Iteration, 1),
-            PadTokenId: Math.Max(0, eos), UseAdapter: true));
+        GenerationResult result;
+        using (compute.Measure())
+        {
+            result = generator.Generate(chosen, new GenerationOptions(
+                Options.MaxNewTokens, Options.Temperature, Options.TopK, Options.TopP, eos, Seed: Mix(Options.Seed, Iteration, 1),
+                PadTokenId: Math.Max(0, eos), UseAdapter: true));
+        }
+
         int p = result.PromptLength, r = result.MaxNewTokens;
         var rollout = new PpoRollout(batch, p, r);
         var (tokens, mask, _) = result.Concatenate();
@@ -225,7 +235,7 @@ public sealed partial class PpoTrainer : IDisposable
     public void ScoreResponses(PpoRollout rollout)
     {
         ArgumentNullException.ThrowIfNull(rollout);
-        reward.Score(rollout.Prompts, rollout.Responses, rollout.RawScores);
+        using (compute.Measure()) reward.Score(rollout.Prompts, rollout.Responses, rollout.RawScores);
         for (int b = 0; b < rollout.Batch; b++)
         {
             float s = rollout.RawScores[b];
@@ -269,9 +279,9 @@ public sealed partial class PpoTrainer : IDisposable
             var tok = rollout.Tokens.AsSpan(start * s, k * s);
             var msk = rollout.Mask.AsSpan(start * s, k * s);
             var respTok = rollout.ResponseTokens.AsSpan(start * r, k * r);
-            Reference.Forward(tok, msk, k, s, computeLogits: false, useAdapter: false);
+            using (compute.Measure()) Reference.Forward(tok, msk, k, s, computeLogits: false, useAdapter: false);
             ResponseLogProbs(Reference, rollout, k, respTok, rollout.ReferenceLogProbs.AsSpan(start * r, k * r), default);
-            Policy.Forward(tok, msk, k, s, computeLogits: false, useAdapter: true);
+            using (compute.Measure()) Policy.Forward(tok, msk, k, s, computeLogits: false, useAdapter: true);
             ResponseLogProbs(Policy, rollout, k, respTok, rollout.OldLogProbs.AsSpan(start * r, k * r), default);
             ResponseValues(rollout, msk, k, rollout.Values.AsSpan(start * r, k * r));
         }
@@ -294,11 +304,15 @@ public sealed partial class PpoTrainer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(rollout);
         int b = rollout.Batch, r = rollout.ResponseLength;
-        if (Options.KlEstimator == KlEstimator.K3) KullbackLeibler.K3(rollout.OldLogProbs, rollout.ReferenceLogProbs, rollout.Kl);
-        else KullbackLeibler.K1(rollout.OldLogProbs, rollout.ReferenceLogProbs, rollout.Kl);
-        PpoRewards.Compute(rollout.Kl, rollout.Scores, rollout.ResponseMask, rollout.Rewards, b, r, Kl.Value);
-        Gae.Compute(rollout.Rewards, rollout.Values, rollout.ResponseMask, rollout.Advantages, rollout.Returns, b, r, Options.Gamma, Options.Lambda);
-        MaskedWhitening.Whiten(rollout.Advantages, rollout.ResponseMask, rollout.Advantages);
+        using (compute.Measure())
+        {
+            if (Options.KlEstimator == KlEstimator.K3) KullbackLeibler.K3(rollout.OldLogProbs, rollout.ReferenceLogProbs, rollout.Kl);
+            else KullbackLeibler.K1(rollout.OldLogProbs, rollout.ReferenceLogProbs, rollout.Kl);
+            PpoRewards.Compute(rollout.Kl, rollout.Scores, rollout.ResponseMask, rollout.Rewards, b, r, Kl.Value);
+            Gae.Compute(rollout.Rewards, rollout.Values, rollout.ResponseMask, rollout.Advantages, rollout.Returns, b, r, Options.Gamma, Options.Lambda);
+            MaskedWhitening.Whiten(rollout.Advantages, rollout.ResponseMask, rollout.Advantages);
+        }
+
         double sum = 0;
         for (int i = 0; i < b * r; i++)
         {
@@ -376,14 +390,16 @@ public sealed partial class PpoTrainer : IDisposable
         // Only the trained buffer: under LoRA the engine's base-gradient buffer is never written, so its pages stay untouched.
         Array.Clear(trainableGrad);
         Array.Clear(ValueHead.Gradients);
-        Policy.Forward(tokens, mask, k, s, computeLogits: false, useAdapter: true);
+        using (compute.Measure()) Policy.Forward(tokens, mask, k, s, computeLogits: false, useAdapter: true);
         var newLogp = mNewLogp.AsSpan(0, kr);
         var entropy = mEntropy.AsSpan(0, kr);
         var lse = mLse.AsSpan(0, kr);
-        var chunk = logitChunk.AsSpan(0, r * vocab);
         float t = Options.Temperature;
+        bool keepLogits = KeepsMinibatchLogits(k, r);
         for (int i = 0; i < k; i++)
         {
+            using var measured = compute.Measure();
+            var chunk = RowLogits(keepLogits, i, r);
             Policy.ComputeLogits(i * s + p - 1, r, chunk);
             TokenStatistics.Compute(chunk, respTok.Slice(i * r, r), vocab, t, newLogp.Slice(i * r, r), entropy.Slice(i * r, r), lse.Slice(i * r, r));
         }
@@ -393,8 +409,14 @@ public sealed partial class PpoTrainer : IDisposable
         var gradLogp = mGradLogp.AsSpan(0, kr);
         var gradV = mGradV.AsSpan(0, kr);
         var gradEnt = mGradEnt.AsSpan(0, kr);
-        var pl = PolicyLoss.Compute(newLogp, mOldLogp.AsSpan(0, kr), mAdv.AsSpan(0, kr), respMask, gradLogp, k, r, Options.ClipRange);
-        var vl = ValueLoss.Compute(values, mOldValues.AsSpan(0, kr), mRet.AsSpan(0, kr), respMask, gradV, k, r, Options.ValueClipRange, Options.ValueCoef);
+        PolicyLossStats pl;
+        ValueLossStats vl;
+        using (compute.Measure())
+        {
+            pl = PolicyLoss.Compute(newLogp, mOldLogp.AsSpan(0, kr), mAdv.AsSpan(0, kr), respMask, gradLogp, k, r, Options.ClipRange);
+            vl = ValueLoss.Compute(values, mOldValues.AsSpan(0, kr), mRet.AsSpan(0, kr), respMask, gradV, k, r, Options.ValueClipRange, Options.ValueCoef);
+        }
+
         double entSum = 0;
         int valid = pl.ValidCount;
         float entScale = valid > 0 ? -Options.EntropyCoef / valid : 0f;
@@ -408,7 +430,9 @@ public sealed partial class PpoTrainer : IDisposable
         double meanEnt = valid > 0 ? entSum / valid : 0;
         for (int i = 0; i < k; i++)
         {
-            Policy.ComputeLogits(i * s + p - 1, r, chunk);
+            using var measured = compute.Measure();
+            var chunk = RowLogits(keepLogits, i, r);
+            if (!keepLogits) Policy.ComputeLogits(i * s + p - 1, r, chunk);
             TokenStatistics.Backward(chunk, respTok.Slice(i * r, r), vocab, t, lse.Slice(i * r, r), entropy.Slice(i * r, r), gradLogp.Slice(i * r, r), gradEnt.Slice(i * r, r));
             Policy.AccumulateLogitsGradient(i * s + p - 1, r, chunk);
         }
@@ -418,15 +442,19 @@ public sealed partial class PpoTrainer : IDisposable
         for (int i = 0; i < k; i++) gradV.Slice(i * r, r).CopyTo(dScores.Slice(i * s + p - 1, r));
         var dHidden = hiddenGrad.AsSpan(0, ks * dim);
         dHidden.Clear();
-        ValueHead.Backward(dScores, Policy.FinalHidden, mask, k, s, dHidden);
-        Policy.Backward(default, dHidden);
         float norm;
-        ReadOnlySpan<Memory<float>> grads = [trainableGrad, ValueHead.Gradients];
-        if (Options.MaxGradNorm > 0) norm = KernelClipping.ClipByGlobalNorm(grads, Options.MaxGradNorm);
-        else norm = KernelClipping.GlobalNorm(grads);
         OptimizerSteps++;
-        KernelAdamW.Step(trainable, trainableGrad, policyM, policyV, OptimizerSteps, Options.LearningRate, Options.AdamBeta1, Options.AdamBeta2, Options.AdamEpsilon, Options.WeightDecay);
-        KernelAdamW.Step(ValueHead.Parameters, ValueHead.Gradients, headM, headV, OptimizerSteps, Options.LearningRate, Options.AdamBeta1, Options.AdamBeta2, Options.AdamEpsilon, Options.WeightDecay);
+        using (compute.Measure())
+        {
+            ValueHead.Backward(dScores, Policy.FinalHidden, mask, k, s, dHidden);
+            Policy.Backward(default, dHidden);
+            ReadOnlySpan<Memory<float>> grads = [trainableGrad, ValueHead.Gradients];
+            if (Options.MaxGradNorm > 0) norm = KernelClipping.ClipByGlobalNorm(grads, Options.MaxGradNorm);
+            else norm = KernelClipping.GlobalNorm(grads);
+            KernelAdamW.Step(trainable, trainableGrad, policyM, policyV, OptimizerSteps, Options.LearningRate, Options.AdamBeta1, Options.AdamBeta2, Options.AdamEpsilon, Options.WeightDecay);
+            KernelAdamW.Step(ValueHead.Parameters, ValueHead.Gradients, headM, headV, OptimizerSteps, Options.LearningRate, Options.AdamBeta1, Options.AdamBeta2, Options.AdamEpsilon, Options.WeightDecay);
+        }
+
         return new PpoMetrics
         {
             PolicyLoss = pl.Loss, ValueLoss = vl.Loss, Entropy = meanEnt, ClipFraction = pl.ClipFraction, ApproxKl = pl.ApproxKl,
@@ -448,24 +476,35 @@ public sealed partial class PpoTrainer : IDisposable
         var lse = mLse.AsSpan(0, r);
         for (int i = 0; i < k; i++)
         {
+            using var measured = compute.Measure();
             model.ComputeLogits(i * s + p - 1, r, chunk);
             if (entropy.IsEmpty) TokenStatistics.LogProbs(chunk, respTok.Slice(i * r, r), vocab, Options.Temperature, logp.Slice(i * r, r), lse);
             else TokenStatistics.Compute(chunk, respTok.Slice(i * r, r), vocab, Options.Temperature, logp.Slice(i * r, r), entropy.Slice(i * r, r), lse);
         }
     }
 
+    // Keeping a minibatch's response logits saves recomputing the LM head in the backward (a third of its products);
+    // past this size they are recomputed row by row instead, so memory stays bounded for long responses.
+    internal long KeptLogitsLimit { get; init; } = 64L << 20; // floats: 256 MiB
+
+    private bool KeepsMinibatchLogits(int rows, int responseLength) => (long)rows * responseLength * vocab <= KeptLogitsLimit;
+
+    private Span<float> RowLogits(bool kept, int row, int responseLength) =>
+        logitChunk.AsSpan(kept ? row * responseLength * vocab : 0, responseLength * vocab);
+
     private void ResponseValues(PpoRollout rollout, ReadOnlySpan<float> mask, int k, Span<float> values)
     {
         int r = rollout.ResponseLength, s = rollout.SequenceLength, p = rollout.PromptLength;
         var all = headAll.AsSpan(0, k * s);
-        ValueHead.Forward(Policy.FinalHidden, mask, k, s, all);
+        using (compute.Measure()) ValueHead.Forward(Policy.FinalHidden, mask, k, s, all);
         for (int i = 0; i < k; i++) all.Slice(i * s + p - 1, r).CopyTo(values.Slice(i * r, r));
     }
 
     private void EnsureBuffers(int mb, PpoRollout rollout)
     {
         int r = rollout.ResponseLength, s = rollout.SequenceLength;
-        if (logitChunk.Length < r * vocab) logitChunk = new float[r * vocab];
+        long logits = KeepsMinibatchLogits(mb, r) ? (long)mb * r * vocab : (long)r * vocab;
+        if (logitChunk.Length < logits) logitChunk = new float[logits];
         if (mbTokens.Length < mb * s)
         {
             mbTokens = new int[mb * s];
