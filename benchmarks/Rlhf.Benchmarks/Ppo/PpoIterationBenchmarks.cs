@@ -20,13 +20,12 @@ namespace Rlhf.Benchmarks.Ppo;
 /// </summary>
 [GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
 [CategoriesColumn]
-public unsafe class PpoIterationBenchmarks
+public class PpoIterationBenchmarks
 {
     private PpoTrainer trainer = null!;
     private PpoRollout rollout = null!;
     private PpoMetrics? last;
-    private List<(int M, int N, int K, bool TA, bool TB)> updateGemms = null!;
-    private float* a, b, c;
+    private readonly GemmWorkload updateGemms = new();
     private float sink;
 
     [Params(2)]
@@ -50,21 +49,10 @@ public unsafe class PpoIterationBenchmarks
         trainer.ScoreResponses(rollout);
         trainer.ComputeAdvantages(rollout);
 
-        updateGemms = [];
         int steps = options.PpoEpochs * ((options.BatchSize + options.MiniBatchSize - 1) / options.MiniBatchSize);
-        var step = PpoUpdateGemms.MinibatchStep(cfg, model.Adapter, options.MiniBatchSize, rollout.SequenceLength, rollout.ResponseLength);
-        for (int i = 0; i < steps; i++) updateGemms.AddRange(step);
-        long maxA = 0, maxB = 0, maxC = 0;
-        foreach (var g in updateGemms)
-        {
-            maxA = Math.Max(maxA, (long)g.M * g.K);
-            maxB = Math.Max(maxB, (long)g.K * g.N);
-            maxC = Math.Max(maxC, (long)g.M * g.N);
-        }
-
-        a = Alloc(maxA);
-        b = Alloc(maxB);
-        c = Alloc(maxC);
+        PpoUpdateGemms.AddMinibatchStep(updateGemms, cfg, model.Adapter, options.MiniBatchSize, rollout.SequenceLength, rollout.ResponseLength);
+        updateGemms.Repeat(steps);
+        updateGemms.Allocate();
         var full = new TransformerModel(cfg);
         var fullTrainer = new PpoTrainer(full, tok, new KeywordReward("the"), prompts, options with { LoraRank = 0 });
         Console.WriteLine($"// memory with LoRA: {PpoMemory.Measure(trainer)}");
@@ -95,10 +83,7 @@ public unsafe class PpoIterationBenchmarks
     public void OldAndReferenceLogProbs() => trainer.ComputeLogProbsAndValues(rollout);
 
     [BenchmarkCategory("update"), Benchmark(Baseline = true, Description = "OpenBLAS: the update's GEMMs")]
-    public void OpenBlasGemmsOfTheUpdate()
-    {
-        foreach (var g in updateGemms) OpenBlas.Multiply(a, b, c, g.M, g.N, g.K, g.TA, g.TB);
-    }
+    public void OpenBlasGemmsOfTheUpdate() => updateGemms.RunOpenBlas();
 
     [BenchmarkCategory("update"), Benchmark(Description = "update, 4 epochs")]
     public PpoMetrics UpdateFourEpochs() => trainer.Update(rollout);
@@ -106,20 +91,11 @@ public unsafe class PpoIterationBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
-        System.Runtime.InteropServices.NativeMemory.AlignedFree(a);
-        System.Runtime.InteropServices.NativeMemory.AlignedFree(b);
-        System.Runtime.InteropServices.NativeMemory.AlignedFree(c);
+        updateGemms.Dispose();
         if (last is { } m)
         {
             Console.WriteLine($"// last iteration: {m.IterationSeconds:F3}s, {m.TokensPerSecond:F0} tok/s; generation {m.GenerationSeconds:F3}s, reference+old {m.ReferenceSeconds:F3}s, " +
                 $"reward {m.ScoringSeconds:F4}s, update {m.UpdateSeconds:F3}s; orchestration {m.OrchestrationSeconds * 1e3:F1} ms = {100 * m.OrchestrationSeconds / m.IterationSeconds:F2} %");
         }
-    }
-
-    private static float* Alloc(long n)
-    {
-        var p = (float*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(n * sizeof(float)), 64);
-        new Span<float>(p, checked((int)n)).Fill(0.01f);
-        return p;
     }
 }
