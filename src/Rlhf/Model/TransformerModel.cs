@@ -213,17 +213,24 @@ public sealed partial class TransformerModel
     public void AccumulateLogitsGradient(int rowStart, int rowCount, ReadOnlySpan<float> dLogits)
     {
         CheckRows(rowStart, rowCount);
-        int d = Config.ModelDim, v = Config.VocabSize, n = acts.N;
+        int d = Config.ModelDim, v = Config.VocabSize;
         if (dLogits.Length != rowCount * v) throw new ArgumentException($"dLogits has {dLogits.Length} elements, needs rowCount*vocab = {rowCount * v}.", nameof(dLogits));
+        Gemm.Multiply(dLogits, Parameters.AsSpan(Layout.LmHead, v * d), PendingHiddenGradient().Slice(rowStart * d, rowCount * d), rowCount, d, v, accumulate: true);
+        if (TrainsBase)
+            Gemm.Multiply(dLogits, acts.NormF.AsSpan(rowStart * d, rowCount * d), Gradients.AsSpan(Layout.LmHead, v * d), v, d, rowCount, transposeA: true, accumulate: true);
+    }
+
+    /// <summary>The gradient w.r.t. FinalHidden that the logit chunks accumulate into until the next <see cref="Backward"/>.</summary>
+    private Span<float> PendingHiddenGradient()
+    {
+        int n = acts.N * Config.ModelDim;
         if (!pendingHiddenGradient)
         {
-            acts.DNormF.AsSpan(0, n * d).Clear();
+            acts.DNormF.AsSpan(0, n).Clear();
             pendingHiddenGradient = true;
         }
 
-        Gemm.Multiply(dLogits, Parameters.AsSpan(Layout.LmHead, v * d), acts.DNormF.AsSpan(rowStart * d, rowCount * d), rowCount, d, v, accumulate: true);
-        if (TrainsBase)
-            Gemm.Multiply(dLogits, acts.NormF.AsSpan(rowStart * d, rowCount * d), Gradients.AsSpan(Layout.LmHead, v * d), v, d, rowCount, transposeA: true, accumulate: true);
+        return acts.DNormF.AsSpan(0, n);
     }
 
     private void CheckRows(int rowStart, int rowCount)

@@ -396,11 +396,17 @@ public sealed partial class PpoTrainer : IDisposable
         var lse = mLse.AsSpan(0, kr);
         float t = Options.Temperature;
         bool keepLogits = KeepsMinibatchLogits(k, r);
+        if (keepLogits)
+        {
+            using var measured = compute.Measure();
+            Policy.ComputeLogits(p - 1, r, k, s, logitChunk.AsSpan(0, k * r * vocab));
+        }
+
         for (int i = 0; i < k; i++)
         {
             using var measured = compute.Measure();
             var chunk = RowLogits(keepLogits, i, r);
-            Policy.ComputeLogits(i * s + p - 1, r, chunk);
+            if (!keepLogits) Policy.ComputeLogits(i * s + p - 1, r, chunk);
             TokenStatistics.Compute(chunk, respTok.Slice(i * r, r), vocab, t, newLogp.Slice(i * r, r), entropy.Slice(i * r, r), lse.Slice(i * r, r));
         }
 
@@ -434,7 +440,13 @@ public sealed partial class PpoTrainer : IDisposable
             var chunk = RowLogits(keepLogits, i, r);
             if (!keepLogits) Policy.ComputeLogits(i * s + p - 1, r, chunk);
             TokenStatistics.Backward(chunk, respTok.Slice(i * r, r), vocab, t, lse.Slice(i * r, r), entropy.Slice(i * r, r), gradLogp.Slice(i * r, r), gradEnt.Slice(i * r, r));
-            Policy.AccumulateLogitsGradient(i * s + p - 1, r, chunk);
+            if (!keepLogits) Policy.AccumulateLogitsGradient(i * s + p - 1, r, chunk);
+        }
+
+        if (keepLogits)
+        {
+            using var measured = compute.Measure();
+            Policy.AccumulateLogitsGradient(p - 1, r, k, s, logitChunk.AsSpan(0, k * r * vocab));
         }
 
         var dScores = headGrad.AsSpan(0, ks);
@@ -472,19 +484,27 @@ public sealed partial class PpoTrainer : IDisposable
     private void ResponseLogProbs(TransformerModel model, PpoRollout rollout, int k, ReadOnlySpan<int> respTok, Span<float> logp, Span<float> entropy)
     {
         int r = rollout.ResponseLength, s = rollout.SequenceLength, p = rollout.PromptLength;
-        var chunk = logitChunk.AsSpan(0, r * vocab);
         var lse = mLse.AsSpan(0, r);
+        bool keepLogits = KeepsMinibatchLogits(k, r);
+        if (keepLogits)
+        {
+            using var measured = compute.Measure();
+            model.ComputeLogits(p - 1, r, k, s, logitChunk.AsSpan(0, k * r * vocab));
+        }
+
         for (int i = 0; i < k; i++)
         {
             using var measured = compute.Measure();
-            model.ComputeLogits(i * s + p - 1, r, chunk);
+            var chunk = RowLogits(keepLogits, i, r);
+            if (!keepLogits) model.ComputeLogits(i * s + p - 1, r, chunk);
             if (entropy.IsEmpty) TokenStatistics.LogProbs(chunk, respTok.Slice(i * r, r), vocab, Options.Temperature, logp.Slice(i * r, r), lse);
             else TokenStatistics.Compute(chunk, respTok.Slice(i * r, r), vocab, Options.Temperature, logp.Slice(i * r, r), entropy.Slice(i * r, r), lse);
         }
     }
 
-    // Keeping a minibatch's response logits saves recomputing the LM head in the backward (a third of its products);
-    // past this size they are recomputed row by row instead, so memory stays bounded for long responses.
+    // Keeping a minibatch's response logits lets one product cover every sequence of the minibatch and saves
+    // recomputing them in the backward; past this size they are computed per sequence and recomputed for the
+    // backward instead, so memory stays bounded for long responses.
     internal long KeptLogitsLimit { get; init; } = 64L << 20; // floats: 256 MiB
 
     private bool KeepsMinibatchLogits(int rows, int responseLength) => (long)rows * responseLength * vocab <= KeptLogitsLimit;
