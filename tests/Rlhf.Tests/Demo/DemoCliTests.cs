@@ -93,8 +93,9 @@ public class DemoCliTests
         Assert.That(code, Is.EqualTo(2));
         Assert.That(err, Does.Contain("--force"));
 
-        (code, stdout, err) = Run("demo", "--config", config, "--out", "run", "--force", "--ppo-steps", "1", "--json");
+        (code, stdout, err) = Run("demo", "--config", config, "--out", "run", "--force", "--ppo-steps", "1", "--json", "--quiet");
         Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(err, Is.Empty, "--quiet: no progress");
         using var summary = JsonDocument.Parse(stdout);
         Assert.That(summary.RootElement.GetProperty("ReportPath").GetString(), Is.EqualTo(Path.Combine(dir, "run", "report.md")));
         var effective = JsonSerializer.Deserialize<DemoOptions>(File.ReadAllText(Path.Combine(dir, "run", "config.json")), DemoOptions.Json)!;
