@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Spectre.Console;
+using Spectre.Console.Rendering;
 
 namespace Rlhf.Cli;
 
@@ -51,18 +52,24 @@ internal sealed class PlainProgress(TextWriter writer) : ProgressSink
 internal sealed class SpectreProgress : ProgressSink
 {
     private readonly ProgressContext context;
+    private readonly MetricColumn metrics;
     private readonly Dictionary<string, ProgressTask> tasks = [];
 
-    private SpectreProgress(ProgressContext context) => this.context = context;
+    private SpectreProgress(ProgressContext context, MetricColumn metrics)
+    {
+        this.context = context;
+        this.metrics = metrics;
+    }
 
     public static T Run<T>(Func<ProgressSink, T> work)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        var metrics = new MetricColumn();
         return console.Progress()
             .AutoClear(false)
             .HideCompleted(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-            .Start(ctx => work(new SpectreProgress(ctx)));
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn { Width = 20 }, new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn(), metrics)
+            .Start(ctx => work(new SpectreProgress(ctx, metrics)));
     }
 
     public override void Begin(string stage, double total, double startAt = 0)
@@ -75,7 +82,7 @@ internal sealed class SpectreProgress : ProgressSink
         var task = Task(stage, total, Math.Max(0, done - 1));
         task.MaxValue = Math.Max(total, 1e-9);
         task.Value = done;
-        task.Description = $"{Markup.Escape(stage)} [grey]{Markup.Escape(metric)}[/]";
+        metrics.Text[task.Id] = metric;
     }
 
     private ProgressTask Task(string stage, double total, double startAt)
@@ -88,5 +95,25 @@ internal sealed class SpectreProgress : ProgressSink
         }
 
         return task;
+    }
+}
+
+/// <summary>The stage's key metric after the bar, cut with an ellipsis where the terminal is narrow.</summary>
+internal sealed class MetricColumn : ProgressColumn
+{
+    /// <summary>Per task id; written by the work's thread, read by Spectre's render thread.</summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<int, string> Text { get; } = new();
+
+    protected override bool NoWrap => true;
+
+    // The other columns take about this much besides the description; a wider metric would make the grid wrap.
+    private const int OtherColumns = 46;
+
+    public override IRenderable Render(RenderOptions options, ProgressTask task, TimeSpan deltaTime)
+    {
+        string metric = Text.TryGetValue(task.Id, out var m) ? m : "";
+        int room = Math.Max(8, options.ConsoleSize.Width - OtherColumns - task.Description.Length);
+        if (metric.Length > room) metric = metric[..(room - 1)] + "…";
+        return new Text(metric, new Style(Color.Grey));
     }
 }

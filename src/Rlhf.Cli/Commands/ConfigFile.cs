@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Help;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -18,8 +19,8 @@ internal static class ConfigFile
 {
     private sealed record Binding(Option<FileInfo> Option, Type? Record);
 
-    // Commands built by CliApp.BuildRoot, once per process.
-    private static readonly Dictionary<Command, Binding> Bindings = [];
+    // Which commands have --config; weak so that building the command tree again does not keep the old one alive.
+    private static readonly ConditionalWeakTable<Command, Binding> Bindings = [];
 
     /// <summary>Adds --config to <paramref name="command"/>; <paramref name="record"/>'s property names are also accepted (read by the command with <see cref="Load{T}"/>).</summary>
     public static Option<FileInfo> AddTo(Command command, Type? record = null)
@@ -30,7 +31,7 @@ internal static class ConfigFile
                 "; options given on the command line override it [default: none]",
         };
         command.Options.Add(option);
-        Bindings[command] = new Binding(option, record);
+        Bindings.AddOrUpdate(command, new Binding(option, record));
         return option;
     }
 

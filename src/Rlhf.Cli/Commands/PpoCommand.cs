@@ -14,7 +14,7 @@ internal static class PpoCommand
         var model = new Option<string>("--model") { Description = "policy: HF folder (config.json + safetensors) or llama2.c .bin", Required = true };
         var tokenizer = new Option<string>("--tokenizer") { Description = "'byte', 'gpt2', or a llama2.c tok*.bin file", Required = true };
         var prompts = new Option<string>("--prompts") { Description = "JSONL with a \"prompt\" per line, or demo:customer", Required = true };
-        var reward = new Option<string>("--reward") { Description = "REWARD_MODEL_DIR, CLASSIFIER_DIR#WANTED_CLASS (its logit), MODEL.onnx#WANTED_CLASS or keyword:WORD (default: none; required)" };
+        var reward = new Option<string>("--reward") { Description = "REWARD_MODEL_DIR, CLASSIFIER_DIR#WANTED_CLASS (its logit), MODEL.onnx#WANTED_CLASS or keyword:WORD [default: none; one is needed]" };
         var output = new Option<string>("--out") { Description = "run directory (config.json, metrics.jsonl, checkpoint-*/, final/)", Required = true };
         var resume = CommonOptions.Flag("--resume", "continue from the latest checkpoint in --out");
         var force = CommonOptions.Force();
