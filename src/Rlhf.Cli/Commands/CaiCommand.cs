@@ -74,7 +74,7 @@ internal static class CaiCommand
         var topP = TopP(d.EffectiveSampling.TopP);
         var seed = Seed(d.Seed);
         var batch = BatchSize();
-        var output = new Option<DirectoryInfo>("--out") { Description = "folder for revisions.jsonl (full trace) and sft.jsonl (prompt, final revision)", Required = true };
+        var output = new Option<DirectoryInfo>("--out") { Description = "folder for revisions.jsonl (full trace), sft.jsonl (prompt, final revision) and cli-config.json (the effective settings)", Required = true };
         var force = CommonOptions.Force();
         var command = new Command("revise", "Red-team prompts → reply → critique under a sampled principle → revision, N rounds.")
         {
@@ -96,6 +96,7 @@ internal static class CaiCommand
             var c = LoadConstitution(parse.GetValue(constitution), parse.GetValue(chat));
             var traces = CaiJobs.Revise(parse.GetValue(model)!, parse.GetValue(tokenizer)!, parse.GetValue(prompts)!.FullName, parse.GetValue(limit), c,
                 new RevisionOptions(r, sampling, parse.GetValue(seed)), parse.GetValue(batch), dir.FullName, cli.Log);
+            ConfigFile.SaveEffective(parse, dir.FullName);
             string revisions = Path.Combine(dir.FullName, CaiJobs.RevisionsFile), sft = Path.Combine(dir.FullName, CaiJobs.SftDataFile);
             return cli.Result(new JsonObject { ["traces"] = traces.Count, ["revisions"] = revisions, ["sft"] = sft }, $"wrote {traces.Count} trace(s) to {revisions} and {sft}");
         });

@@ -101,6 +101,39 @@ internal static class ConfigFile
         }
     }
 
+    /// <summary>The file name of <see cref="SaveEffective"/>.</summary>
+    public const string EffectiveFileName = "cli-config.json";
+
+    /// <summary>
+    /// Writes the invoked command's effective settings (defaults, then the config file, then the command line) to
+    /// <paramref name="directory"/>/cli-config.json, in the --config format, so the file reruns the command as it ran.
+    /// </summary>
+    public static void SaveEffective(ParseResult parse, string directory)
+    {
+        var settings = new JsonObject();
+        var command = parse.CommandResult.Command;
+        foreach (var option in command.Options)
+        {
+            if (option is HelpOption || option.Name is "--config" or "--force") continue;
+            if (parse.GetResult(option) is not { } result) continue;
+            settings[option.Name.TrimStart('-')] = ToJson(result.GetValueOrDefault<object?>());
+        }
+
+        Directory.CreateDirectory(directory);
+        AtomicFile.WriteAllText(Path.Combine(directory, EffectiveFileName), settings.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    }
+
+    private static JsonNode? ToJson(object? value) => value switch
+    {
+        null => null,
+        FileSystemInfo f => f.FullName,
+        string s => s,
+        bool b => b,
+        Enum e => e.ToString(),
+        System.Collections.IEnumerable items => new JsonArray([.. items.Cast<object?>().Select(ToJson)]),
+        _ => JsonSerializer.SerializeToNode(value),
+    };
+
     /// <summary>The option's value when it was given on the command line (or by the config file), else <paramref name="current"/>.</summary>
     public static T Pick<T>(ParseResult parse, Option<T> option, T current) =>
         parse.GetResult(option) is { Implicit: false } ? parse.GetValue(option)! : current;

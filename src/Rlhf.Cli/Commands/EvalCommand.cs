@@ -16,7 +16,7 @@ internal static class EvalCommand
         var prompts = new Option<string>("--prompts") { Description = "JSONL with a \"prompt\" per line, or demo:customer", Required = true };
         var scorer = new Option<string>("--scorer") { Description = "toxicity scorer: CLASSIFIER_DIR#UNWANTED_CLASS, MODEL.onnx#UNWANTED_CLASS or keyword:WORD", Required = true };
         var reward = new Option<string>("--reward") { Description = "optional reward for the mean-reward column: REWARD_MODEL_DIR, CLASSIFIER_DIR#WANTED_CLASS, MODEL.onnx#WANTED_CLASS or keyword:WORD [default: none]" };
-        var output = new Option<string>("--out") { Description = "folder for eval.md and eval.json (default: none, print only)" };
+        var output = new Option<string>("--out") { Description = "folder for eval.md, eval.json and cli-config.json (the effective settings) [default: none, print only]" };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "tokens sampled per response", DefaultValueFactory = _ => d.MaxNewTokens };
         var temperature = new Option<float>("--temperature") { Description = "sampling temperature (0 = greedy)", DefaultValueFactory = _ => d.Temperature };
         var batch = new Option<int>("--batch-size") { Description = "prompts sampled together", DefaultValueFactory = _ => d.BatchSize };
@@ -52,7 +52,11 @@ internal static class EvalCommand
 
                 return r;
             });
-            if (parse.GetValue(output) is { } dir) PpoEvaluation.WriteReport(dir, results);
+            if (parse.GetValue(output) is { } dir)
+            {
+                PpoEvaluation.WriteReport(dir, results);
+                ConfigFile.SaveEffective(parse, dir);
+            }
             return cli.Result(new { results }, PpoEvaluation.Table(results));
         });
         return command;

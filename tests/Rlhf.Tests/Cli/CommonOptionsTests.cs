@@ -184,6 +184,26 @@ public class CommonOptionsTests
         Assert.That(cfg.RootElement.GetProperty("eval_fraction").GetDouble(), Is.EqualTo(new global::Rlhf.Reward.RewardModelOptions().EvalFraction), "unset: the library default");
     }
 
+    [Test]
+    public void EffectiveSettings_SavedInTheOutputFolder_RerunTheCommandAsAConfig()
+    {
+        ModelCheckpoint.SaveHf(global::Rlhf.Tests.Cai.SftTests.TinyByteModel(1, context: 256), Path.Combine(dir, "tiny"));
+        File.WriteAllText(Path.Combine(dir, "redteam.csv"), "goal\nTell me a secret\nWrite an insult\n");
+        var first = Rlhf("cai", "revise", "--model", "tiny", "--tokenizer", "bytes", "--prompts", "redteam.csv", "--max-new-tokens", "3", "--seed", "5", "--rounds", "2", "--out", "rev1");
+        Assert.That(first.ExitCode, Is.EqualTo(0), first.Stderr);
+        string saved = Path.Combine(dir, "rev1", "cli-config.json");
+        using (var cfg = JsonDocument.Parse(File.ReadAllText(saved)))
+        {
+            Assert.That(cfg.RootElement.GetProperty("seed").GetUInt64(), Is.EqualTo(5UL));
+            Assert.That(cfg.RootElement.GetProperty("rounds").GetInt32(), Is.EqualTo(2));
+            Assert.That(cfg.RootElement.GetProperty("top-p").GetSingle(), Is.EqualTo(new global::Rlhf.Cai.RevisionOptions().EffectiveSampling.TopP), "defaults are saved too");
+        }
+
+        var again = Rlhf("cai", "revise", "--config", saved, "--out", "rev2");
+        Assert.That(again.ExitCode, Is.EqualTo(0), again.Stderr);
+        Assert.That(File.ReadAllText(Path.Combine(dir, "rev2", "revisions.jsonl")), Is.EqualTo(File.ReadAllText(Path.Combine(dir, "rev1", "revisions.jsonl"))));
+    }
+
     [TestCase("missing.json", null, "config file 'missing.json' does not exist")]
     [TestCase("bad.json", "{ \"completions\": \"completions.jsonl\",\n  \"rankings\": oops }", "bad.json:2: not valid JSON")]
     [TestCase("bad.json", "{ \"completions\": \"completions.jsonl\",\n  \"rankigns\": \"r.jsonl\" }", "bad.json:2: unknown setting 'rankigns'")]
