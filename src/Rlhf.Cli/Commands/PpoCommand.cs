@@ -86,7 +86,7 @@ internal static class PpoCommand
             var metrics = cli.WithProgress(p =>
             {
                 return PpoRun.Run(trainer, outDir, isResume, m => p.Report("ppo", m.Iteration, options.MaxSteps, string.Create(CultureInfo.InvariantCulture,
-                    $"[{m.Iteration}/{options.MaxSteps}] score {m.MeanScore:F3}±{m.StdScore:F3} kl {m.MeanKl:F3} β {m.KlCoef:F4} ent {m.Entropy:F3} clip {m.ClipFraction:F3} approx-kl {m.ApproxKl:F4} pg {m.PolicyLoss:F4} vf {m.ValueLoss:F4} ev {m.ExplainedVariance:F2} len {m.MeanResponseLength:F1} {m.TokensPerSecond:F0} tok/s gen/ref/score/update {m.GenerationSeconds:F2}/{m.ReferenceSeconds:F2}/{m.ScoringSeconds:F2}/{m.UpdateSeconds:F2}s")));
+                    $"score {m.MeanScore:F3}±{m.StdScore:F3} kl {m.MeanKl:F3} β {m.KlCoef:F4} ent {m.Entropy:F3} clip {m.ClipFraction:F3} approx-kl {m.ApproxKl:F4} pg {m.PolicyLoss:F4} vf {m.ValueLoss:F4} ev {m.ExplainedVariance:F2} len {m.MeanResponseLength:F1} {m.TokensPerSecond:F0} tok/s gen/ref/score/update {m.GenerationSeconds:F2}/{m.ReferenceSeconds:F2}/{m.ScoringSeconds:F2}/{m.UpdateSeconds:F2}s")));
             });
             return cli.Result(new { runDirectory = Path.GetFullPath(outDir), iterations = trainer.Iteration, last = metrics.Count > 0 ? metrics[^1] : null },
                 $"done: {trainer.Iteration} iteration(s); run directory {Path.GetFullPath(outDir)}");

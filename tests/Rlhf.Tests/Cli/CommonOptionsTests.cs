@@ -34,6 +34,9 @@ public class CommonOptionsTests
     [TearDown]
     public void DeleteFolder() => Directory.Delete(dir, recursive: true);
 
+    // Standard error of the last --json run of JsonThenQuiet: the plain progress lines (stderr is not a terminal).
+    private string progress = "";
+
     private CliRunner.Result Rlhf(params string[] args) => CliRunner.Run(dir, args);
 
     /// <summary>args + --json: exit 0 and standard output is exactly one JSON object; quietArgs + --quiet: exit 0, nothing printed.</summary>
@@ -41,6 +44,7 @@ public class CommonOptionsTests
     {
         var json = Rlhf([.. args, "--json"]);
         Assert.That(json.ExitCode, Is.EqualTo(0), $"{string.Join(' ', args)} --json: {json.Stderr}");
+        progress = json.Stderr;
         JsonElement root;
         using (var doc = JsonDocument.Parse(json.Stdout)) root = doc.RootElement.Clone();
         Assert.That(root.ValueKind, Is.EqualTo(JsonValueKind.Object), json.Stdout);
@@ -124,19 +128,24 @@ public class CommonOptionsTests
         JsonThenQuiet([.. clf, "--out", "clf"], [.. clf, "--out", "clf2"]);
         string[] score = ["score", "--model", "rm", "--input", "responses.jsonl"];
         Assert.That(JsonThenQuiet([.. score, "--out", "s1.jsonl"], [.. score, "--out", "s2.jsonl"]).GetProperty("scored").GetInt32(), Is.EqualTo(2));
+        Assert.That(progress, Does.Match(@"(?m)^score 2/2 [0-9.]+ items/s$"));
 
         string[] gen = ["generate-completions", "--model", "policy", "--tokenizer", "byte", "--prompts", "prompts.jsonl", "--k", "2", "--max-new-tokens", "3"];
         Assert.That(JsonThenQuiet([.. gen, "--out", "g1.jsonl"], [.. gen, "--out", "g2.jsonl"]).GetProperty("prompts").GetInt32(), Is.EqualTo(2));
+        Assert.That(progress, Does.Match(@"(?m)^generate-completions 1/2 [0-9.]+ completions/s ETA [0-9]+s$").And.Match(@"(?m)^generate-completions 2/2 "));
         string[] ppo = ["ppo", "--model", "policy", "--tokenizer", "byte", "--prompts", "prompts.jsonl", "--reward", "keyword:a", "--steps", "1", "--batch-size", "2",
             "--mini-batch-size", "1", "--max-new-tokens", "3"];
         Assert.That(JsonThenQuiet([.. ppo, "--out", "ppo1"], [.. ppo, "--out", "ppo2"]).GetProperty("iterations").GetInt32(), Is.EqualTo(1));
+        Assert.That(progress, Does.StartWith("ppo 1/1 score "));
         string[] eval = ["eval", "--model", "policy", "--tokenizer", "byte", "--prompts", "prompts.jsonl", "--scorer", "keyword:a", "--adapter", "ppo1/final", "--max-new-tokens", "3"];
         Assert.That(JsonThenQuiet(eval, eval).GetProperty("results").GetArrayLength(), Is.EqualTo(2));
+        Assert.That(progress, Does.Match(@"(?m)^eval before 2/2 [0-9.]+ items/s$").And.Match(@"(?m)^eval after 2/2 "));
         string[] onnx = ["export-onnx", "--model", "policy"];
         Assert.That(JsonThenQuiet([.. onnx, "--out", "m1.onnx"], [.. onnx, "--out", "m2.onnx"]).GetProperty("layers").GetInt32(), Is.EqualTo(2));
 
-        string[] sft = ["sft", "--model", "tiny", "--tokenizer", "bytes", "--data", "sft.jsonl", "--steps", "1", "--batch-size", "2", "--held-out", "0"];
-        JsonThenQuiet([.. sft, "--out", "sft1"], [.. sft, "--out", "sft2"]);
+        string[] sft = ["sft", "--model", "tiny", "--tokenizer", "bytes", "--data", "sft.jsonl", "--steps", "2", "--batch-size", "2", "--held-out", "0"];
+        Assert.That(JsonThenQuiet([.. sft, "--out", "sft1"], [.. sft, "--out", "sft2"]).GetProperty("Steps").GetInt32(), Is.EqualTo(2));
+        Assert.That(progress, Does.Match(@"(?m)^sft 1/2 loss [0-9.]+ ETA [0-9]+s$").And.Match(@"(?m)^sft 2/2 loss [0-9.]+$"));
         string[] revise = ["cai", "revise", "--model", "tiny", "--tokenizer", "bytes", "--prompts", "redteam.csv", "--max-new-tokens", "3"];
         Assert.That(JsonThenQuiet([.. revise, "--out", "rev1"], [.. revise, "--out", "rev2"]).GetProperty("traces").GetInt32(), Is.EqualTo(1));
         string[] prefs = ["cai", "prefs", "--model", "tiny", "--tokenizer", "bytes", "--prompts", "redteam.csv", "--principles", "1", "--max-new-tokens", "3"];

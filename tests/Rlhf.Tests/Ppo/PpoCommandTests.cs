@@ -22,7 +22,7 @@ public class PpoCommandTests
         var ppo = CliRunner.Run(dir.Path, "ppo", "--model", "model", "--tokenizer", "byte", "--prompts", "prompts.jsonl", "--reward", "keyword:a",
             "--out", "run", "--steps", "3", "--batch-size", "4", "--mini-batch-size", "2", "--max-new-tokens", "4", "--lr", "0.01", "--checkpoint-every", "2");
         Assert.That(ppo.ExitCode, Is.EqualTo(0), ppo.Stderr);
-        Assert.That(ppo.Stderr, Does.Contain("[3/3] score").And.Contain("tok/s").And.Contain("ETA"));
+        Assert.That(ppo.Stderr, Does.Contain("ppo 3/3 score").And.Contain("tok/s").And.Contain("ETA"));
         Assert.That(ppo.Stdout, Does.StartWith("done: 3 iteration(s)"));
         Assert.That(File.ReadAllLines(dir.File("run/metrics.jsonl")), Has.Length.EqualTo(3));
         Assert.That(Directory.Exists(dir.File("run/checkpoint-000002")) && Directory.Exists(dir.File("run/checkpoint-000003")));
