@@ -32,15 +32,15 @@ internal static class CaiCommand
         Required = true,
     };
 
-    private static Option<int?> Limit() => new("--limit") { Description = "use only the first N prompts (default: all)" };
+    private static Option<int?> Limit() => new("--limit") { Description = "use only the first N prompts [default: all]" };
 
-    private static Option<FileInfo?> ConstitutionFile() => new("--constitution") { Description = "constitution JSON (default: the built-in one; see `rlhf cai constitution`)" };
+    private static Option<FileInfo?> ConstitutionFile() => new("--constitution") { Description = "constitution JSON [default: the built-in one; see `rlhf cai constitution`]" };
 
     private static readonly CaiSampling DefaultSampling = new();
 
     private static Option<string?> ChatFormatOption() => new("--chat-format")
     {
-        Description = "plain, llama2, chatml, zephyr or llama3 (default: the constitution's)",
+        Description = "plain, llama2, chatml, zephyr or llama3 [default: the constitution's]",
     };
 
     private static Option<int> MaxNew(int value) => new("--max-new-tokens") { Description = "tokens per generated reply", DefaultValueFactory = _ => value };
@@ -106,7 +106,7 @@ internal static class CaiCommand
     private static Command Prefs()
     {
         var model = Model("policy to sample replies from (the SFT model): Hugging Face folder or llama2.c .bin");
-        var feedback = new Option<string?>("--feedback-model") { Description = "model that answers the comparison questions (default: --model)" };
+        var feedback = new Option<string?>("--feedback-model") { Description = "model that answers the comparison questions [default: --model]" };
         var d = new PreferenceOptions();
         var tokenizer = Tokenizer();
         var prompts = Prompts();
@@ -175,7 +175,7 @@ internal static class CaiCommand
 
     private static Command ConstitutionCommand()
     {
-        var output = new Option<FileInfo?>("--out") { Description = "write to this file (default: none, standard output)" };
+        var output = new Option<FileInfo?>("--out") { Description = "write to this file [default: none, standard output]" };
         var force = CommonOptions.Force();
         var command = new Command("constitution", "Print the built-in constitution (a starting point for your own).") { output, force };
         ConfigFile.AddTo(command);

@@ -38,8 +38,8 @@ internal static class LabelCommand
         var completions = new Option<FileInfo>("--completions") { Description = "completions.jsonl to label (required when the database does not exist yet; new prompts are added later) [default: none]" };
         var db = Db();
         var urls = new Option<string>("--urls") { Description = "where to listen (';' between several)", DefaultValueFactory = _ => LabelingServer.DefaultUrls };
-        var overlap = new Option<int?>("--overlap") { Description = $"k: how many different labelers rank each item (default: {DefaultOverlap} for a new project, unchanged for an existing one)" };
-        var instructions = new Option<FileInfo>("--instructions") { Description = "text file with the instructions labelers see (default: `rlhf instructions`)" };
+        var overlap = new Option<int?>("--overlap") { Description = $"k: how many different labelers rank each item [default: {DefaultOverlap} for a new project, unchanged for an existing one]" };
+        var instructions = new Option<FileInfo>("--instructions") { Description = "text file with the instructions labelers see [default: `rlhf instructions`]" };
         var labelers = new Option<string[]>("--labeler") { Description = "add a labeler with this name and print their private link (repeatable; default: none)", AllowMultipleArgumentsPerToken = true };
         var command = new Command("serve", "Start the labeling app (creates the project on first start and prints the organiser's link).")
         {

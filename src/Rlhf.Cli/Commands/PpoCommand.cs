@@ -38,7 +38,7 @@ internal static class PpoCommand
         var grad = new Option<float>("--max-grad-norm") { Description = "0 = no clipping", DefaultValueFactory = _ => d.MaxGradNorm };
         var rank = new Option<int>("--lora-rank") { Description = "0 = full fine-tuning with a frozen reference copy", DefaultValueFactory = _ => d.LoraRank };
         var temperature = new Option<float>("--temperature") { DefaultValueFactory = _ => d.Temperature };
-        var threshold = new Option<float?>("--reward-threshold") { Description = "stop once an iteration's mean score reaches this (default: none, run every step)" };
+        var threshold = new Option<float?>("--reward-threshold") { Description = "stop once an iteration's mean score reaches this [default: none, run every step]" };
         var every = new Option<int>("--checkpoint-every") { DefaultValueFactory = _ => d.CheckpointEvery };
         var eosPenalty = new Option<float>("--missing-eos-penalty") { DefaultValueFactory = _ => d.MissingEosPenalty };
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => d.Seed };
