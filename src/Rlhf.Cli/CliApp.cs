@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using Rlhf.Cli.Commands;
 using Rlhf.IO;
 
@@ -17,6 +18,8 @@ public static class CliApp
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("rlhf: align language models with human feedback (rankings → pairs → reward model → PPO).");
+        root.Options.Add(CliOutput.JsonOption);
+        root.Options.Add(CliOutput.QuietOption);
         root.Subcommands.Add(InstructionsCommand.Create());
         root.Subcommands.Add(RankingsCommand.Create());
         root.Subcommands.Add(AgreementCommand.Create());
@@ -39,16 +42,25 @@ public static class CliApp
     {
         output ??= Console.Out;
         error ??= Console.Error;
-        var parse = BuildRoot().Parse(args);
-        if (parse.Errors.Count > 0)
-        {
-            foreach (var e in parse.Errors) error.WriteLine($"error: {e.Message}");
-            error.WriteLine("Run with --help for usage.");
-            return BadInput;
-        }
-
+        var root = BuildRoot();
         try
         {
+            var parse = root.Parse(args);
+            var (expanded, injected) = ConfigFile.Expand(parse, args);
+            if (injected.Count > 0) parse = root.Parse(expanded);
+            if (parse.Errors.Count > 0)
+            {
+                foreach (var e in parse.Errors)
+                {
+                    // A bad value that came from --config names the file, line and key rather than the option.
+                    if (e.SymbolResult is OptionResult { Option: var o } && injected.TryGetValue(o, out var s)) error.WriteLine($"error: {s.Path}:{s.Line}: setting '{s.Key}': {e.Message}");
+                    else error.WriteLine($"error: {e.Message}");
+                }
+
+                error.WriteLine("Run with --help for usage.");
+                return BadInput;
+            }
+
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = output, Error = error });
         }
         catch (InvalidInputException e)

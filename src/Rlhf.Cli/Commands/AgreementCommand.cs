@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 using Rlhf.Feedback;
 
 namespace Rlhf.Cli.Commands;
@@ -15,11 +16,11 @@ internal static class AgreementCommand
             Description = "flag labelers whose mean tau-b against the others is below this",
             DefaultValueFactory = _ => new AgreementOptions().FlagBelow,
         };
-        var json = CommonOptions.Json();
         var command = new Command("agreement", "Report how well labelers agree and flag the ones who disagree.")
         {
-            completions, rankings, flagBelow, json,
+            completions, rankings, flagBelow,
         };
+        ConfigFile.AddTo(command);
         command.SetAction(parse =>
         {
             var sets = CompletionSets.Load(parse.GetValue(completions)!.FullName);
@@ -32,8 +33,7 @@ internal static class AgreementCommand
             }
 
             var report = AgreementReport.Compute(importer.Accepted, new AgreementOptions(parse.GetValue(flagBelow)));
-            parse.InvocationConfiguration.Output.Write(parse.GetValue(json) ? report.ToJson() + Environment.NewLine : report.ToTable());
-            return CliApp.Success;
+            return CliOutput.Of(parse).Result(JsonNode.Parse(report.ToJson())!, report.ToTable());
         });
         return command;
     }

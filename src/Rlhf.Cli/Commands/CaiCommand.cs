@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 using Rlhf.Cai;
 using Rlhf.IO;
 
@@ -31,24 +32,26 @@ internal static class CaiCommand
         Required = true,
     };
 
-    private static Option<int?> Limit() => new("--limit") { Description = "use only the first N prompts" };
+    private static Option<int?> Limit() => new("--limit") { Description = "use only the first N prompts [default: all]" };
 
-    private static Option<FileInfo?> ConstitutionFile() => new("--constitution") { Description = "constitution JSON (default: the built-in one; see `rlhf cai constitution`)" };
+    private static Option<FileInfo?> ConstitutionFile() => new("--constitution") { Description = "constitution JSON [default: the built-in one; see `rlhf cai constitution`]" };
+
+    private static readonly CaiSampling DefaultSampling = new();
 
     private static Option<string?> ChatFormatOption() => new("--chat-format")
     {
-        Description = "plain, llama2, chatml, zephyr or llama3 (default: the constitution's)",
+        Description = "plain, llama2, chatml, zephyr or llama3 [default: the constitution's]",
     };
 
     private static Option<int> MaxNew(int value) => new("--max-new-tokens") { Description = "tokens per generated reply", DefaultValueFactory = _ => value };
 
     private static Option<float> Temperature(float value) => new("--temperature") { Description = "sampling temperature (0 = greedy)", DefaultValueFactory = _ => value };
 
-    private static Option<float> TopP() => new("--top-p") { Description = "nucleus sampling threshold", DefaultValueFactory = _ => 0.95f };
+    private static Option<float> TopP(float value) => new("--top-p") { Description = "nucleus sampling threshold", DefaultValueFactory = _ => value };
 
-    private static Option<ulong> Seed() => new("--seed") { Description = "seed for principle choice and sampling", DefaultValueFactory = _ => 0UL };
+    private static Option<ulong> Seed(ulong value) => new("--seed") { Description = "seed for principle choice and sampling", DefaultValueFactory = _ => value };
 
-    private static Option<int> BatchSize() => new("--batch-size") { Description = "prompts generated together", DefaultValueFactory = _ => 8 };
+    private static Option<int> BatchSize() => new("--batch-size") { Description = "prompts generated together", DefaultValueFactory = _ => EngineLanguageModel.DefaultBatchSize };
 
     internal static Constitution LoadConstitution(FileInfo? file, string? chatFormat)
     {
@@ -64,20 +67,23 @@ internal static class CaiCommand
         var limit = Limit();
         var constitution = ConstitutionFile();
         var chat = ChatFormatOption();
-        var rounds = new Option<int>("--rounds") { Description = "critique–revision rounds per prompt", DefaultValueFactory = _ => 1 };
-        var maxNew = MaxNew(128);
-        var temperature = Temperature(0.7f);
-        var topP = TopP();
-        var seed = Seed();
+        var d = new RevisionOptions();
+        var rounds = new Option<int>("--rounds") { Description = "critique–revision rounds per prompt", DefaultValueFactory = _ => d.Rounds };
+        var maxNew = MaxNew(d.EffectiveSampling.MaxNewTokens);
+        var temperature = Temperature(d.EffectiveSampling.Temperature);
+        var topP = TopP(d.EffectiveSampling.TopP);
+        var seed = Seed(d.Seed);
         var batch = BatchSize();
-        var output = new Option<DirectoryInfo>("--out") { Description = "folder for revisions.jsonl (full trace) and sft.jsonl (prompt, final revision)", Required = true };
+        var output = new Option<DirectoryInfo>("--out") { Description = "folder for revisions.jsonl (full trace), sft.jsonl (prompt, final revision) and cli-config.json (the effective settings)", Required = true };
         var force = CommonOptions.Force();
         var command = new Command("revise", "Red-team prompts → reply → critique under a sampled principle → revision, N rounds.")
         {
             model, tokenizer, prompts, limit, constitution, chat, rounds, maxNew, temperature, topP, seed, batch, output, force,
         };
+        ConfigFile.AddTo(command);
         command.SetAction(parse =>
         {
+            var cli = CliOutput.Of(parse);
             var dir = parse.GetValue(output)!;
             bool f = parse.GetValue(force);
             CommonOptions.CheckOverwrite(new FileInfo(Path.Combine(dir.FullName, CaiJobs.RevisionsFile)), f);
@@ -88,11 +94,11 @@ internal static class CaiCommand
             CheckPositive(parse.GetValue(batch), "--batch-size");
             CheckLimit(parse.GetValue(limit));
             var c = LoadConstitution(parse.GetValue(constitution), parse.GetValue(chat));
-            var err = parse.InvocationConfiguration.Error;
             var traces = CaiJobs.Revise(parse.GetValue(model)!, parse.GetValue(tokenizer)!, parse.GetValue(prompts)!.FullName, parse.GetValue(limit), c,
-                new RevisionOptions(r, sampling, parse.GetValue(seed)), parse.GetValue(batch), dir.FullName, m => err.WriteLine(m));
-            parse.InvocationConfiguration.Output.WriteLine($"wrote {traces.Count} trace(s) to {Path.Combine(dir.FullName, CaiJobs.RevisionsFile)} and {Path.Combine(dir.FullName, CaiJobs.SftDataFile)}");
-            return CliApp.Success;
+                new RevisionOptions(r, sampling, parse.GetValue(seed)), parse.GetValue(batch), dir.FullName, cli.Log);
+            ConfigFile.SaveEffective(parse, dir.FullName);
+            string revisions = Path.Combine(dir.FullName, CaiJobs.RevisionsFile), sft = Path.Combine(dir.FullName, CaiJobs.SftDataFile);
+            return cli.Result(new JsonObject { ["traces"] = traces.Count, ["revisions"] = revisions, ["sft"] = sft }, $"wrote {traces.Count} trace(s) to {revisions} and {sft}");
         });
         return command;
     }
@@ -100,18 +106,19 @@ internal static class CaiCommand
     private static Command Prefs()
     {
         var model = Model("policy to sample replies from (the SFT model): Hugging Face folder or llama2.c .bin");
-        var feedback = new Option<string?>("--feedback-model") { Description = "model that answers the comparison questions (default: --model)" };
+        var feedback = new Option<string?>("--feedback-model") { Description = "model that answers the comparison questions [default: --model]" };
+        var d = new PreferenceOptions();
         var tokenizer = Tokenizer();
         var prompts = Prompts();
         var limit = Limit();
         var constitution = ConstitutionFile();
         var chat = ChatFormatOption();
-        var responses = new Option<int>("--responses") { Description = "replies sampled per prompt; every pair is compared", DefaultValueFactory = _ => 2 };
-        var principles = new Option<int>("--principles") { Description = "comparison principles sampled per pair (each asked in both option orders)", DefaultValueFactory = _ => 2 };
-        var maxNew = MaxNew(128);
-        var temperature = Temperature(1f);
-        var topP = TopP();
-        var seed = Seed();
+        var responses = new Option<int>("--responses") { Description = "replies sampled per prompt; every pair is compared", DefaultValueFactory = _ => d.ResponsesPerPrompt };
+        var principles = new Option<int>("--principles") { Description = "comparison principles sampled per pair (each asked in both option orders)", DefaultValueFactory = _ => d.PrinciplesPerComparison };
+        var maxNew = MaxNew(d.EffectiveSampling.MaxNewTokens);
+        var temperature = Temperature(d.EffectiveSampling.Temperature);
+        var topP = TopP(d.EffectiveSampling.TopP);
+        var seed = Seed(d.Seed);
         var batch = BatchSize();
         var output = CommonOptions.Output("pairs JSONL: {prompt, chosen, rejected, preference (soft label), votes, ...} per line");
         var force = CommonOptions.Force();
@@ -119,8 +126,10 @@ internal static class CaiCommand
         {
             model, feedback, tokenizer, prompts, limit, constitution, chat, responses, principles, maxNew, temperature, topP, seed, batch, output, force,
         };
+        ConfigFile.AddTo(command);
         command.SetAction(parse =>
         {
+            var cli = CliOutput.Of(parse);
             var outFile = parse.GetValue(output)!;
             CommonOptions.CheckOverwrite(outFile, parse.GetValue(force));
             if (parse.GetValue(responses) < 2) throw new InvalidInputException("--responses must be at least 2");
@@ -129,11 +138,9 @@ internal static class CaiCommand
             CheckLimit(parse.GetValue(limit));
             var sampling = CheckSampling(parse.GetValue(maxNew), parse.GetValue(temperature), parse.GetValue(topP));
             var c = LoadConstitution(parse.GetValue(constitution), parse.GetValue(chat));
-            var err = parse.InvocationConfiguration.Error;
             var pairs = CaiJobs.Prefs(parse.GetValue(model)!, parse.GetValue(feedback), parse.GetValue(tokenizer)!, parse.GetValue(prompts)!.FullName, parse.GetValue(limit), c,
-                new PreferenceOptions(parse.GetValue(responses), parse.GetValue(principles), sampling, parse.GetValue(seed)), parse.GetValue(batch), outFile.FullName, m => err.WriteLine(m));
-            parse.InvocationConfiguration.Output.WriteLine($"wrote {pairs.Count} pair(s) to {outFile.FullName}");
-            return CliApp.Success;
+                new PreferenceOptions(parse.GetValue(responses), parse.GetValue(principles), sampling, parse.GetValue(seed)), parse.GetValue(batch), outFile.FullName, cli.Log);
+            return cli.Result(new JsonObject { ["pairs"] = pairs.Count, ["output"] = outFile.FullName }, $"wrote {pairs.Count} pair(s) to {outFile.FullName}");
         });
         return command;
     }
@@ -151,32 +158,40 @@ internal static class CaiCommand
                 throw new OutputExistsException(cfg.Output);
             }
 
-            var err = parse.InvocationConfiguration.Error;
-            var outcomes = CaiStages.Pipeline().Run(new CaiRunContext(cfg, m => err.WriteLine(m)));
-            foreach (var o in outcomes) parse.InvocationConfiguration.Output.WriteLine($"{o.Stage}: {o.Status}");
-            return CliApp.Success;
+            var cli = CliOutput.Of(parse);
+            var outcomes = CaiStages.Pipeline().Run(new CaiRunContext(cfg, cli.Log));
+            var stages = new JsonArray();
+            var text = new List<string>();
+            foreach (var o in outcomes)
+            {
+                stages.Add(new JsonObject { ["stage"] = o.Stage, ["status"] = o.Status.ToString() });
+                text.Add($"{o.Stage}: {o.Status}");
+            }
+
+            return cli.Result(new JsonObject { ["output"] = Path.GetFullPath(cfg.Output), ["stages"] = stages }, string.Join("\n", text));
         });
         return command;
     }
 
     private static Command ConstitutionCommand()
     {
-        var output = new Option<FileInfo?>("--out") { Description = "write to this file instead of standard output" };
+        var output = new Option<FileInfo?>("--out") { Description = "write to this file [default: none, standard output]" };
         var force = CommonOptions.Force();
         var command = new Command("constitution", "Print the built-in constitution (a starting point for your own).") { output, force };
+        ConfigFile.AddTo(command);
         command.SetAction(parse =>
         {
+            var cli = CliOutput.Of(parse);
             string json = Constitution.DefaultJson();
             if (parse.GetValue(output) is { } f)
             {
                 CommonOptions.CheckOverwrite(f, parse.GetValue(force));
                 AtomicFile.WriteAllText(f.FullName, json);
-            }
-            else
-            {
-                parse.InvocationConfiguration.Output.Write(json);
+                return cli.Result(new JsonObject { ["output"] = f.FullName }, $"wrote {f.FullName}");
             }
 
+            // The constitution is the result itself (already JSON), so it is printed with --json and --quiet too.
+            cli.Stdout.Write(json);
             return CliApp.Success;
         });
         return command;

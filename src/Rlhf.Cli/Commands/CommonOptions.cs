@@ -22,9 +22,10 @@ internal static class CommonOptions
 
     public static Option<FileInfo> Output(string description) => new("--out") { Description = description, Required = true };
 
-    public static Option<bool> Force() => new("--force") { Description = "overwrite existing outputs" };
+    public static Option<bool> Force() => Flag("--force", "overwrite existing outputs");
 
-    public static Option<bool> Json() => new("--json") { Description = "machine-readable JSON on standard output" };
+    /// <summary>An on/off option; --help shows no default for flags by itself, so the description says it.</summary>
+    public static Option<bool> Flag(string name, string description) => new(name) { Description = description + " [default: off]", DefaultValueFactory = _ => false };
 
     /// <summary>Throws when <paramref name="file"/> exists and overwriting was not asked for.</summary>
     public static void CheckOverwrite(FileInfo file, bool force)

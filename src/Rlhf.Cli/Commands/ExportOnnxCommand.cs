@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 using Rlhf.Checkpoints;
 using Rlhf.Formats;
 using Rlhf.IO;
@@ -13,15 +14,16 @@ internal static class ExportOnnxCommand
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "Hugging Face folder (config.json + model.safetensors) or llama2.c .bin checkpoint", Required = true };
-        var adapter = new Option<DirectoryInfo?>("--adapter") { Description = "PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)" };
-        var loraInputs = new Option<bool>("--lora-inputs") { Description = "make the adapter's A/B matrices graph inputs (PEFT names), so one graph serves every adapter version; needs --adapter" };
-        var valueHead = new Option<bool>("--value-head") { Description = "add a values [batch, seq] output from v_head.summary.weight/bias in the model's safetensors" };
+        var adapter = new Option<DirectoryInfo?>("--adapter") { Description = "PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors; default: none)" };
+        var loraInputs = CommonOptions.Flag("--lora-inputs", "make the adapter's A/B matrices graph inputs (PEFT names), so one graph serves every adapter version; needs --adapter");
+        var valueHead = CommonOptions.Flag("--value-head", "add a values [batch, seq] output from v_head.summary.weight/bias in the model's safetensors");
         var output = CommonOptions.Output("ONNX file to write (weights over 2 GB go to <file>.data)");
         var force = CommonOptions.Force();
         var command = new Command("export-onnx", "Export a GPT-2 or Llama model to ONNX (opset 17): input_ids, attention_mask, position_ids, past key/values in; logits and present key/values out.")
         {
             model, adapter, loraInputs, valueHead, output, force,
         };
+        ConfigFile.AddTo(command);
         command.SetAction(parse =>
         {
             var outFile = parse.GetValue(output)!;
@@ -45,11 +47,16 @@ internal static class ExportOnnxCommand
             if (outFile.Directory is { Exists: false } d) d.Create();
             OnnxExporter.ExportCausalLm(m, outFile.FullName, new OnnxExportOptions { LoraInputs = parse.GetValue(loraInputs), ValueHead = head });
             var c = m.Config;
-            parse.InvocationConfiguration.Output.WriteLine(
+            string lora = m.Adapter is null ? "none" : parse.GetValue(loraInputs) ? "inputs" : "baked-in";
+            return CliOutput.Of(parse).Result(
+                new JsonObject
+                {
+                    ["output"] = outFile.FullName, ["family"] = c.Family.ToString(), ["layers"] = c.LayerCount, ["model_dim"] = c.ModelDim, ["heads"] = c.HeadCount,
+                    ["kv_heads"] = c.KvHeadCount, ["vocab"] = c.VocabSize, ["lora"] = lora, ["values_output"] = head is not null,
+                },
                 $"wrote {outFile.FullName}: {c.Family}, {c.LayerCount} layers, d={c.ModelDim}, heads={c.HeadCount}/{c.KvHeadCount}, vocab={c.VocabSize}" +
                 (m.Adapter is null ? "" : parse.GetValue(loraInputs) ? $", LoRA inputs ({m.Adapter.Tensors.Count} tensors)" : ", LoRA baked in") +
                 (head is null ? "" : ", values output"));
-            return CliApp.Success;
         });
         return command;
     }

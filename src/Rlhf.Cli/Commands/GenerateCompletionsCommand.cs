@@ -1,4 +1,7 @@
 using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
 using Rlhf.Checkpoints;
 using Rlhf.Completions;
 using Rlhf.IO;
@@ -15,25 +18,28 @@ internal static class GenerateCompletionsCommand
         var model = new Option<string>("--model") { Description = "Hugging Face folder or llama2.c .bin checkpoint", Required = true };
         var tokenizer = new Option<string>("--tokenizer") { Description = "\"byte\", \"gpt2\" or a llama2.c tok*.bin file", Required = true };
         var prompts = new Option<FileInfo>("--prompts") { Description = "prompts.jsonl: {prompt_id?, prompt} per line", Required = true };
-        var k = new Option<int>("--k") { Description = "completions per prompt", DefaultValueFactory = _ => 4 };
+        var d = CompletionGenerator.DefaultOptions;
+        var k = new Option<int>("--k") { Description = "completions per prompt", DefaultValueFactory = _ => CompletionGenerator.DefaultK };
         var output = CommonOptions.Output("completions.jsonl to write");
-        var maxNew = new Option<int>("--max-new-tokens") { Description = "tokens to sample per completion at most", DefaultValueFactory = _ => 64 };
-        var temperature = new Option<float>("--temperature") { Description = "sampling temperature (0 = greedy)", DefaultValueFactory = _ => 1f };
-        var topK = new Option<int>("--top-k") { Description = "keep the k most likely tokens (0 = all)", DefaultValueFactory = _ => 0 };
-        var topP = new Option<float>("--top-p") { Description = "nucleus sampling mass (1 = off)", DefaultValueFactory = _ => 1f };
-        var seed = new Option<ulong>("--seed") { Description = "base seed: same seed, same file", DefaultValueFactory = _ => 0UL };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "tokens to sample per completion at most", DefaultValueFactory = _ => d.MaxNewTokens };
+        var temperature = new Option<float>("--temperature") { Description = "sampling temperature (0 = greedy)", DefaultValueFactory = _ => d.Temperature };
+        var topK = new Option<int>("--top-k") { Description = "keep the k most likely tokens (0 = all)", DefaultValueFactory = _ => d.TopK };
+        var topP = new Option<float>("--top-p") { Description = "nucleus sampling mass (1 = off)", DefaultValueFactory = _ => d.TopP };
+        var seed = new Option<ulong>("--seed") { Description = "base seed: same seed, same file", DefaultValueFactory = _ => d.Seed };
         var force = CommonOptions.Force();
         var command = new Command("generate-completions", "Sample k completions per prompt for labelers (shown in a per-row shuffled order).")
         {
             model, tokenizer, prompts, k, output, maxNew, temperature, topK, topP, seed, force,
         };
+        ConfigFile.AddTo(command);
         command.SetAction(parse =>
         {
+            var o = CliOutput.Of(parse);
             var outFile = parse.GetValue(output)!;
             CommonOptions.CheckOverwrite(outFile, parse.GetValue(force));
             int count = parse.GetValue(k);
             if (count < 2) throw new InvalidInputException($"--k must be at least 2 (ranking needs two completions), got {count}");
-            var options = new GenerationOptions(parse.GetValue(maxNew), parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), Seed: parse.GetValue(seed));
+            var options = d with { MaxNewTokens = parse.GetValue(maxNew), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK), TopP = parse.GetValue(topP), Seed = parse.GetValue(seed) };
             if (options.MaxNewTokens <= 0) throw new InvalidInputException($"--max-new-tokens must be positive, got {options.MaxNewTokens}");
             if (!(options.Temperature >= 0)) throw new InvalidInputException($"--temperature must be >= 0, got {options.Temperature}");
             if (options.TopK < 0) throw new InvalidInputException($"--top-k must be >= 0, got {options.TopK}");
@@ -53,11 +59,18 @@ internal static class GenerateCompletionsCommand
             var records = CompletionGenerator.ReadPrompts(parse.GetValue(prompts)!.FullName);
             var m = ModelCheckpoint.Load(modelPath);
             if (tok.VocabSize > m.Config.VocabSize) throw new InvalidInputException($"--tokenizer has {tok.VocabSize} ids, more than the model's vocabulary {m.Config.VocabSize}");
-            var sets = CompletionGenerator.Generate(m, tok, records, count, options);
+            var clock = Stopwatch.StartNew();
+            var sets = o.WithProgress(p => CompletionGenerator.Generate(m, tok, records, count, options,
+                done => p.Report("generate-completions", done, records.Count, Rate(done * count, clock.Elapsed.TotalSeconds, "completions"))));
             CompletionGenerator.Write(outFile.FullName, sets, options, modelPath);
-            parse.InvocationConfiguration.Output.WriteLine($"wrote {sets.Count} prompt(s) x {count} completions to {outFile.FullName}");
-            return CliApp.Success;
+            return o.Result(
+                new JsonObject { ["output"] = outFile.FullName, ["prompts"] = sets.Count, ["k"] = count, ["seconds"] = clock.Elapsed.TotalSeconds },
+                $"wrote {sets.Count} prompt(s) x {count} completions to {outFile.FullName}");
         });
         return command;
     }
+
+    /// <summary>"12.3 items/s": the throughput shown as the key metric of item-by-item stages.</summary>
+    internal static string Rate(double items, double seconds, string unit) =>
+        string.Create(CultureInfo.InvariantCulture, $"{(seconds > 0 ? items / seconds : 0):F1} {unit}/s");
 }

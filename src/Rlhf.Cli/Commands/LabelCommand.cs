@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 using Rlhf.Feedback;
 using Rlhf.IO;
 using Rlhf.Labeling;
@@ -34,19 +35,23 @@ internal static class LabelCommand
 
     private static Command Serve()
     {
-        var completions = new Option<FileInfo>("--completions") { Description = "completions.jsonl to label (required when the database does not exist yet; new prompts are added later)" };
+        var completions = new Option<FileInfo>("--completions") { Description = "completions.jsonl to label (required when the database does not exist yet; new prompts are added later) [default: none]" };
         var db = Db();
         var urls = new Option<string>("--urls") { Description = "where to listen (';' between several)", DefaultValueFactory = _ => LabelingServer.DefaultUrls };
-        var overlap = new Option<int?>("--overlap") { Description = $"k: how many different labelers rank each item (default {DefaultOverlap} for a new project)" };
-        var instructions = new Option<FileInfo>("--instructions") { Description = "text file with the instructions labelers see (default: `rlhf instructions`)" };
-        var labelers = new Option<string[]>("--labeler") { Description = "add a labeler with this name and print their private link (repeatable)", AllowMultipleArgumentsPerToken = true };
+        var overlap = new Option<int?>("--overlap") { Description = $"k: how many different labelers rank each item [default: {DefaultOverlap} for a new project, unchanged for an existing one]" };
+        var instructions = new Option<FileInfo>("--instructions") { Description = "text file with the instructions labelers see [default: `rlhf instructions`]" };
+        var labelers = new Option<string[]>("--labeler") { Description = "add a labeler with this name and print their private link (repeatable; default: none)", AllowMultipleArgumentsPerToken = true };
         var command = new Command("serve", "Start the labeling app (creates the project on first start and prints the organiser's link).")
         {
             completions, db, urls, overlap, instructions, labelers,
         };
+        ConfigFile.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var output = parse.InvocationConfiguration.Output;
+            var cli = CliOutput.Of(parse);
+            // Human lines are collected and printed once listening; --json prints one object instead, then waits.
+            var lines = new List<string>();
+            var info = new JsonObject { ["db"] = parse.GetValue(db)!.FullName };
             string dbPath = parse.GetValue(db)!.FullName;
             int? k = parse.GetValue(overlap);
             if (k is < 1) throw new InvalidInputException($"--overlap must be at least 1, got {k}");
@@ -68,7 +73,8 @@ internal static class LabelCommand
                 if (sets is not null)
                 {
                     int added = store.AddItems(sets.Values);
-                    if (added > 0) output.WriteLine($"added {added} new prompt(s) from {parse.GetValue(completions)!.FullName}");
+                    info["added_prompts"] = added;
+                    if (added > 0) lines.Add($"added {added} new prompt(s) from {parse.GetValue(completions)!.FullName}");
                 }
 
                 if (k is not null || instructionText is not null) store.UpdateSettings(instructionText, k);
@@ -77,7 +83,10 @@ internal static class LabelCommand
             {
                 if (sets is null) throw new InvalidInputException($"--completions is required to create a new project ({dbPath} does not exist)");
                 store = LabelingStore.Create(dbPath, sets.Values, k ?? DefaultOverlap, instructionText, out organiserToken);
-                output.WriteLine($"created labeling project {dbPath}: {sets.Count} prompt(s), overlap k = {k ?? DefaultOverlap}");
+                info["created"] = true;
+                info["prompts"] = sets.Count;
+                info["overlap"] = k ?? DefaultOverlap;
+                lines.Add($"created labeling project {dbPath}: {sets.Count} prompt(s), overlap k = {k ?? DefaultOverlap}");
             }
 
             var newLabelers = new List<NewLabeler>();
@@ -88,21 +97,39 @@ internal static class LabelCommand
 
             await using var server = await LabelingServer.StartAsync(store, parse.GetValue(urls)!, cancellationToken: cancellationToken);
             string baseUrl = server.Addresses[0];
-            if (organiserToken is not null) output.WriteLine($"organiser link (keep it private): {LabelingLinks.Organiser(baseUrl, organiserToken)}");
-            else output.WriteLine("organiser link: printed when the project was created; `rlhf label organiser-link` makes a new one");
-            foreach (var labeler in newLabelers) output.WriteLine($"labeler {labeler.Name}: {labeler.Link(baseUrl)}");
+            if (organiserToken is not null)
+            {
+                info["organiser_link"] = LabelingLinks.Organiser(baseUrl, organiserToken);
+                lines.Add($"organiser link (keep it private): {info["organiser_link"]}");
+            }
+            else
+            {
+                lines.Add("organiser link: printed when the project was created; `rlhf label organiser-link` makes a new one");
+            }
+
+            var labelerLinks = new JsonArray();
+            foreach (var labeler in newLabelers)
+            {
+                labelerLinks.Add(new JsonObject { ["name"] = labeler.Name, ["link"] = labeler.Link(baseUrl) });
+                lines.Add($"labeler {labeler.Name}: {labeler.Link(baseUrl)}");
+            }
+
+            var listening = new JsonArray();
             foreach (string address in server.Addresses)
             {
-                output.WriteLine($"listening on {address}");
+                listening.Add(address);
+                lines.Add($"listening on {address}");
                 var uri = new Uri(address);
                 if (uri.Scheme == "http" && !uri.IsLoopback)
                 {
-                    parse.InvocationConfiguration.Error.WriteLine($"warning: {address} is reachable from other machines over plain HTTP; links and cookies travel unencrypted (put it behind HTTPS)");
+                    cli.Warn($"{address} is reachable from other machines over plain HTTP; links and cookies travel unencrypted (put it behind HTTPS)");
                 }
             }
 
-            output.WriteLine("press Ctrl+C to stop");
-            output.Flush();
+            info["labelers"] = labelerLinks;
+            info["listening"] = listening;
+            lines.Add("press Ctrl+C to stop");
+            cli.Result(info, string.Join("\n", lines));
             try
             {
                 await server.WaitForShutdownAsync(cancellationToken);
@@ -122,16 +149,21 @@ internal static class LabelCommand
         var names = new Argument<string[]>("name") { Description = "labeler name(s): letters, digits, '.', '_', '@', '-'", Arity = ArgumentArity.OneOrMore };
         var baseUrl = BaseUrl();
         var command = new Command("add-labeler", "Add labelers and print each one's private link (shown once; only a hash is stored).") { db, names, baseUrl };
+        ConfigFile.AddTo(command);
         command.SetAction(parse =>
         {
             var store = LabelingStore.Open(parse.GetValue(db)!.FullName);
+            var links = new JsonArray();
+            var text = new List<string>();
             foreach (string name in parse.GetValue(names)!)
             {
                 var added = Add(store, name);
-                parse.InvocationConfiguration.Output.WriteLine($"labeler {added.Name}: {added.Link(parse.GetValue(baseUrl)!)}");
+                string link = added.Link(parse.GetValue(baseUrl)!);
+                links.Add(new JsonObject { ["name"] = added.Name, ["link"] = link });
+                text.Add($"labeler {added.Name}: {link}");
             }
 
-            return CliApp.Success;
+            return CliOutput.Of(parse).Result(new JsonObject { ["labelers"] = links }, string.Join("\n", text));
         });
         return command;
     }
@@ -141,11 +173,12 @@ internal static class LabelCommand
         var db = Db();
         var baseUrl = BaseUrl();
         var command = new Command("organiser-link", "Make a new organiser link (the old one stops working) and print it.") { db, baseUrl };
+        ConfigFile.AddTo(command);
         command.SetAction(parse =>
         {
             var store = LabelingStore.Open(parse.GetValue(db)!.FullName);
-            parse.InvocationConfiguration.Output.WriteLine($"organiser link (keep it private): {LabelingLinks.Organiser(parse.GetValue(baseUrl)!, store.RotateOrganiserToken())}");
-            return CliApp.Success;
+            string link = LabelingLinks.Organiser(parse.GetValue(baseUrl)!, store.RotateOrganiserToken());
+            return CliOutput.Of(parse).Result(new JsonObject { ["organiser_link"] = link }, $"organiser link (keep it private): {link}");
         });
         return command;
     }
@@ -153,18 +186,19 @@ internal static class LabelCommand
     private static Command Status()
     {
         var db = Db();
-        var json = CommonOptions.Json();
-        var command = new Command("status", "Progress per labeler, items short of the overlap, and agreement.") { db, json };
+        var command = new Command("status", "Progress per labeler, items short of the overlap, and agreement.") { db };
+        ConfigFile.AddTo(command);
         command.SetAction(parse =>
         {
             var status = LabelingStore.Open(parse.GetValue(db)!.FullName).Status();
-            var o = parse.InvocationConfiguration.Output;
-            if (parse.GetValue(json))
+            var labelerRows = new JsonArray();
+            foreach (var l in status.Labelers) labelerRows.Add(new JsonObject { ["name"] = l.Name, ["assigned"] = l.Assigned, ["ranked"] = l.Ranked, ["thumbs"] = l.Thumbs });
+            var json = new JsonObject
             {
-                o.WriteLine(status.Agreement.ToJson());
-                return CliApp.Success;
-            }
-
+                ["items"] = status.Items, ["closed_items"] = status.ClosedItems, ["rankings"] = status.Rankings, ["items_short_of_overlap"] = status.ItemsShortOfOverlap,
+                ["overlap"] = status.Overlap, ["labelers"] = labelerRows, ["agreement"] = JsonNode.Parse(status.Agreement.ToJson()),
+            };
+            var o = new StringWriter();
             o.WriteLine($"{status.Items} item(s), {status.ClosedItems} closed, {status.Rankings} ranking(s); {status.ItemsShortOfOverlap} item(s) short of k = {status.Overlap}");
             o.WriteLine();
             o.WriteLine("| labeler | assigned | ranked | thumbs |");
@@ -172,7 +206,7 @@ internal static class LabelCommand
             foreach (var l in status.Labelers) o.WriteLine($"| {l.Name} | {l.Assigned} | {l.Ranked} | {l.Thumbs} |");
             o.WriteLine();
             o.Write(status.Agreement.ToTable());
-            return CliApp.Success;
+            return CliOutput.Of(parse).Result(json, o.ToString());
         });
         return command;
     }
@@ -183,14 +217,15 @@ internal static class LabelCommand
         var output = CommonOptions.Output("rankings.jsonl to write (the format `rlhf pairs --rankings` reads)");
         var force = CommonOptions.Force();
         var command = new Command("export", "Write every ranking (and thumb) collected so far as JSONL.") { db, output, force };
+        ConfigFile.AddTo(command);
         command.SetAction(parse =>
         {
             var outFile = parse.GetValue(output)!;
             CommonOptions.CheckOverwrite(outFile, parse.GetValue(force));
             var store = LabelingStore.Open(parse.GetValue(db)!.FullName);
             var (rankings, thumbs) = store.Export(outFile.FullName, overwrite: true);
-            parse.InvocationConfiguration.Output.WriteLine($"wrote {rankings} ranking(s) and {thumbs} thumb(s) to {outFile.FullName}");
-            return CliApp.Success;
+            return CliOutput.Of(parse).Result(new JsonObject { ["output"] = outFile.FullName, ["rankings"] = rankings, ["thumbs"] = thumbs },
+                $"wrote {rankings} ranking(s) and {thumbs} thumb(s) to {outFile.FullName}");
         });
         return command;
     }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 using Rlhf.Feedback;
 
 namespace Rlhf.Cli.Commands;
@@ -18,9 +19,8 @@ internal static class PairsCommand
         };
         from.AcceptOnlyFromAmong("labelers", "consensus");
         var force = CommonOptions.Force();
-        var json = CommonOptions.Json();
-        var quiet = new Option<bool>("--quiet") { Description = "print nothing on success" };
-        var command = new Command("pairs", "Turn rankings into pairwise preference data.") { completions, rankings, output, from, force, json, quiet };
+        var command = new Command("pairs", "Turn rankings into pairwise preference data.") { completions, rankings, output, from, force };
+        ConfigFile.AddTo(command);
         command.SetAction(parse =>
         {
             var outFile = parse.GetValue(output)!;
@@ -48,12 +48,9 @@ internal static class PairsCommand
             }
 
             PreferencePairs.Write(outFile.FullName, pairs);
-            var outw = parse.InvocationConfiguration.Output;
-            if (parse.GetValue(json))
-                outw.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { pairs = pairs.Count, rankings = importer.Accepted.Count, path = outFile.FullName }));
-            else if (!parse.GetValue(quiet))
-                outw.WriteLine($"wrote {pairs.Count} pair(s) from {importer.Accepted.Count} ranking(s) to {outFile.FullName}");
-            return CliApp.Success;
+            return CliOutput.Of(parse).Result(
+                new JsonObject { ["pairs"] = pairs.Count, ["rankings"] = importer.Accepted.Count, ["path"] = outFile.FullName },
+                $"wrote {pairs.Count} pair(s) from {importer.Accepted.Count} ranking(s) to {outFile.FullName}");
         });
         return command;
     }

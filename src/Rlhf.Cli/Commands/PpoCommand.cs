@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Rlhf.IO;
 using Rlhf.Ppo;
 
@@ -15,12 +14,10 @@ internal static class PpoCommand
         var model = new Option<string>("--model") { Description = "policy: HF folder (config.json + safetensors) or llama2.c .bin", Required = true };
         var tokenizer = new Option<string>("--tokenizer") { Description = "'byte', 'gpt2', or a llama2.c tok*.bin file", Required = true };
         var prompts = new Option<string>("--prompts") { Description = "JSONL with a \"prompt\" per line, or demo:customer", Required = true };
-        var reward = new Option<string>("--reward") { Description = "REWARD_MODEL_DIR, CLASSIFIER_DIR#WANTED_CLASS (its logit), MODEL.onnx#WANTED_CLASS or keyword:WORD" };
+        var reward = new Option<string>("--reward") { Description = "REWARD_MODEL_DIR, CLASSIFIER_DIR#WANTED_CLASS (its logit), MODEL.onnx#WANTED_CLASS or keyword:WORD [default: none; one is needed]" };
         var output = new Option<string>("--out") { Description = "run directory (config.json, metrics.jsonl, checkpoint-*/, final/)", Required = true };
-        var resume = new Option<bool>("--resume") { Description = "continue from the latest checkpoint in --out" };
+        var resume = CommonOptions.Flag("--resume", "continue from the latest checkpoint in --out");
         var force = CommonOptions.Force();
-        var quiet = new Option<bool>("--quiet") { Description = "no progress lines" };
-        var json = CommonOptions.Json();
         var steps = new Option<int>("--steps") { Description = "iterations (MaxSteps)", DefaultValueFactory = _ => d.MaxSteps };
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => d.BatchSize };
         var mini = new Option<int>("--mini-batch-size") { DefaultValueFactory = _ => d.MiniBatchSize };
@@ -28,7 +25,7 @@ internal static class PpoCommand
         var lr = new Option<float>("--lr") { DefaultValueFactory = _ => d.LearningRate };
         var maxNew = new Option<int>("--max-new-tokens") { DefaultValueFactory = _ => d.MaxNewTokens };
         var klCoef = new Option<float>("--init-kl-coef") { DefaultValueFactory = _ => d.InitialKlCoef };
-        var fixedKl = new Option<bool>("--fixed-kl") { Description = "keep β fixed (no adaptive controller)" };
+        var fixedKl = CommonOptions.Flag("--fixed-kl", "keep β fixed (no adaptive controller)");
         var targetKl = new Option<float>("--target-kl") { DefaultValueFactory = _ => d.TargetKl };
         var horizon = new Option<float>("--kl-horizon") { DefaultValueFactory = _ => d.KlHorizon };
         var estimator = new Option<KlEstimator>("--kl-estimator") { DefaultValueFactory = _ => d.KlEstimator };
@@ -41,7 +38,7 @@ internal static class PpoCommand
         var grad = new Option<float>("--max-grad-norm") { Description = "0 = no clipping", DefaultValueFactory = _ => d.MaxGradNorm };
         var rank = new Option<int>("--lora-rank") { Description = "0 = full fine-tuning with a frozen reference copy", DefaultValueFactory = _ => d.LoraRank };
         var temperature = new Option<float>("--temperature") { DefaultValueFactory = _ => d.Temperature };
-        var threshold = new Option<float?>("--reward-threshold") { Description = "stop once an iteration's mean score reaches this" };
+        var threshold = new Option<float?>("--reward-threshold") { Description = "stop once an iteration's mean score reaches this [default: none, run every step]" };
         var every = new Option<int>("--checkpoint-every") { DefaultValueFactory = _ => d.CheckpointEvery };
         var eosPenalty = new Option<float>("--missing-eos-penalty") { DefaultValueFactory = _ => d.MissingEosPenalty };
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => d.Seed };
@@ -50,12 +47,12 @@ internal static class PpoCommand
             Description = "who samples rollouts: engine, or ort (ONNX Runtime, LoRA weights fed as graph inputs)",
             DefaultValueFactory = _ => d.RolloutBackend,
         };
-        var config = ConfigFile.Option();
         var command = new Command("ppo", "Align a policy with PPO against a reward (KL-penalised, GAE, clipped updates).")
         {
-            model, tokenizer, prompts, reward, output, resume, force, quiet, json, steps, batch, mini, epochs, lr, maxNew, klCoef, fixedKl,
-            targetKl, horizon, estimator, gamma, lambda, clip, vclip, vf, ent, grad, rank, temperature, threshold, every, eosPenalty, seed, rolloutBackend, config,
+            model, tokenizer, prompts, reward, output, resume, force, steps, batch, mini, epochs, lr, maxNew, klCoef, fixedKl,
+            targetKl, horizon, estimator, gamma, lambda, clip, vclip, vf, ent, grad, rank, temperature, threshold, every, eosPenalty, seed, rolloutBackend,
         };
+        var config = ConfigFile.AddTo(command, typeof(PpoOptions));
         command.SetAction(parse =>
         {
             var o = parse.GetValue(config) is { } file ? ConfigFile.Load(file.FullName, new PpoOptions(), PpoRun.Json) : new PpoOptions();
@@ -85,22 +82,14 @@ internal static class PpoCommand
             var promptList = PpoInputs.Prompts(parse.GetValue(prompts)!);
             var policy = PpoInputs.Model(parse.GetValue(model)!);
             using var trainer = new PpoTrainer(policy, tok, rewardFn, promptList, options);
-            var outw = parse.InvocationConfiguration.Output;
-            bool q = parse.GetValue(quiet), js = parse.GetValue(json);
-            var started = DateTime.UtcNow;
-            int? firstIteration = null;
-            var metrics = PpoRun.Run(trainer, outDir, isResume, m =>
+            var cli = CliOutput.Of(parse);
+            var metrics = cli.WithProgress(p =>
             {
-                if (q || js) return;
-                firstIteration ??= m.Iteration - 1; // after a resume, only this session's iterations time the ETA
-                double perIter = (DateTime.UtcNow - started).TotalSeconds / Math.Max(1, m.Iteration - firstIteration.Value);
-                double eta = perIter * (options.MaxSteps - m.Iteration);
-                outw.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"[{m.Iteration}/{options.MaxSteps}] score {m.MeanScore:F3}±{m.StdScore:F3} kl {m.MeanKl:F3} β {m.KlCoef:F4} ent {m.Entropy:F3} clip {m.ClipFraction:F3} approx-kl {m.ApproxKl:F4} pg {m.PolicyLoss:F4} vf {m.ValueLoss:F4} ev {m.ExplainedVariance:F2} len {m.MeanResponseLength:F1} {m.TokensPerSecond:F0} tok/s gen/ref/score/update {m.GenerationSeconds:F2}/{m.ReferenceSeconds:F2}/{m.ScoringSeconds:F2}/{m.UpdateSeconds:F2}s ETA {eta:F0}s"));
+                return PpoRun.Run(trainer, outDir, isResume, m => p.Report("ppo", m.Iteration, options.MaxSteps, string.Create(CultureInfo.InvariantCulture,
+                    $"score {m.MeanScore:F3}±{m.StdScore:F3} kl {m.MeanKl:F3} β {m.KlCoef:F4} ent {m.Entropy:F3} clip {m.ClipFraction:F3} approx-kl {m.ApproxKl:F4} pg {m.PolicyLoss:F4} vf {m.ValueLoss:F4} ev {m.ExplainedVariance:F2} len {m.MeanResponseLength:F1} {m.TokensPerSecond:F0} tok/s gen/ref/score/update {m.GenerationSeconds:F2}/{m.ReferenceSeconds:F2}/{m.ScoringSeconds:F2}/{m.UpdateSeconds:F2}s")));
             });
-            if (js) outw.WriteLine(JsonSerializer.Serialize(new { runDirectory = Path.GetFullPath(outDir), iterations = trainer.Iteration, last = metrics.Count > 0 ? metrics[^1] : null }, PpoRun.Json));
-            else if (!q) outw.WriteLine($"done: {trainer.Iteration} iteration(s); run directory {Path.GetFullPath(outDir)}");
-            return CliApp.Success;
+            return cli.Result(new { runDirectory = Path.GetFullPath(outDir), iterations = trainer.Iteration, last = metrics.Count > 0 ? metrics[^1] : null },
+                $"done: {trainer.Iteration} iteration(s); run directory {Path.GetFullPath(outDir)}");
         });
         return command;
     }

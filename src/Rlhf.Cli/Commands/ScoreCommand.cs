@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json.Nodes;
 using System.Text.Json;
 using Rlhf.Classification;
 using Rlhf.IO;
@@ -9,6 +11,8 @@ namespace Rlhf.Cli.Commands;
 /// <summary>rlhf score: reward-model or classifier scores for completions.jsonl or prompt/response JSONL.</summary>
 internal static class ScoreCommand
 {
+    private const int ProgressChunk = 32;
+
     private sealed record Item(string PromptId, string CompletionId, string Prompt, string Response);
 
     public static Command Create()
@@ -21,11 +25,13 @@ internal static class ScoreCommand
         };
         var output = CommonOptions.Output("scores.jsonl to write: {prompt_id, completion_id, prompt, response, score, ...} per scored response");
         var label = new Option<string?>("--label") { Description = "classifier: the wanted class (name or index) whose logit is the score; default the last label" };
-        var centred = new Option<bool>("--centred") { Description = "reward model: (r − mean) / std over its training set" };
+        var centred = CommonOptions.Flag("--centred", "reward model: (r − mean) / std over its training set");
         var force = CommonOptions.Force();
         var command = new Command("score", "Score responses with a reward model or a classifier.") { model, input, output, label, centred, force };
+        ConfigFile.AddTo(command);
         command.SetAction(parse =>
         {
+            var o = CliOutput.Of(parse);
             var outFile = parse.GetValue(output)!;
             CommonOptions.CheckOverwrite(outFile, parse.GetValue(force));
             string dir = parse.GetValue(model)!.FullName;
@@ -42,21 +48,41 @@ internal static class ScoreCommand
             float[]? probabilities = null;
             string[]? labels = null;
             string kind = ReadKind(dir);
+            Action<int, int> scoreChunk;
             if (kind == SequenceClassifier.Kind)
             {
                 var classifier = SequenceClassifier.Load(dir);
-                int cls = ClassOf(classifier, parse.GetValue(label));
-                classifier.AsReward(cls).Score(prompts, responses, scores);
-                probabilities = new float[items.Count * classifier.Classes];
-                classifier.Probabilities(responses, probabilities);
+                var reward = classifier.AsReward(ClassOf(classifier, parse.GetValue(label)));
+                int classes = classifier.Classes;
+                probabilities = new float[items.Count * classes];
                 labels = [.. classifier.Labels];
+                scoreChunk = (start, n) =>
+                {
+                    reward.Score(prompts.GetRange(start, n), responses.GetRange(start, n), scores.AsSpan(start, n));
+                    classifier.Probabilities(responses.GetRange(start, n), probabilities.AsSpan(start * classes, n * classes));
+                };
             }
             else
             {
                 var reward = RewardModel.Load(dir);
                 reward.Centred = parse.GetValue(centred);
-                reward.Score(prompts, responses, scores);
+                scoreChunk = (start, n) => reward.Score(prompts.GetRange(start, n), responses.GetRange(start, n), scores.AsSpan(start, n));
             }
+
+            // Chunks only to report progress between them: each response's score depends on itself alone.
+            var clock = Stopwatch.StartNew();
+            o.WithProgress(p =>
+            {
+                p.Begin("score", items.Count);
+                for (int start = 0; start < items.Count; start += ProgressChunk)
+                {
+                    int n = Math.Min(ProgressChunk, items.Count - start);
+                    scoreChunk(start, n);
+                    p.Report("score", start + n, items.Count, GenerateCompletionsCommand.Rate(start + n, clock.Elapsed.TotalSeconds, "items"));
+                }
+
+                return 0;
+            });
 
             var indices = Enumerable.Range(0, items.Count);
             JsonLines.Write(outFile.FullName, indices, (w, i) =>
@@ -77,8 +103,11 @@ internal static class ScoreCommand
 
                 w.WriteEndObject();
             });
-            parse.InvocationConfiguration.Output.WriteLine($"scored {items.Count} response(s) with the {kind} model; wrote {outFile.FullName}");
-            return CliApp.Success;
+            double mean = 0;
+            foreach (float x in scores) mean += x;
+            return o.Result(
+                new JsonObject { ["output"] = outFile.FullName, ["kind"] = kind, ["scored"] = items.Count, ["mean_score"] = mean / items.Count, ["seconds"] = clock.Elapsed.TotalSeconds },
+                $"scored {items.Count} response(s) with the {kind} model; wrote {outFile.FullName}");
         });
         return command;
     }

@@ -13,7 +13,7 @@ internal static class TrainClassifierCommand
         var textColumn = new Option<string>("--text-column") { Description = "column / property holding the text", DefaultValueFactory = _ => "text" };
         var labelColumn = new Option<string>("--label-column") { Description = "column / property holding the label", DefaultValueFactory = _ => "label" };
         var d = new ClassifierOptions();
-        var common = new TrainingOptions().WithDefaults(d.LearningRate, d.Epochs, d.BatchSize, d.MaxLength, d.EvalFraction, d.Seed);
+        var common = new TrainingOptions().WithDefaults(d.LearningRate, d.Epochs, d.BatchSize, d.MaxLength, d.EvalFraction, d.Seed, d.Padding);
         var command = new Command("train-classifier", "Train a sequence classifier (cross-entropy over the labels found in the data).") { input, textColumn, labelColumn };
         common.AddTo(command);
         command.SetAction(parse =>
@@ -57,7 +57,7 @@ internal static class TrainClassifierCommand
                 ["text_column"] = parse.GetValue(textColumn),
                 ["label_column"] = parse.GetValue(labelColumn),
                 ["labels"] = labelArray,
-                ["model"] = parse.GetValue(common.Model) ?? "fresh",
+                ["model"] = parse.GetValue(common.Model),
                 ["tokenizer"] = parse.GetValue(common.Tokenizer),
                 ["trunk"] = trunk.Config.ToString(),
                 ["learning_rate"] = options.LearningRate,
@@ -69,25 +69,25 @@ internal static class TrainClassifierCommand
                 ["lora_rank"] = options.Lora?.Rank ?? 0,
                 ["padding"] = parse.GetValue(common.Padding),
             });
-            var output = parse.InvocationConfiguration.Output;
-            bool json = parse.GetValue(common.Json);
+            var o = CliOutput.Of(parse);
             var metrics = new List<string>();
-            var result = trainer.Train(data, m =>
+            JsonObject? last = null;
+            var result = o.WithProgress(p => trainer.Train(data, m =>
             {
                 var line = new JsonObject
                 {
                     ["epoch"] = m.Epoch, ["steps"] = m.Steps, ["train_loss"] = m.TrainLoss, ["train_accuracy"] = m.TrainAccuracy,
                     ["eval_loss"] = TrainRewardCommand.Finite(m.HeldOutLoss), ["eval_accuracy"] = TrainRewardCommand.Finite(m.HeldOutAccuracy), ["seconds"] = m.Seconds,
-                }.ToJsonString();
-                metrics.Add(line);
+                };
+                last = line;
+                metrics.Add(line.ToJsonString());
                 Rlhf.IO.AtomicFile.WriteAllText(Path.Combine(outDir.FullName, "metrics.jsonl"), string.Join("\n", metrics) + "\n");
-                if (json) output.WriteLine(line);
-                else output.WriteLine($"epoch {m.Epoch}: train loss {m.TrainLoss:F4} acc {m.TrainAccuracy:F3} | held-out loss {m.HeldOutLoss:F4} acc {m.HeldOutAccuracy:F3} | {m.Seconds:F1}s");
-            });
+                p.Report("train-classifier epoch", m.Epoch, options.Epochs, TrainingOptions.EpochMetric(m.TrainLoss, m.TrainAccuracy, m.HeldOutLoss, m.HeldOutAccuracy));
+            }));
             trainer.Save(outDir.FullName);
-            if (json) output.WriteLine(new JsonObject { ["saved"] = outDir.FullName, ["train_count"] = result.TrainCount, ["held_out_count"] = result.HeldOutCount, ["labels"] = labelArray.DeepClone() }.ToJsonString());
-            else output.WriteLine($"classifier saved to {outDir.FullName} ({result.TrainCount} training / {result.HeldOutCount} held-out texts; labels {string.Join(", ", labels)})");
-            return CliApp.Success;
+            return o.Result(
+                new JsonObject { ["saved"] = outDir.FullName, ["train_count"] = result.TrainCount, ["held_out_count"] = result.HeldOutCount, ["labels"] = labelArray.DeepClone(), ["last_epoch"] = last?.DeepClone() },
+                $"classifier saved to {outDir.FullName} ({result.TrainCount} training / {result.HeldOutCount} held-out texts; labels {string.Join(", ", labels)})");
         });
         return command;
     }

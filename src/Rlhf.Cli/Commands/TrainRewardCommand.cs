@@ -11,9 +11,9 @@ internal static class TrainRewardCommand
     public static Command Create()
     {
         var pairs = new Option<FileInfo>("--pairs") { Description = "pairs.jsonl: {prompt, chosen, rejected, margin?, preference?} per line", Required = true };
-        var useMargins = new Option<bool>("--use-margins") { Description = "subtract each pair's margin inside the sigmoid" };
+        var useMargins = CommonOptions.Flag("--use-margins", "subtract each pair's margin inside the sigmoid");
         var d = new RewardModelOptions();
-        var common = new TrainingOptions().WithDefaults(d.LearningRate, d.Epochs, d.BatchSize, d.MaxLength, d.EvalFraction, d.Seed);
+        var common = new TrainingOptions().WithDefaults(d.LearningRate, d.Epochs, d.BatchSize, d.MaxLength, d.EvalFraction, d.Seed, d.Padding);
         var command = new Command("train-reward", "Train a reward model on preference pairs (loss −log σ(r_chosen − r_rejected)).") { pairs, useMargins };
         common.AddTo(command);
         command.SetAction(parse =>
@@ -52,7 +52,7 @@ internal static class TrainRewardCommand
             {
                 ["stage"] = "train-reward",
                 ["pairs"] = parse.GetValue(pairs)!.FullName,
-                ["model"] = parse.GetValue(common.Model) ?? "fresh",
+                ["model"] = parse.GetValue(common.Model),
                 ["tokenizer"] = parse.GetValue(common.Tokenizer),
                 ["trunk"] = JsonValue.Create(trunk.Config.ToString()),
                 ["learning_rate"] = options.LearningRate,
@@ -67,26 +67,29 @@ internal static class TrainRewardCommand
                 ["max_grad_norm"] = options.MaxGradNorm,
                 ["decay"] = options.Decay.ToString(),
             });
-            var output = parse.InvocationConfiguration.Output;
-            bool json = parse.GetValue(common.Json);
+            var o = CliOutput.Of(parse);
             var metrics = new List<string>();
-            var result = trainer.Train(data, m =>
+            JsonObject? last = null;
+            var result = o.WithProgress(p => trainer.Train(data, m =>
             {
                 var line = new JsonObject
                 {
                     ["epoch"] = m.Epoch, ["steps"] = m.Steps, ["train_loss"] = m.TrainLoss, ["train_accuracy"] = m.TrainAccuracy,
                     ["eval_loss"] = Finite(m.HeldOutLoss), ["eval_accuracy"] = Finite(m.HeldOutAccuracy), ["seconds"] = m.Seconds,
-                }.ToJsonString();
-                metrics.Add(line);
+                };
+                last = line;
+                metrics.Add(line.ToJsonString());
                 Rlhf.IO.AtomicFile.WriteAllText(Path.Combine(outDir.FullName, "metrics.jsonl"), string.Join("\n", metrics) + "\n");
-                if (json) output.WriteLine(line);
-                else output.WriteLine($"epoch {m.Epoch}: train loss {m.TrainLoss:F4} acc {m.TrainAccuracy:F3} | held-out loss {m.HeldOutLoss:F4} acc {m.HeldOutAccuracy:F3} | {m.Seconds:F1}s");
-            });
+                p.Report("train-reward epoch", m.Epoch, options.Epochs, TrainingOptions.EpochMetric(m.TrainLoss, m.TrainAccuracy, m.HeldOutLoss, m.HeldOutAccuracy));
+            }));
             trainer.Save(outDir.FullName);
-            var summary = $"reward model saved to {outDir.FullName} ({result.TrainPairs} training / {result.HeldOutPairs} held-out pairs; reward mean {result.RewardMean:F4}, std {result.RewardStd:F4})";
-            if (json) output.WriteLine(new JsonObject { ["saved"] = outDir.FullName, ["train_pairs"] = result.TrainPairs, ["held_out_pairs"] = result.HeldOutPairs, ["reward_mean"] = result.RewardMean, ["reward_std"] = result.RewardStd }.ToJsonString());
-            else output.WriteLine(summary);
-            return CliApp.Success;
+            return o.Result(
+                new JsonObject
+                {
+                    ["saved"] = outDir.FullName, ["train_pairs"] = result.TrainPairs, ["held_out_pairs"] = result.HeldOutPairs, ["reward_mean"] = result.RewardMean,
+                    ["reward_std"] = result.RewardStd, ["last_epoch"] = last?.DeepClone(),
+                },
+                $"reward model saved to {outDir.FullName} ({result.TrainPairs} training / {result.HeldOutPairs} held-out pairs; reward mean {result.RewardMean:F4}, std {result.RewardStd:F4})");
         });
         return command;
     }

@@ -12,9 +12,12 @@ namespace Rlhf.Cli.Commands;
 /// <summary>Options shared by train-reward and train-classifier: the trunk, the tokenizer, the optimizer and the run folder.</summary>
 internal sealed class TrainingOptions
 {
+    /// <summary>--model's default: no checkpoint, a new trunk sized by --layers/--dim/--heads.</summary>
+    public const string Fresh = "fresh";
+
     public Option<string> Tokenizer { get; } = new("--tokenizer") { Description = "\"byte\", \"gpt2\" or a llama2.c tok*.bin file", DefaultValueFactory = _ => "byte" };
 
-    public Option<string?> Model { get; } = new("--model") { Description = "start from this checkpoint (Hugging Face folder or llama2.c .bin); omit to train a fresh GPT-2-style trunk" };
+    public Option<string> Model { get; } = new("--model") { Description = "start from this checkpoint (Hugging Face folder or llama2.c .bin); \"fresh\" trains a new GPT-2-style trunk", DefaultValueFactory = _ => Fresh };
 
     public Option<int> Layers { get; } = new("--layers") { Description = "fresh trunk: layers", DefaultValueFactory = _ => 2 };
 
@@ -36,17 +39,16 @@ internal sealed class TrainingOptions
 
     public Option<ulong> Seed { get; } = new("--seed") { Description = "seed of the split, shuffle and initialisation" };
 
-    public Option<string> Padding { get; } = new("--padding") { Description = "right or left", DefaultValueFactory = _ => "right" };
+    public Option<string> Padding { get; } = new("--padding") { Description = "right or left" };
 
     public Option<DirectoryInfo> Out { get; } = new("--out") { Description = "run folder: the saved model, training_config.json and metrics.jsonl", Required = true };
 
     public Option<bool> Force { get; } = CommonOptions.Force();
 
-    public Option<bool> Json { get; } = CommonOptions.Json();
-
     /// <summary>Shows the stage's library defaults in --help (the two trainers differ in batch size and length).</summary>
-    public TrainingOptions WithDefaults(float learningRate, int epochs, int batchSize, int maxLength, double evalFraction, ulong seed)
+    public TrainingOptions WithDefaults(float learningRate, int epochs, int batchSize, int maxLength, double evalFraction, ulong seed, PaddingSide padding)
     {
+        Padding.DefaultValueFactory = _ => padding == Reward.PaddingSide.Left ? "left" : "right";
         LearningRate.DefaultValueFactory = _ => learningRate;
         Epochs.DefaultValueFactory = _ => epochs;
         BatchSize.DefaultValueFactory = _ => batchSize;
@@ -59,8 +61,9 @@ internal sealed class TrainingOptions
     public void AddTo(Command command)
     {
         Padding.AcceptOnlyFromAmong("right", "left");
-        foreach (var o in new Option[] { Tokenizer, Model, Layers, Dim, Heads, LoraRank, LearningRate, Epochs, BatchSize, MaxLength, EvalFraction, Seed, Padding, Out, Force, Json })
+        foreach (var o in new Option[] { Tokenizer, Model, Layers, Dim, Heads, LoraRank, LearningRate, Epochs, BatchSize, MaxLength, EvalFraction, Seed, Padding, Out, Force })
             command.Options.Add(o);
+        ConfigFile.AddTo(command);
     }
 
     /// <summary>A non-empty existing run folder needs --force.</summary>
@@ -85,8 +88,8 @@ internal sealed class TrainingOptions
     /// <summary>The checkpoint given by --model, or a fresh GPT-2 trunk sized by --layers/--dim/--heads with context ≥ max length.</summary>
     public TransformerModel LoadTrunk(ParseResult parse, ITokenizer tokenizer, int maxLength, ulong seed)
     {
-        string? path = parse.GetValue(Model);
-        if (path != null)
+        string path = parse.GetValue(Model)!;
+        if (path != Fresh)
         {
             if (!File.Exists(path) && !Directory.Exists(path)) throw new InvalidInputException($"--model: {path} does not exist");
             return ModelCheckpoint.Load(path);
@@ -114,6 +117,10 @@ internal sealed class TrainingOptions
 
     /// <summary>The value of <paramref name="option"/> when given on the command line, else <paramref name="fallback"/> (the library default).</summary>
     public static T Or<T>(ParseResult parse, Option<T> option, T fallback) => parse.GetResult(option) is { Implicit: false } ? parse.GetValue(option)! : fallback;
+
+    /// <summary>The per-epoch progress text: "loss 0.1234 acc 0.950 | held-out loss 0.2345 acc 0.900".</summary>
+    public static string EpochMetric(double trainLoss, double trainAccuracy, double heldOutLoss, double heldOutAccuracy) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"loss {trainLoss:F4} acc {trainAccuracy:F3} | held-out loss {heldOutLoss:F4} acc {heldOutAccuracy:F3}");
 
     public static void WriteJson(string path, JsonNode node) =>
         AtomicFile.WriteAllText(path, node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");

@@ -48,7 +48,7 @@ public static class CaiJobs
     }
 
     /// <summary>Supervised fine-tuning into <paramref name="runDirectory"/> (config.json, metrics.jsonl, model/, adapter/ with LoRA).</summary>
-    public static SftResult Sft(string modelPath, string tokenizer, string dataPath, ChatFormat chat, SftOptions options, string runDirectory, Action<string>? log = null)
+    public static SftResult Sft(string modelPath, string tokenizer, string dataPath, ChatFormat chat, SftOptions options, string runDirectory, Action<string>? log = null, Action<SftStepMetrics>? onStep = null)
     {
         var examples = SftExamples.Load(dataPath);
         var (model, tok) = LoadModel(modelPath, tokenizer);
@@ -73,7 +73,7 @@ public static class CaiJobs
             w.WriteNumber("max_seq", options.MaxSeq);
             w.WriteNumber("seed", options.Seed);
         }));
-        return SftTrainer.Run(model, tok, chat, examples, options, runDirectory, log);
+        return SftTrainer.Run(model, tok, chat, examples, options, runDirectory, log, onStep);
     }
 
     /// <summary>AI preference labels: replies from the policy model, judged by the feedback model; writes pairs JSONL.</summary>

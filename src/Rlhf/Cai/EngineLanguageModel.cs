@@ -13,7 +13,10 @@ public sealed class EngineLanguageModel : ICaiLanguageModel
     private readonly Generator generator;
     private float[] rowLogits = [];
 
-    public EngineLanguageModel(TransformerModel model, ITokenizer tokenizer, int batchSize = 8)
+    /// <summary>Prompts generated together when the caller does not say.</summary>
+    public const int DefaultBatchSize = 8;
+
+    public EngineLanguageModel(TransformerModel model, ITokenizer tokenizer, int batchSize = DefaultBatchSize)
     {
         Model = model ?? throw new ArgumentNullException(nameof(model));
         Tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));

@@ -18,6 +18,12 @@ public sealed record GeneratedCompletionSet(string PromptId, string Prompt, IRea
 /// </summary>
 public static class CompletionGenerator
 {
+    /// <summary>Completions per prompt when the caller does not say (the labeling app shows k at once).</summary>
+    public const int DefaultK = 4;
+
+    /// <summary>Sampling settings when the caller does not say: 64 new tokens, temperature 1, no top-k/top-p filter, seed 0.</summary>
+    public static GenerationOptions DefaultOptions { get; } = new(MaxNewTokens: 64);
+
     /// <summary>prompts.jsonl: {"prompt_id"? (string), "prompt" (string)} per line; duplicate ids are an error.</summary>
     public static List<PromptRecord> ReadPrompts(string path)
     {
@@ -44,8 +50,9 @@ public static class CompletionGenerator
     /// <summary>
     /// k samples per prompt (BOS + prompt tokens, <paramref name="options"/> for sampling; its Seed is the base seed),
     /// decoded without the prompt and stopping at EOS, shown in a seeded random order with ids "c1".."ck".
+    /// <paramref name="onPrompt"/> gets the number of prompts done after each one (progress).
     /// </summary>
-    public static List<GeneratedCompletionSet> Generate(TransformerModel model, ITokenizer tokenizer, IReadOnlyList<PromptRecord> prompts, int k, GenerationOptions options)
+    public static List<GeneratedCompletionSet> Generate(TransformerModel model, ITokenizer tokenizer, IReadOnlyList<PromptRecord> prompts, int k, GenerationOptions options, Action<int>? onPrompt = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -82,6 +89,7 @@ public static class CompletionGenerator
             }
 
             result.Add(new GeneratedCompletionSet(p.PromptId, p.Prompt, ids, texts, perm));
+            onPrompt?.Invoke(i + 1);
         }
 
         return result;

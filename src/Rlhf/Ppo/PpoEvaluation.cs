@@ -36,10 +36,11 @@ public static class PpoEvaluation
     /// Samples one response per prompt from <paramref name="model"/> (with its adapter when <paramref name="useAdapter"/>),
     /// then averages the scorer's unwanted-class probability, the reward, and the summed per-token k1 KL against the
     /// reference (the same base with the adapter off when <paramref name="reference"/> is null).
+    /// <paramref name="onBatch"/> gets the number of prompts done after each batch (progress).
     /// </summary>
     public static EvalResult Evaluate(
         string label, TransformerModel model, bool useAdapter, ITokenizer tokenizer, IReadOnlyList<string> prompts,
-        IProbabilityScorer scorer, IRewardFunction? reward, EvalOptions options, TransformerModel? reference = null)
+        IProbabilityScorer scorer, IRewardFunction? reward, EvalOptions options, TransformerModel? reference = null, Action<int>? onBatch = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -89,6 +90,7 @@ public static class PpoEvaluation
             }
 
             if (!sameAsReference) kl += SummedKl(model, useAdapter, reference, res, v, options.Temperature);
+            onBatch?.Invoke(start + k);
         }
 
         int n = prompts.Count;

@@ -25,6 +25,9 @@ public sealed record SftOptions(
     int MaxSeq = 256,
     ulong Seed = 0);
 
+/// <summary>One optimizer step of a run, for progress displays: HeldOutLoss is set on the steps that evaluated it.</summary>
+public sealed record SftStepMetrics(int Step, int Steps, float Loss, double? HeldOutLoss);
+
 /// <summary>What a run did: losses at the end and where the model went.</summary>
 public sealed record SftResult(int Steps, float LastTrainLoss, double? InitialHeldOutLoss, double? FinalHeldOutLoss, int TrainExamples, int HeldOutExamples, string ModelDirectory, string? AdapterDirectory);
 
@@ -36,7 +39,7 @@ public sealed record SftResult(int Steps, float LastTrainLoss, double? InitialHe
 /// </summary>
 public static class SftTrainer
 {
-    public static SftResult Run(TransformerModel model, ITokenizer tokenizer, ChatFormat chat, IReadOnlyList<SftExample> examples, SftOptions options, string runDirectory, Action<string>? progress = null)
+    public static SftResult Run(TransformerModel model, ITokenizer tokenizer, ChatFormat chat, IReadOnlyList<SftExample> examples, SftOptions options, string runDirectory, Action<string>? progress = null, Action<SftStepMetrics>? onStep = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(examples);
@@ -91,6 +94,7 @@ public static class SftTrainer
                 if (heldLoss is double hl) w.WriteNumber("held_out_loss", hl);
             }));
             progress?.Invoke($"step {r.Step}/{options.Steps} loss {r.Loss:F4}" + (heldLoss is double x ? $" held-out {x:F4}" : ""));
+            onStep?.Invoke(new SftStepMetrics(r.Step, options.Steps, r.Loss, heldLoss));
             AtomicFile.WriteAllText(metricsPath, string.Join("\n", metrics) + "\n");
         }
 

@@ -68,8 +68,9 @@ public class CaiCliTests
               "ppo": { "steps": 1, "batch_size": 2, "mini_batch_size": 1, "ppo_epochs": 1, "max_new_tokens": 4, "lora_rank": 2 },
               "eval": { "scorer": "keyword:no", "max_new_tokens": 4 } }
             """);
-        var run = Rlhf("cai", "run", "--config", "cai.json");
+        var run = Rlhf("cai", "run", "--config", "cai.json", "--json");
         Assert.That(run.ExitCode, Is.EqualTo(0), run.Stderr);
+        using (var printed = JsonDocument.Parse(run.Stdout)) Assert.That(printed.RootElement.GetProperty("stages").GetArrayLength(), Is.GreaterThanOrEqualTo(5));
         foreach (var f in new[] { "revise/revisions.jsonl", "revise/sft.jsonl", "sft/metrics.jsonl", "sft/model/model.safetensors", "prefs/pairs.jsonl",
                      "reward/head.safetensors", "ppo/metrics.jsonl", "ppo/final/adapter_config.json", "eval/eval.json", "run.json" })
         {

@@ -19,6 +19,9 @@ internal static class CliRunner
         return File.Exists(dll) ? dll : throw new FileNotFoundException($"the rlhf binary was not built: {dll}");
     });
 
+    /// <summary>rlhf.dll, for tests that drive a long-running command themselves.</summary>
+    public static string BinaryPath => Binary.Value;
+
     public static Result Run(string workingDirectory, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };

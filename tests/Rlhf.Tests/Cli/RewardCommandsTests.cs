@@ -28,7 +28,8 @@ public class RewardCommandsTests
     {
         var train = CliRunner.Run(dir, ["train-reward", "--pairs", "pairs.jsonl", "--out", "rm", .. Tiny]);
         Assert.That(train.ExitCode, Is.EqualTo(0), train.Stderr);
-        Assert.That(train.Stdout, Does.Contain("epoch 5: train loss").And.Contain("reward model saved"));
+        Assert.That(train.Stdout, Does.Contain("reward model saved").And.Not.Contain("epoch"), "progress goes to standard error");
+        Assert.That(train.Stderr, Does.Contain("train-reward epoch 5/5 loss"));
         var metrics = File.ReadAllLines(Path.Combine(dir, "rm", "metrics.jsonl"));
         Assert.That(metrics, Has.Length.EqualTo(5));
         using (var last = JsonDocument.Parse(metrics[^1])) Assert.That(last.RootElement.GetProperty("eval_accuracy").GetDouble(), Is.EqualTo(1.0));
@@ -51,9 +52,13 @@ public class RewardCommandsTests
     {
         var train = CliRunner.Run(dir, ["train-classifier", "--data", "labels.csv", "--out", "clf", "--json", .. Tiny]);
         Assert.That(train.ExitCode, Is.EqualTo(0), train.Stderr);
-        var outLines = train.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.That(outLines, Has.Length.EqualTo(6));
-        foreach (var l in outLines) JsonDocument.Parse(l).Dispose();
+        using (var result = JsonDocument.Parse(train.Stdout))
+        {
+            Assert.That(result.RootElement.GetProperty("labels").GetArrayLength(), Is.EqualTo(2));
+            Assert.That(result.RootElement.GetProperty("last_epoch").GetProperty("epoch").GetInt32(), Is.EqualTo(5));
+        }
+
+        Assert.That(train.Stderr.Split('\n').Count(l => l.StartsWith("train-classifier epoch ", StringComparison.Ordinal)), Is.EqualTo(5), "one progress line per epoch");
         var score = CliRunner.Run(dir, "score", "--model", "clf", "--input", "responses.jsonl", "--out", "scores.jsonl", "--label", "polite");
         Assert.That(score.ExitCode, Is.EqualTo(0), score.Stderr);
         var rows = File.ReadAllLines(Path.Combine(dir, "scores.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToArray();

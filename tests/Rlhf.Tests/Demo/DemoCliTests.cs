@@ -82,17 +82,20 @@ public class DemoCliTests
     public void ExistingRunDirectoryNeedsForceAndCommandLineOverridesTheConfig()
     {
         string config = ShortConfig();
-        var (code, stdout, err) = Run("demo", "--config", config, "--out", "run", "--quiet");
+        var (code, stdout, err) = Run("demo", "--config", config, "--out", "run");
         Assert.That(code, Is.EqualTo(0), err);
         Assert.That(stdout, Does.Contain("mean toxicity").And.Contain("report: " + Path.Combine(dir, "run", "report.md")));
+        Assert.That(stdout, Does.Not.Contain("ppo 1/"), "progress goes to standard error");
+        Assert.That(err, Does.Contain("ppo 1/2"));
         Assert.That(File.ReadAllLines(Path.Combine(dir, "run", "ppo", "metrics.jsonl")), Has.Length.EqualTo(2));
 
         (code, _, err) = Run("demo", "--config", config, "--out", "run");
         Assert.That(code, Is.EqualTo(2));
         Assert.That(err, Does.Contain("--force"));
 
-        (code, stdout, err) = Run("demo", "--config", config, "--out", "run", "--force", "--ppo-steps", "1", "--json");
+        (code, stdout, err) = Run("demo", "--config", config, "--out", "run", "--force", "--ppo-steps", "1", "--json", "--quiet");
         Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(err, Is.Empty, "--quiet: no progress");
         using var summary = JsonDocument.Parse(stdout);
         Assert.That(summary.RootElement.GetProperty("ReportPath").GetString(), Is.EqualTo(Path.Combine(dir, "run", "report.md")));
         var effective = JsonSerializer.Deserialize<DemoOptions>(File.ReadAllText(Path.Combine(dir, "run", "config.json")), DemoOptions.Json)!;
@@ -107,17 +110,17 @@ public class DemoCliTests
     {
         string config = ShortConfig(ppoSteps: 200);
         using var p = Process.Start(Start(dir, ["demo", "--config", config, "--out", "run"]))!;
-        var se = p.StandardError.ReadToEndAsync();
+        var so = p.StandardOutput.ReadToEndAsync();
         string? line;
-        while ((line = p.StandardOutput.ReadLine()) != null && !line.Contains(" ppo 3/", StringComparison.Ordinal))
+        while ((line = p.StandardError.ReadLine()) != null && !line.StartsWith("ppo 3/", StringComparison.Ordinal))
         {
         }
 
         Assert.That(line, Is.Not.Null, "the demo reached PPO");
         using (var kill = Process.Start("kill", ["-INT", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
-        _ = p.StandardOutput.ReadToEndAsync();
+        var se = p.StandardError.ReadToEndAsync();
         Assert.That(p.WaitForExit(TimeSpan.FromMinutes(1)), Is.True);
         Assert.That(p.ExitCode, Is.Not.EqualTo(0));
-        Assert.That(Directory.GetFileSystemEntries(dir).Select(Path.GetFileName), Is.EquivalentTo(new[] { "demo.json" }), se.Result);
+        Assert.That(Directory.GetFileSystemEntries(dir).Select(Path.GetFileName), Is.EquivalentTo(new[] { "demo.json" }), se.Result + so.Result);
     }
 }

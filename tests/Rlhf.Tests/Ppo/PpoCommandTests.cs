@@ -22,7 +22,8 @@ public class PpoCommandTests
         var ppo = CliRunner.Run(dir.Path, "ppo", "--model", "model", "--tokenizer", "byte", "--prompts", "prompts.jsonl", "--reward", "keyword:a",
             "--out", "run", "--steps", "3", "--batch-size", "4", "--mini-batch-size", "2", "--max-new-tokens", "4", "--lr", "0.01", "--checkpoint-every", "2");
         Assert.That(ppo.ExitCode, Is.EqualTo(0), ppo.Stderr);
-        Assert.That(ppo.Stdout, Does.Contain("[3/3] score").And.Contain("tok/s").And.Contain("ETA"));
+        Assert.That(ppo.Stderr, Does.Contain("ppo 3/3 score").And.Contain("tok/s").And.Contain("ETA"));
+        Assert.That(ppo.Stdout, Does.StartWith("done: 3 iteration(s)"));
         Assert.That(File.ReadAllLines(dir.File("run/metrics.jsonl")), Has.Length.EqualTo(3));
         Assert.That(Directory.Exists(dir.File("run/checkpoint-000002")) && Directory.Exists(dir.File("run/checkpoint-000003")));
         using (var cfg = JsonDocument.Parse(File.ReadAllText(dir.File("run/config.json"))))
@@ -35,9 +36,10 @@ public class PpoCommandTests
             "--scorer", "keyword:a", "--reward", "keyword:a", "--max-new-tokens", "4", "--out", "eval", "--json");
         Assert.That(eval.ExitCode, Is.EqualTo(0), eval.Stderr);
         using var doc = JsonDocument.Parse(eval.Stdout);
-        Assert.That(doc.RootElement.GetArrayLength(), Is.EqualTo(2));
-        Assert.That(doc.RootElement[0].GetProperty("MeanKl").GetDouble(), Is.EqualTo(0));
-        Assert.That(doc.RootElement[1].GetProperty("MeanKl").GetDouble(), Is.Not.EqualTo(0), "the adapter moved the policy");
+        var results = doc.RootElement.GetProperty("results");
+        Assert.That(results.GetArrayLength(), Is.EqualTo(2));
+        Assert.That(results[0].GetProperty("MeanKl").GetDouble(), Is.EqualTo(0));
+        Assert.That(results[1].GetProperty("MeanKl").GetDouble(), Is.Not.EqualTo(0), "the adapter moved the policy");
         Assert.That(File.ReadAllText(dir.File("eval/eval.md")), Does.Contain("| before |").And.Contain("| after |"));
     }
 
