@@ -56,6 +56,7 @@ internal static class PpoCommand
             model, tokenizer, prompts, reward, output, resume, force, quiet, json, steps, batch, mini, epochs, lr, maxNew, klCoef, fixedKl,
             targetKl, horizon, estimator, gamma, lambda, clip, vclip, vf, ent, grad, rank, temperature, threshold, every, eosPenalty, seed, rolloutBackend, config,
         };
+        DeviceOption.AddTo(command);
         command.SetAction(parse =>
         {
             var o = parse.GetValue(config) is { } file ? ConfigFile.Load(file.FullName, new PpoOptions(), PpoRun.Json) : new PpoOptions();
@@ -74,6 +75,7 @@ internal static class PpoCommand
                 RewardThreshold = ConfigFile.Pick(parse, threshold, o.RewardThreshold), CheckpointEvery = ConfigFile.Pick(parse, every, o.CheckpointEvery),
                 MissingEosPenalty = ConfigFile.Pick(parse, eosPenalty, o.MissingEosPenalty), Seed = ConfigFile.Pick(parse, seed, o.Seed),
                 RolloutBackend = ConfigFile.Pick(parse, rolloutBackend, o.RolloutBackend),
+                Device = DeviceOption.Pick(parse, o.Device),
             };
             options.Validate();
             string outDir = parse.GetValue(output)!;

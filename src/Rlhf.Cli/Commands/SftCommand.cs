@@ -34,6 +34,7 @@ internal static class SftCommand
         {
             model, tokenizer, data, output, chat, steps, batch, lr, warmup, decay, held, evalEvery, lora, alpha, maxSeq, seed, force,
         };
+        DeviceOption.AddTo(command);
         command.SetAction(parse =>
         {
             var dir = parse.GetValue(output)!;
@@ -47,7 +48,7 @@ internal static class SftCommand
             if (parse.GetValue(maxSeq) < 4) throw new InvalidInputException($"--max-seq must be at least 4, got {parse.GetValue(maxSeq)}");
             var options = new SftOptions(parse.GetValue(steps), parse.GetValue(batch), parse.GetValue(lr), parse.GetValue(warmup),
                 Enum.Parse<DecayKind>(parse.GetValue(decay)!, ignoreCase: true), d.MaxGradNorm, d.WeightDecay, h, parse.GetValue(evalEvery),
-                parse.GetValue(lora), parse.GetValue(alpha), parse.GetValue(maxSeq), parse.GetValue(seed));
+                parse.GetValue(lora), parse.GetValue(alpha), parse.GetValue(maxSeq), parse.GetValue(seed), DeviceOption.Pick(parse, d.Device));
             var err = parse.InvocationConfiguration.Error;
             var r = CaiJobs.Sft(parse.GetValue(model)!, parse.GetValue(tokenizer)!, parse.GetValue(data)!.FullName, ChatFormat.Named(parse.GetValue(chat)!), options, dir.FullName, m => err.WriteLine(m));
             parse.InvocationConfiguration.Output.WriteLine(
