@@ -27,6 +27,7 @@ public readonly record struct PolicyUpdateStats(
 public sealed class DevicePolicyUpdate : IDisposable
 {
     private readonly DeviceTransformer model;
+    private readonly DeviceTransformer? reference;
     private readonly DevicePpoKernels ppo;
     private readonly Accelerator acc;
     private readonly int dim, vocab;
@@ -43,7 +44,11 @@ public sealed class DevicePolicyUpdate : IDisposable
     /// <param name="device">Where the update runs.</param>
     /// <param name="policy">The host policy: its config, base weights and (when attached) adapter layout are copied.</param>
     /// <param name="ownsDevice">Dispose <paramref name="device"/> with this object.</param>
-    public DevicePolicyUpdate(KernelDevice device, TransformerModel policy, bool ownsDevice = false)
+    /// <param name="reference">
+    /// The frozen reference for <see cref="LogProbsAndValues"/> when the policy trains fully (a second copy on the
+    /// device); null under LoRA, where the reference is the policy's base with the adapter off.
+    /// </param>
+    public DevicePolicyUpdate(KernelDevice device, TransformerModel policy, bool ownsDevice = false, TransformerModel? reference = null)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(policy);
@@ -52,6 +57,14 @@ public sealed class DevicePolicyUpdate : IDisposable
         {
             model.UploadParameters(policy.Parameters);
             if (policy.Adapter is { } a) model.AttachAdapter(a);
+            if (reference != null && !ReferenceEquals(reference, policy))
+            {
+                if (reference.Config != policy.Config) throw new ArgumentException("the reference's configuration differs from the policy's.", nameof(reference));
+                reference = reference.Adapter is null ? reference : throw new ArgumentException("the reference must not carry an adapter.", nameof(reference));
+                this.reference = new DeviceTransformer(device, reference.Config);
+                this.reference.UploadParameters(reference.Parameters);
+            }
+
             acc = device.Accelerator;
             ppo = new DevicePpoKernels(device);
             dim = policy.Config.ModelDim;
@@ -204,12 +217,65 @@ public sealed class DevicePolicyUpdate : IDisposable
         return new PolicyUpdateStats(pl.Loss, vl.Loss, valid > 0 ? entSum / valid : 0, pl.ClipFraction, pl.ApproxKl, vl.ClipFraction, norm);
     }
 
+    /// <summary>
+    /// The rollout's forward passes for k rows (as <c>PpoTrainer.ComputeLogProbsAndValues</c>): reference log-probs of
+    /// the response tokens (the base with the adapter off under LoRA, else the reference copy), the policy's log-probs
+    /// and its value head's values, each [k, r]. Masked positions are left as computed; callers zero them.
+    /// </summary>
+    public void LogProbsAndValues(ReadOnlySpan<int> tokens, ReadOnlySpan<float> mask, ReadOnlySpan<int> responseTokens, int k, int seq, int promptLength,
+        float temperature, Span<float> referenceLogProbs, Span<float> logProbs, Span<float> values)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
+        if (promptLength < 1 || promptLength >= seq) throw new ArgumentOutOfRangeException(nameof(promptLength), promptLength, $"must be in [1, {seq}).");
+        int r = seq - promptLength, kr = k * r, n = k * seq, p = promptLength;
+        Check(responseTokens.Length, kr, nameof(responseTokens));
+        Check(referenceLogProbs.Length, kr, nameof(referenceLogProbs));
+        Check(logProbs.Length, kr, nameof(logProbs));
+        Check(values.Length, kr, nameof(values));
+        if (reference is null && model.Adapter is null) throw new InvalidOperationException("full fine-tuning needs the reference model (pass it to the constructor).");
+        for (int i = 0; i < kr; i++)
+        {
+            if ((uint)responseTokens[i] >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(responseTokens), responseTokens[i], $"token at index {i} is outside [0, {vocab}).");
+        }
+
+        Ensure(kr, n);
+        Up(respTokens.View.SubView(0, kr), responseTokens, nameof(responseTokens));
+        var refModel = reference ?? model;
+        refModel.Forward(tokens, mask, k, seq, computeLogits: false, useAdapter: false);
+        ResponseLogProbs(refModel, k, seq, p, temperature, referenceLogProbs);
+        model.Forward(tokens, mask, k, seq, computeLogits: false, useAdapter: true);
+        ResponseLogProbs(model, k, seq, p, temperature, logProbs);
+        var all = valuesAll.View.SubView(0, n);
+        model.Gemm.Multiply(model.FinalHidden, head.View.SubView(0, dim), all, n, 1, dim, transposeB: true);
+        model.LayerKernels.AddBias(all, head.View.SubView(dim, 1), n, 1);
+        var vals = this.values.View.SubView(0, kr);
+        for (int i = 0; i < k; i++) all.SubView(i * seq + p - 1, r).CopyTo(vals.SubView(i * r, r));
+        acc.Synchronize();
+        Down(vals, values, nameof(values));
+    }
+
+    /// <summary>Log-probs of the response tokens (uploaded to respTokens) under the last forward of <paramref name="m"/>.</summary>
+    private void ResponseLogProbs(DeviceTransformer m, int k, int seq, int p, float temperature, Span<float> destination)
+    {
+        int r = seq - p, kr = k * r;
+        var lg = logits.View.SubView(0, (long)kr * vocab);
+        for (int i = 0; i < k; i++) m.LogitRows(i * seq + p - 1, r, lg.SubView((long)i * r * vocab, (long)r * vocab));
+        var st = status.View.SubView(0, kr);
+        var lp = logp.View.SubView(0, kr);
+        m.VocabularyKernels.TokenStatistics(lg, respTokens.View.SubView(0, kr), vocab, temperature, lp, entropy.View.SubView(0, kr), lse.View.SubView(0, kr), st);
+        acc.Synchronize();
+        st.CopyToCPU(ref hostStatus[0], kr);
+        VocabularyDeviceKernels.ThrowIfInvalid(hostStatus.AsSpan(0, kr));
+        Down(lp, destination, nameof(destination));
+    }
+
     public void Dispose()
     {
         acc?.Synchronize();
         foreach (var s in scratch) s.Dispose();
         scratch.Clear();
         ppo?.Dispose();
+        reference?.Dispose();
         model.Dispose();
     }
 

@@ -18,6 +18,7 @@ public sealed partial class DeviceTransformer
     private MemoryBuffer1D<float, Stride1D.Dense>? loraXa, loraDelta, loraDxa;
     private LoraDeviceKernels? loraKernels;
     private long loraCapN = -1;
+    private bool forwardSkippedAdapter;
 
     /// <summary>True when the base weights train (no adapter attached).</summary>
     public bool TrainsBase => adapter is null;
@@ -119,7 +120,7 @@ public sealed partial class DeviceTransformer
     private void AdapterForward(int l, int g, ArrayView<float> x, ArrayView<float> y, int n)
     {
         var lora = adapter;
-        if (lora is null) return;
+        if (lora is null || forwardSkippedAdapter) return;
         EnsureLoraScratch(n);
         var grp = LoraAdapter.Group(Layout.Layers[l], g);
         int r = lora.Rank;

@@ -126,10 +126,13 @@ public sealed partial class DeviceTransformer : ICausalLmBackend
     /// <summary>
     /// As <see cref="Forward(ReadOnlySpan{int}, ReadOnlySpan{float}, int, int)"/>; with <paramref name="computeLogits"/>
     /// false only the final hidden states are made (heads and <see cref="LogitRows"/> read them), no [N, V] product.
+    /// <paramref name="useAdapter"/> = false runs the frozen base (the PPO reference) while an adapter stays attached;
+    /// such a forward cannot be followed by a backward.
     /// </summary>
-    public void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<float> mask, int batch, int seq, bool computeLogits)
+    public void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<float> mask, int batch, int seq, bool computeLogits, bool useAdapter = true)
     {
         CheckBatch(tokens, mask, batch, seq);
+        forwardSkippedAdapter = adapter != null && !useAdapter;
         var c = Config;
         acts.Ensure(batch, seq);
         int n = batch * seq, d = c.ModelDim, L = c.LayerCount, qkvDim = c.QkvDim, hhd = c.HeadCount * c.HeadDim;
@@ -265,6 +268,7 @@ public sealed partial class DeviceTransformer : ICausalLmBackend
     /// <summary>The backward below the final norm's output: reads dHidden from <see cref="HiddenGradient"/>.</summary>
     private void BackwardFromHidden()
     {
+        if (forwardSkippedAdapter) throw new InvalidOperationException("the last forward ran without the adapter; it has no backward.");
         var c = Config;
         int batch = acts.Batch, seq = acts.Seq, n = acts.N, d = c.ModelDim, L = c.LayerCount, qkvDim = c.QkvDim, hhd = c.HeadCount * c.HeadDim;
         var dnf = S.Slice(acts.DNorm, 0, n * d);

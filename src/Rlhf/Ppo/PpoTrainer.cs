@@ -114,7 +114,7 @@ public sealed partial class PpoTrainer : IDisposable
         if (options.Device != "cpu")
         {
             var device = Rlhf.Compute.CausalLmBackends.OpenDevice(options.Device);
-            deviceUpdate = new Rlhf.Compute.DevicePolicyUpdate(device, policy, ownsDevice: true);
+            deviceUpdate = new Rlhf.Compute.DevicePolicyUpdate(device, policy, ownsDevice: true, reference: UsesLora ? null : Reference);
         }
     }
 
@@ -276,18 +276,30 @@ public sealed partial class PpoTrainer : IDisposable
         ArgumentNullException.ThrowIfNull(rollout);
         int mb = Options.MiniBatchSize, r = rollout.ResponseLength, s = rollout.SequenceLength;
         EnsureBuffers(mb, rollout);
+        bool upload = !deviceStateResident;
+        UploadDeviceState();
         for (int start = 0; start < rollout.Batch; start += mb)
         {
             int k = Math.Min(mb, rollout.Batch - start);
             var tok = rollout.Tokens.AsSpan(start * s, k * s);
             var msk = rollout.Mask.AsSpan(start * s, k * s);
             var respTok = rollout.ResponseTokens.AsSpan(start * r, k * r);
+            if (deviceUpdate != null)
+            {
+                deviceUpdate.LogProbsAndValues(tok, msk, respTok, k, s, rollout.PromptLength, Options.Temperature,
+                    rollout.ReferenceLogProbs.AsSpan(start * r, k * r), rollout.OldLogProbs.AsSpan(start * r, k * r), rollout.Values.AsSpan(start * r, k * r));
+                continue;
+            }
+
             Reference.Forward(tok, msk, k, s, computeLogits: false, useAdapter: false);
             ResponseLogProbs(Reference, rollout, k, respTok, rollout.ReferenceLogProbs.AsSpan(start * r, k * r), default);
             Policy.Forward(tok, msk, k, s, computeLogits: false, useAdapter: true);
             ResponseLogProbs(Policy, rollout, k, respTok, rollout.OldLogProbs.AsSpan(start * r, k * r), default);
             ResponseValues(rollout, msk, k, rollout.Values.AsSpan(start * r, k * r));
         }
+
+        // Forward passes change nothing on the device: the host copy is still current.
+        if (upload) deviceStateResident = false;
 
         // Masked positions never reach a loss; zero them so stored rollouts are clean.
         for (int i = 0; i < rollout.ResponseMask.Length; i++)

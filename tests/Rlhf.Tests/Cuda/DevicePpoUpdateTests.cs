@@ -68,6 +68,32 @@ public class DevicePpoUpdateTests
         CompareTrained(cpu, dev, loraRank);
     }
 
+    [TestCase(4)]
+    [TestCase(0)]
+    public void RolloutLogProbsAndValuesOnTheDeviceMatchTheCpu(int loraRank)
+    {
+        using var cpu = Trainer(loraRank, "cpu");
+        using var dev = Trainer(loraRank, CausalLmBackends.IlgpuCpu);
+        // Make the policy differ from the reference so the two passes are told apart.
+        var a = cpu.Generate();
+        var b = dev.Generate();
+        Assert.That(b.Tokens, Is.EqualTo(a.Tokens), "rollouts are sampled on the CPU from the same weights");
+        a.Mask[^1] = b.Mask[^1] = 0f;
+        a.ResponseMask[^1] = b.ResponseMask[^1] = 0f;
+        cpu.ComputeLogProbsAndValues(a);
+        cpu.ScoreResponses(a);
+        cpu.ComputeAdvantages(a);
+        cpu.TrainMinibatch(a, [0, 1]);
+        dev.TrainMinibatch(a, [0, 1]);
+        cpu.ComputeLogProbsAndValues(a);
+        dev.ComputeLogProbsAndValues(b);
+        Assert.That(a.OldLogProbs.AsSpan().SequenceEqual(a.ReferenceLogProbs), Is.False, "policy and reference differ after a step");
+        DeviceTestBase.AssertCloseTo(b.ReferenceLogProbs, a.ReferenceLogProbs, 1e-4, "reference log-probs");
+        DeviceTestBase.AssertCloseTo(b.OldLogProbs, a.OldLogProbs, 1e-4, "policy log-probs");
+        DeviceTestBase.AssertCloseTo(b.Values, a.Values, 1e-4, "values");
+        Assert.That(b.OldLogProbs[^1], Is.EqualTo(0f), "masked positions are zeroed");
+    }
+
     [Test]
     public void OneIterationWithDeviceUpdateMatchesTheCpuIteration()
     {
