@@ -72,6 +72,30 @@ internal sealed class CpuPolicyUpdate
 
     public float[] HeadV { get; }
 
+    /// <summary>Reference (adapter off) and policy log-probs of the response tokens and the policy's values, each [k, r].</summary>
+    public (float[] Reference, float[] Policy, float[] Values) LogProbsAndValues(PpoBatch b, float temperature)
+    {
+        int k = b.K, s = b.Seq, p = b.PromptLength, r = s - p, v = policy.Config.VocabSize;
+        var chunk = new float[r * v];
+        var lse = new float[r];
+        var result = (new float[k * r], new float[k * r], new float[k * r]);
+        foreach (bool useAdapter in new[] { false, true })
+        {
+            policy.Forward(b.Tokens, b.Mask, k, s, computeLogits: false, useAdapter: useAdapter);
+            var destination = useAdapter ? result.Item2 : result.Item1;
+            for (int i = 0; i < k; i++)
+            {
+                policy.ComputeLogits(i * s + p - 1, r, chunk);
+                TokenStatistics.LogProbs(chunk, b.ResponseTokens.AsSpan(i * r, r), v, temperature, destination.AsSpan(i * r, r), lse);
+            }
+        }
+
+        var all = new float[k * s];
+        head.Forward(policy.FinalHidden, b.Mask, k, s, all);
+        for (int i = 0; i < k; i++) all.AsSpan(i * s + p - 1, r).CopyTo(result.Item3.AsSpan(i * r, r));
+        return result;
+    }
+
     public PolicyUpdateStats TrainMinibatch(PpoBatch b, int step, PolicyUpdateSettings o)
     {
         int k = b.K, s = b.Seq, p = b.PromptLength, r = s - p, kr = k * r, v = policy.Config.VocabSize, d = policy.Config.ModelDim;

@@ -111,6 +111,16 @@ internal static class TrainingSuite
         using var dev = new DevicePolicyUpdate(device, policy);
         dev.UploadState(cpu.Trainable, cpu.Head, cpu.TrainM, cpu.TrainV, cpu.HeadM, cpu.HeadV);
         var settings = new PolicyUpdateSettings(0.9f, 0.2f, 0.2f, 0.5f, 0.01f, 0.5f, 1e-3f, 0.9f, 0.999f, 1e-8f, 0f);
+        string name = loraRank > 0 ? $"PPO update (LoRA r{loraRank})" : "PPO update (full)";
+        if (loraRank > 0)
+        {
+            var (refLp, lp, values) = cpu.LogProbsAndValues(mb, settings.Temperature);
+            float[] dRef = new float[refLp.Length], dLp = new float[lp.Length], dValues = new float[values.Length];
+            dev.LogProbsAndValues(mb.Tokens, mb.Mask, mb.ResponseTokens, k, seq, p, settings.Temperature, dRef, dLp, dValues);
+            report.AddParity("PPO rollout pass (LoRA): reference and policy log-probs, values",
+                Math.Max(Scaled(dRef, refLp), Math.Max(Scaled(dLp, lp), Scaled(dValues, values))), 1e-4);
+        }
+
         double worst = 0;
         for (int step = 1; step <= 2; step++)
         {
@@ -122,7 +132,6 @@ internal static class TrainingSuite
             worst = Math.Max(worst, Rel(d.GradNorm, c.GradNorm));
         }
 
-        string name = loraRank > 0 ? $"PPO update (LoRA r{loraRank})" : "PPO update (full)";
         report.AddParity($"{name}: losses, entropy, gradient norm, 2 minibatches", worst, 1e-4);
         var t = new float[cpu.Trainable.Length];
         var h = new float[cpu.Head.Length];

@@ -110,12 +110,14 @@ public sealed partial class PpoTrainer : IDisposable
         headM = new float[ValueHead.Parameters.Length];
         headV = new float[ValueHead.Parameters.Length];
         Kl = new KlController(options.InitialKlCoef, options.AdaptiveKl, options.TargetKl, options.KlHorizon);
-        generator = RolloutSamplers.Create(options.RolloutBackend, policy);
         if (options.Device != "cpu")
         {
+            // Before the rollout executor, so a missing GPU fails fast and leaves nothing open.
             var device = Rlhf.Compute.CausalLmBackends.OpenDevice(options.Device);
             deviceUpdate = new Rlhf.Compute.DevicePolicyUpdate(device, policy, ownsDevice: true, reference: UsesLora ? null : Reference);
         }
+
+        generator = RolloutSamplers.Create(options.RolloutBackend, policy);
     }
 
     /// <summary>Releases the rollout executor (an ONNX Runtime session and its exported graph, when used) and the device.</summary>
