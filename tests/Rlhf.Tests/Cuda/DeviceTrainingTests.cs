@@ -46,7 +46,9 @@ public class DeviceTrainingTests : DeviceTestBase
             b.CopyTo(lora.Parameters, 0);
         }
 
-        var schedule = new LearningRateSchedule(0.05f, 1, 3, DecayKind.Cosine);
+        // Full training at a smaller rate: AdamW's m/√v turns the relative rounding error of a small (cancelling)
+        // gradient into the same relative error of a full lr-sized step, which at 0.05 approaches the 1e-4 tolerance.
+        var schedule = new LearningRateSchedule(loraRank > 0 ? 0.05f : 0.005f, 1, 3, DecayKind.Cosine);
         // maxGradNorm below the first steps' norms so clipping is exercised.
         var cpu = new CausalLmTrainer(cpuModel, schedule, maxGradNorm: 0.5f, new AdamW(weightDecay: 0.1f));
         using var dev = new DeviceTransformer(Device, config);
@@ -109,7 +111,7 @@ public class DeviceTrainingTests : DeviceTestBase
     public void SftRunOnTheDeviceMatchesTheCpuRun(int loraRank)
     {
         var examples = new List<SftExample> { new("hi", "ok"), new("yo", "no!"), new("ab", "cd"), new("x", "yz"), new("q", "a") };
-        var options = new SftOptions(Steps: 2, BatchSize: 2, LearningRate: 0.02f, HeldOutFraction: 0.2, LoraRank: loraRank, MaxSeq: 24, Seed: 1);
+        var options = new SftOptions(Steps: 2, BatchSize: 2, LearningRate: loraRank > 0 ? 0.02f : 0.005f, HeldOutFraction: 0.2, LoraRank: loraRank, MaxSeq: 24, Seed: 1);
         var runs = new List<(double[] Losses, float[] Weights)>();
         foreach (string device in new[] { "cpu", CausalLmBackends.IlgpuCpu })
         {
