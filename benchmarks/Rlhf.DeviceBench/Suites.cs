@@ -10,5 +10,6 @@ internal static class Suites
         PpoSuite.Run,
         VocabularySuite.Run,
         ModelSuite.Run,
+        TrainingSuite.Run,
     ];
 }

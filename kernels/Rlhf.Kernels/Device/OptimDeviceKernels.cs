@@ -98,7 +98,66 @@ public sealed class DeviceOptimKernels : IDisposable
         return norm;
     }
 
+    /// <summary>
+    /// As <see cref="GradientClipping.ClipByGlobalNorm(ReadOnlySpan{Memory{float}}, float)"/> over two buffers with one
+    /// shared norm (e.g. a policy's trained weights and its value head): norm = √(Σ first² + Σ second²), summed in double;
+    /// both are scaled by maxNorm/(norm + 1e−6) when that is below 1. Returns the norm before clipping.
+    /// </summary>
+    /// <exception cref="ArgumentException">A non-finite gradient element (named by buffer and index); nothing is scaled.</exception>
+    public float ClipByGlobalNorm(ArrayView<float> first, ArrayView<float> second, float maxNorm)
+    {
+        if (!(maxNorm > 0f)) throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, $"maxNorm must be > 0 (got {maxNorm}).");
+        float norm = GlobalNorm(first, second);
+        if (!float.IsFinite(norm))
+        {
+            ThrowNonFinite(first, nameof(first));
+            ThrowNonFinite(second, nameof(second));
+        }
+
+        float coef = maxNorm / (norm + 1e-6f);
+        if (coef < 1f)
+        {
+            if (first.Length > 0) scale((int)first.Length, first, coef);
+            if (second.Length > 0) scale((int)second.Length, second, coef);
+            accelerator.Synchronize();
+        }
+
+        return norm;
+    }
+
+    /// <summary>Effectively computes x[i] *= factor (NaN/±Inf propagate); waits for the launch.</summary>
+    public void Scale(ArrayView<float> x, float factor)
+    {
+        if (x.Length > int.MaxValue) throw new ArgumentException($"x has {x.Length} elements; at most {int.MaxValue} per call.", nameof(x));
+        if (x.Length == 0) return;
+        scale((int)x.Length, x, factor);
+        accelerator.Synchronize();
+    }
+
+    /// <summary>The L2 norm over the concatenation of two buffers, as <see cref="GradientClipping.GlobalNorm(ReadOnlySpan{Memory{float}})"/>.</summary>
+    public float GlobalNorm(ArrayView<float> first, ArrayView<float> second) => (float)Math.Sqrt(SumOfSquares(first) + SumOfSquares(second));
+
     public void Dispose() => reduction.Dispose();
+
+    private double SumOfSquares(ArrayView<float> x)
+    {
+        if (x.Length > int.MaxValue) throw new ArgumentException($"a gradient buffer has {x.Length} elements; at most {int.MaxValue} per call.", nameof(x));
+        if (x.Length == 0) return 0;
+        var config = reduction.Config(x.Length);
+        squares(config, x, reduction.Partials, (int)x.Length);
+        Span<double> s = stackalloc double[1];
+        reduction.Sum(config, 1, s);
+        return s[0];
+    }
+
+    private void ThrowNonFinite(ArrayView<float> x, string name)
+    {
+        var h = reduction.ToHost(x);
+        for (int i = 0; i < h.Length; i++)
+        {
+            if (!float.IsFinite(h[i])) throw new ArgumentException($"{name}[{i}] = {h[i]} is not finite; the gradient norm is undefined.", name);
+        }
+    }
 
     private static void Len(ArrayView<float> view, long expected, string name)
     {

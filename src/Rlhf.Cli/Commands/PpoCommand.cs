@@ -53,6 +53,7 @@ internal static class PpoCommand
             targetKl, horizon, estimator, gamma, lambda, clip, vclip, vf, ent, grad, rank, temperature, threshold, every, eosPenalty, seed, rolloutBackend,
         };
         var config = ConfigFile.AddTo(command, typeof(PpoOptions));
+        DeviceOption.AddTo(command);
         command.SetAction(parse =>
         {
             var o = parse.GetValue(config) is { } file ? ConfigFile.Load(file.FullName, new PpoOptions(), PpoRun.Json) : new PpoOptions();
@@ -71,6 +72,7 @@ internal static class PpoCommand
                 RewardThreshold = ConfigFile.Pick(parse, threshold, o.RewardThreshold), CheckpointEvery = ConfigFile.Pick(parse, every, o.CheckpointEvery),
                 MissingEosPenalty = ConfigFile.Pick(parse, eosPenalty, o.MissingEosPenalty), Seed = ConfigFile.Pick(parse, seed, o.Seed),
                 RolloutBackend = ConfigFile.Pick(parse, rolloutBackend, o.RolloutBackend),
+                Device = DeviceOption.Pick(parse, o.Device),
             };
             options.Validate();
             string outDir = parse.GetValue(output)!;

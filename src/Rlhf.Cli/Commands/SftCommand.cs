@@ -36,6 +36,7 @@ internal static class SftCommand
             model, tokenizer, data, output, chat, steps, batch, lr, warmup, decay, held, evalEvery, lora, alpha, maxSeq, seed, force,
         };
         ConfigFile.AddTo(command);
+        DeviceOption.AddTo(command);
         command.SetAction(parse =>
         {
             var o = CliOutput.Of(parse);
@@ -53,6 +54,7 @@ internal static class SftCommand
                 Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batch), LearningRate = parse.GetValue(lr), WarmupSteps = parse.GetValue(warmup),
                 Decay = Enum.Parse<DecayKind>(parse.GetValue(decay)!, ignoreCase: true), HeldOutFraction = h, EvalEvery = parse.GetValue(evalEvery),
                 LoraRank = parse.GetValue(lora), LoraAlpha = parse.GetValue(alpha), MaxSeq = parse.GetValue(maxSeq), Seed = parse.GetValue(seed),
+                Device = DeviceOption.Pick(parse, d.Device),
             };
             var r = o.WithProgress(p => CaiJobs.Sft(parse.GetValue(model)!, parse.GetValue(tokenizer)!, parse.GetValue(data)!.FullName, ChatFormat.Named(parse.GetValue(chat)!),
                 options, dir.FullName, log: null, onStep: m => p.Report("sft", m.Step, m.Steps,

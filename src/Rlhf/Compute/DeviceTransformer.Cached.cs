@@ -13,6 +13,7 @@ public sealed partial class DeviceTransformer
     public void ForwardCached(ReadOnlySpan<int> tokens, ReadOnlySpan<float> mask, int newTokens, DeviceKvCache cache, Span<float> logits, bool lastOnly)
     {
         ArgumentNullException.ThrowIfNull(cache);
+        if (adapter != null) throw new InvalidOperationException("cached decoding runs the base model only; merge the adapter (on the host) first.");
         var c = Config;
         if (cache.Config != c) throw new ArgumentException("cache was made for another configuration.", nameof(cache));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(newTokens);

@@ -11,7 +11,8 @@ namespace Rlhf.Compute;
 /// with parameters, gradients, optimizer state and activations resident on a <see cref="KernelDevice"/>: ILGPU
 /// kernels for the layers, <see cref="IDeviceGemm"/> (cuBLAS on CUDA) for the matrix products. Buffers use the
 /// model's <see cref="ParameterLayout"/>, so uploads, downloads and gradients compare 1:1 with the CPU model. Only
-/// inputs go up and metrics come down during a step. No LoRA adapter (base training only).
+/// inputs go up and metrics come down during a step. With a LoRA adapter attached (<see cref="AttachAdapter"/>) the
+/// base is frozen and only the adapter trains, as on the CPU model.
 /// </summary>
 public sealed partial class DeviceTransformer : ICausalLmBackend
 {
@@ -28,7 +29,7 @@ public sealed partial class DeviceTransformer : ICausalLmBackend
     private int[] hostInts = [];
     private float[] hostFloats = [];
     private readonly bool ownsDevice;
-    private bool haveForward, haveDLogits;
+    private bool haveForward, haveLogits, haveDLogits;
 
     /// <param name="device">Where the model runs (CUDA, or ILGPU's CPU accelerator in tests).</param>
     /// <param name="config">The model's shape.</param>
@@ -76,6 +77,14 @@ public sealed partial class DeviceTransformer : ICausalLmBackend
 
     internal Accelerator Accelerator => acc;
 
+    internal KernelDevice Device => device;
+
+    internal TransformerDeviceKernels LayerKernels => k;
+
+    internal VocabularyDeviceKernels VocabularyKernels => vocab;
+
+    internal IDeviceGemm Gemm => gemm;
+
     public ParameterLayout Layout { get; }
 
     /// <summary>Parameters on the device, in <see cref="Layout"/> order.</summary>
@@ -101,19 +110,29 @@ public sealed partial class DeviceTransformer : ICausalLmBackend
     /// <summary>Copies the logits (or, after <see cref="CrossEntropy"/>, dLogits) of the last forward: [batch·seq·vocab].</summary>
     public void DownloadLogits(Span<float> destination)
     {
-        if (!haveForward) throw new InvalidOperationException("no forward yet.");
+        if (!haveForward || !haveLogits) throw new InvalidOperationException("no forward with logits yet.");
         Download(Logits, destination, nameof(destination));
     }
 
-    public void ZeroGradients() => gradients.MemSetToZero();
+    /// <summary>Zeroes the trained weights' gradients (the base's, or the adapter's when one is attached).</summary>
+    public void ZeroGradients() => TrainableGradients.MemSetToZero();
 
     /// <summary>
     /// tokens [batch, seq], mask [batch, seq] (1 real, 0 padding) → activations and logits on the device, as
     /// <see cref="TransformerModel.Forward"/> with computeLogits and no adapter.
     /// </summary>
-    public void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<float> mask, int batch, int seq)
+    public void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<float> mask, int batch, int seq) => Forward(tokens, mask, batch, seq, computeLogits: true);
+
+    /// <summary>
+    /// As <see cref="Forward(ReadOnlySpan{int}, ReadOnlySpan{float}, int, int)"/>; with <paramref name="computeLogits"/>
+    /// false only the final hidden states are made (heads and <see cref="LogitRows"/> read them), no [N, V] product.
+    /// <paramref name="useAdapter"/> = false runs the frozen base (the PPO reference) while an adapter stays attached;
+    /// such a forward cannot be followed by a backward.
+    /// </summary>
+    public void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<float> mask, int batch, int seq, bool computeLogits, bool useAdapter = true)
     {
         CheckBatch(tokens, mask, batch, seq);
+        forwardSkippedAdapter = adapter != null && !useAdapter;
         var c = Config;
         acts.Ensure(batch, seq);
         int n = batch * seq, d = c.ModelDim, L = c.LayerCount, qkvDim = c.QkvDim, hhd = c.HeadCount * c.HeadDim;
@@ -135,6 +154,7 @@ public sealed partial class DeviceTransformer : ICausalLmBackend
             NormForward(x, ln1, ly.Norm1Weight, ly.Norm1Bias, S.Slice(acts.Mean1, l, n), S.Slice(acts.Rstd1, l, n), n);
             var qkv = S.Slice(acts.Qkv, l, n * qkvDim);
             LinearForward(ly.Qkv, ln1, qkv, n);
+            AdapterForward(l, 0, ln1, qkv, n);
             if (ropeCos != null)
             {
                 k.Rope(qkv, positions, ropeCos.View, ropeSin!.View, n, qkvDim, 0, c.HeadCount, c.HeadDim, inverse: false);
@@ -145,23 +165,27 @@ public sealed partial class DeviceTransformer : ICausalLmBackend
             k.AttentionForward(qkv, maskView, att, S.Slice(acts.Lse, l, n * c.HeadCount), batch, seq, c.HeadCount, c.KvHeadCount, c.HeadDim);
             var r2 = S.Slice(acts.Resid2, l, n * d);
             LinearForward(ly.AttnOut, att, r2, n);
+            AdapterForward(l, 1, att, r2, n);
             k.Add(r2, x, r2);
             var ln2 = S.Slice(acts.Norm2, l, n * d);
             NormForward(r2, ln2, ly.Norm2Weight, ly.Norm2Bias, S.Slice(acts.Mean2, l, n), S.Slice(acts.Rstd2, l, n), n);
             var up = S.Slice(acts.Up, l, n * c.UpDim);
             LinearForward(ly.Up, ln2, up, n);
+            AdapterForward(l, 2, ln2, up, n);
             var act = S.Slice(acts.Act, l, n * c.HiddenDim);
             if (c.Family == ModelFamily.Gpt2) k.GeluForward(up, act);
             else k.SwiGluForward(up, act, n, c.HiddenDim);
             var next = S.Slice(acts.Resid, l + 1, n * d);
             LinearForward(ly.Down, act, next, n);
+            AdapterForward(l, 3, act, next, n);
             k.Add(next, r2, next);
         }
 
         var nf = S.Slice(acts.NormF, 0, n * d);
         NormForward(S.Slice(acts.Resid, L, n * d), nf, Layout.FinalNormWeight, Layout.FinalNormBias, S.Slice(acts.MeanF, 0, n), S.Slice(acts.RstdF, 0, n), n);
-        gemm.Multiply(nf, P(Layout.LmHead, c.VocabSize * d), Logits, n, c.VocabSize, d, transposeB: true);
+        if (computeLogits) gemm.Multiply(nf, P(Layout.LmHead, c.VocabSize * d), Logits, n, c.VocabSize, d, transposeB: true);
         haveForward = true;
+        haveLogits = computeLogits;
         haveDLogits = false;
     }
 
@@ -172,9 +196,10 @@ public sealed partial class DeviceTransformer : ICausalLmBackend
     /// Unlike the CPU loss (NaN), a NaN or +∞ logit throws the <see cref="ArgumentException"/> of
     /// <see cref="VocabularyDeviceKernels.ThrowIfInvalid"/> naming the row and column.
     /// </summary>
-    public float CrossEntropy(ReadOnlySpan<int> targets, ReadOnlySpan<float> weights)
+    public float CrossEntropy(ReadOnlySpan<int> targets, ReadOnlySpan<float> weights, float gradScale = 1f)
     {
-        if (!haveForward || haveDLogits) throw new InvalidOperationException("CrossEntropy needs a fresh Forward.");
+        if (!float.IsFinite(gradScale)) throw new ArgumentOutOfRangeException(nameof(gradScale), gradScale, "must be finite.");
+        if (!haveForward || !haveLogits || haveDLogits) throw new InvalidOperationException("CrossEntropy needs a fresh Forward.");
         int n = acts.N, v = Config.VocabSize;
         if (targets.Length != n) throw new ArgumentException($"targets has {targets.Length} elements, needs {n}.", nameof(targets));
         if (weights.Length != n) throw new ArgumentException($"weights has {weights.Length} elements, needs {n}.", nameof(weights));
@@ -198,7 +223,7 @@ public sealed partial class DeviceTransformer : ICausalLmBackend
             return 0f;
         }
 
-        for (int i = 0; i < n; i++) g[i] = (float)(-weights[i] / wsum);
+        for (int i = 0; i < n; i++) g[i] = (float)(-weights[i] * (double)gradScale / wsum);
         Upload(acts.Targets, t);
         Upload(acts.RowGradLogProbs, g);
         var tv = acts.Targets.View.SubView(0, n);
@@ -231,12 +256,22 @@ public sealed partial class DeviceTransformer : ICausalLmBackend
     {
         if (!haveDLogits) throw new InvalidOperationException("Backward needs Forward then CrossEntropy.");
         var c = Config;
-        int batch = acts.Batch, seq = acts.Seq, n = acts.N, d = c.ModelDim, L = c.LayerCount, qkvDim = c.QkvDim, hhd = c.HeadCount * c.HeadDim;
+        int n = acts.N, d = c.ModelDim;
         var nf = S.Slice(acts.NormF, 0, n * d);
         var dnf = S.Slice(acts.DNorm, 0, n * d);
         var lm = P(Layout.LmHead, c.VocabSize * d);
         gemm.Multiply(Logits, lm, dnf, n, d, c.VocabSize);
-        gemm.Multiply(Logits, nf, G(Layout.LmHead, c.VocabSize * d), c.VocabSize, d, n, transposeA: true, accumulate: true);
+        if (TrainsBase) gemm.Multiply(Logits, nf, G(Layout.LmHead, c.VocabSize * d), c.VocabSize, d, n, transposeA: true, accumulate: true);
+        BackwardFromHidden();
+    }
+
+    /// <summary>The backward below the final norm's output: reads dHidden from <see cref="HiddenGradient"/>.</summary>
+    private void BackwardFromHidden()
+    {
+        if (forwardSkippedAdapter) throw new InvalidOperationException("the last forward ran without the adapter; it has no backward.");
+        var c = Config;
+        int batch = acts.Batch, seq = acts.Seq, n = acts.N, d = c.ModelDim, L = c.LayerCount, qkvDim = c.QkvDim, hhd = c.HeadCount * c.HeadDim;
+        var dnf = S.Slice(acts.DNorm, 0, n * d);
         var dres = S.Slice(acts.DResid, 0, n * d);
         dres.MemSetToZero();
         NormBackward(dnf, S.Slice(acts.Resid, L, n * d), dres, Layout.FinalNormWeight, Layout.FinalNormBias, S.Slice(acts.MeanF, 0, n), S.Slice(acts.RstdF, 0, n), n);
@@ -248,15 +283,18 @@ public sealed partial class DeviceTransformer : ICausalLmBackend
             var act = S.Slice(acts.Act, l, n * c.HiddenDim);
             var dact = S.Slice(acts.DAct, 0, n * c.HiddenDim);
             LinearBackward(ly.Down, dres, act, dact, n);
+            AdapterBackward(l, 3, dres, act, dact, n);
             var up = S.Slice(acts.Up, l, n * c.UpDim);
             var dup = S.Slice(acts.DUp, 0, n * c.UpDim);
             if (c.Family == ModelFamily.Gpt2) k.GeluBackward(up, dact, dup);
             else k.SwiGluBackward(up, dact, dup, n, c.HiddenDim);
             var dnorm = S.Slice(acts.DNorm, 0, n * d);
             LinearBackward(ly.Up, dup, S.Slice(acts.Norm2, l, n * d), dnorm, n);
+            AdapterBackward(l, 2, dup, S.Slice(acts.Norm2, l, n * d), dnorm, n);
             NormBackward(dnorm, S.Slice(acts.Resid2, l, n * d), dres, ly.Norm2Weight, ly.Norm2Bias, S.Slice(acts.Mean2, l, n), S.Slice(acts.Rstd2, l, n), n);
             var datt = S.Slice(acts.DAtt, 0, n * hhd);
             LinearBackward(ly.AttnOut, dres, S.Slice(acts.Att, l, n * hhd), datt, n);
+            AdapterBackward(l, 1, dres, S.Slice(acts.Att, l, n * hhd), datt, n);
             var dqkv = S.Slice(acts.DQkv, 0, n * qkvDim);
             k.AttentionBackward(datt, S.Slice(acts.Qkv, l, n * qkvDim), maskView, S.Slice(acts.Att, l, n * hhd), S.Slice(acts.Lse, l, n * c.HeadCount),
                 S.Slice(acts.Delta, 0, n * c.HeadCount), dqkv, batch, seq, c.HeadCount, c.KvHeadCount, c.HeadDim);
@@ -267,29 +305,61 @@ public sealed partial class DeviceTransformer : ICausalLmBackend
             }
 
             LinearBackward(ly.Qkv, dqkv, S.Slice(acts.Norm1, l, n * d), dnorm, n);
+            AdapterBackward(l, 0, dqkv, S.Slice(acts.Norm1, l, n * d), dnorm, n);
             NormBackward(dnorm, S.Slice(acts.Resid, l, n * d), dres, ly.Norm1Weight, ly.Norm1Bias, S.Slice(acts.Mean1, l, n), S.Slice(acts.Rstd1, l, n), n);
         }
 
-        k.EmbeddingBackward(dres, acts.Tokens.View.SubView(0, n), positions, G(Layout.TokenEmbedding, c.VocabSize * d),
-            Layout.PositionEmbedding >= 0 ? G(Layout.PositionEmbedding, c.ContextLength * d) : default, n, d);
+        if (TrainsBase)
+        {
+            k.EmbeddingBackward(dres, acts.Tokens.View.SubView(0, n), positions, G(Layout.TokenEmbedding, c.VocabSize * d),
+                Layout.PositionEmbedding >= 0 ? G(Layout.PositionEmbedding, c.ContextLength * d) : default, n, d);
+        }
+
         haveDLogits = false;
         haveForward = false;
     }
 
-    /// <summary>One AdamW step over all parameters on the device (PyTorch semantics, as <c>AdamW.Step</c>); moments are created on first use.</summary>
+    /// <summary>
+    /// One AdamW step over the trained weights on the device (every base weight, or the adapter when one is attached;
+    /// PyTorch semantics, as <c>AdamW.Step</c>); moments are created on first use.
+    /// </summary>
     public void AdamWStep(int step, double learningRate, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8, double weightDecay = 0.01)
     {
-        if (optim is null)
+        var p = TrainableParameters;
+        if (firstMoment is null || firstMoment.Length != p.Length)
         {
-            optim = new DeviceOptimKernels(device);
-            firstMoment = acc.Allocate1D<float>(Layout.TotalLength);
-            secondMoment = acc.Allocate1D<float>(Layout.TotalLength);
+            firstMoment?.Dispose();
+            secondMoment?.Dispose();
+            firstMoment = acc.Allocate1D<float>(p.Length);
+            secondMoment = acc.Allocate1D<float>(p.Length);
             firstMoment.MemSetToZero();
             secondMoment.MemSetToZero();
         }
 
-        optim.AdamWStep(parameters.View, gradients.View, firstMoment!.View, secondMoment!.View, step, learningRate, beta1, beta2, epsilon, weightDecay);
+        Optim.AdamWStep(p, TrainableGradients, firstMoment.View, secondMoment!.View, step, learningRate, beta1, beta2, epsilon, weightDecay);
     }
+
+    /// <summary>
+    /// Global L2 norm of the trained weights' gradients (torch's clip_grad_norm_): when finite and above
+    /// <paramref name="maxNorm"/>, every gradient is scaled by maxNorm / (norm + 1e−6). A NaN/∞ norm is returned with
+    /// the gradients unscaled, as <c>Rlhf.Training.GradientClipping.ClipGlobalNorm</c>.
+    /// </summary>
+    public double ClipGradients(float maxNorm)
+    {
+        if (!(maxNorm > 0f)) throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, "must be positive.");
+        var g = TrainableGradients;
+        float norm = Optim.GlobalNorm(g, default);
+        if (float.IsFinite(norm) && norm > maxNorm)
+        {
+            float coef = maxNorm / (norm + 1e-6f);
+            if (coef < 1f) Optim.Scale(g, coef);
+        }
+
+        return norm;
+    }
+
+    /// <summary>The AdamW / clipping kernels of this device, loaded on first use.</summary>
+    internal DeviceOptimKernels Optim => optim ??= new DeviceOptimKernels(device);
 
     /// <summary>Waits for every launched kernel and matrix product.</summary>
     public void Synchronize() => acc.Synchronize();
@@ -303,6 +373,7 @@ public sealed partial class DeviceTransformer : ICausalLmBackend
         ropeCos?.Dispose();
         ropeSin?.Dispose();
         acts.Dispose();
+        DisposeAdapter();
         k.Dispose();
         gemm.Dispose();
         parameters.Dispose();
@@ -324,8 +395,8 @@ public sealed partial class DeviceTransformer : ICausalLmBackend
     private void NormBackward(ArrayView<float> dy, ArrayView<float> x, ArrayView<float> dx, int w, int b, ArrayView<float> mean, ArrayView<float> rstd, int n)
     {
         int d = Config.ModelDim;
-        if (Config.Family == ModelFamily.Gpt2) k.LayerNormBackward(dy, x, P(w, d), mean, rstd, dx, G(w, d), G(b, d), n, d, trainWeights: true);
-        else k.RmsNormBackward(dy, x, P(w, d), rstd, dx, G(w, d), n, d, trainWeights: true);
+        if (Config.Family == ModelFamily.Gpt2) k.LayerNormBackward(dy, x, P(w, d), mean, rstd, dx, G(w, d), G(b, d), n, d, trainWeights: TrainsBase);
+        else k.RmsNormBackward(dy, x, P(w, d), rstd, dx, G(w, d), n, d, trainWeights: TrainsBase);
     }
 
     /// <summary>x [n,in] → y [n,out] = x·W (+ b): Conv1D W is [in,out], Linear W is [out,in].</summary>
@@ -335,11 +406,12 @@ public sealed partial class DeviceTransformer : ICausalLmBackend
         if (g.BiasOffset >= 0) k.AddBias(y, P(g.BiasOffset, g.Out), n, g.Out);
     }
 
-    /// <summary>dy [n,out] → dx [n,in] (overwritten), dW and db added.</summary>
+    /// <summary>dy [n,out] → dx [n,in] (overwritten), dW and db added while the base trains.</summary>
     private void LinearBackward(LinearGroup g, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> dx, int n)
     {
         long wl = (long)g.In * g.Out;
         gemm.Multiply(dy, P(g.WeightOffset, wl), dx, n, g.In, g.Out, transposeB: g.Conv1D);
+        if (!TrainsBase) return;
         if (g.Conv1D) gemm.Multiply(x, dy, G(g.WeightOffset, wl), g.In, g.Out, n, transposeA: true, accumulate: true);
         else gemm.Multiply(dy, x, G(g.WeightOffset, wl), g.Out, g.In, n, transposeA: true, accumulate: true);
         if (g.BiasOffset >= 0) k.BiasBackward(dy, G(g.BiasOffset, g.Out), n, g.Out);

@@ -121,6 +121,12 @@ public sealed record PpoOptions
     /// <summary>Which executor samples rollouts: the engine (default) or ONNX Runtime (needs LoRA, see <see cref="Ppo.RolloutBackend"/>).</summary>
     public RolloutBackend RolloutBackend { get; init; } = RolloutBackend.Engine;
 
+    /// <summary>
+    /// Where the policy update (PPO epochs) runs: "cpu", "cuda" (the first NVIDIA GPU) or "ilgpu-cpu" (the device code
+    /// on ILGPU's CPU accelerator, for tests and debugging). Rollouts, scoring and advantages stay on the CPU.
+    /// </summary>
+    public string Device { get; init; } = "cpu";
+
     public float LoraAlpha { get; init; } = 16f;
 
     /// <summary>LoRA target modules (null: PEFT's defaults for the family).</summary>
@@ -139,6 +145,7 @@ public sealed record PpoOptions
         NonNegative(LoraRank, nameof(LoraRank));
         if (RolloutBackend == RolloutBackend.Ort && LoraRank == 0)
             throw new InvalidInputException("RolloutBackend ort feeds the LoRA adapter to the exported graph each iteration; it needs LoraRank > 0.");
+        if (!Rlhf.Compute.CausalLmBackends.IsKnown(Device)) throw new InvalidInputException($"Device must be cpu or cuda, got '{Device}'.");
         NonNegative(TopK, nameof(TopK));
         Finite(LearningRate, nameof(LearningRate), strictlyPositive: true);
         Finite(AdamEpsilon, nameof(AdamEpsilon), strictlyPositive: true);

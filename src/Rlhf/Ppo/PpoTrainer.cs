@@ -33,6 +33,10 @@ public sealed partial class PpoTrainer : IDisposable
     private int[] mRespTokens = [];
     private readonly ComputeClock compute = new();
 
+    // The policy update on a GPU (Options.Device other than "cpu"); its state is mirrored to the host arrays around each Update.
+    private readonly Rlhf.Compute.DevicePolicyUpdate? deviceUpdate;
+    private bool deviceStateResident;
+
     /// <summary>
     /// Prepares a trainer (no work yet besides encoding the prompts). With <c>options.LoraRank</c> &gt; 0 an adapter is
     /// attached to <paramref name="policy"/> if it has none; with 0 the policy trains fully against
@@ -107,11 +111,22 @@ public sealed partial class PpoTrainer : IDisposable
         headM = new float[ValueHead.Parameters.Length];
         headV = new float[ValueHead.Parameters.Length];
         Kl = new KlController(options.InitialKlCoef, options.AdaptiveKl, options.TargetKl, options.KlHorizon);
+        if (options.Device != "cpu")
+        {
+            // Before the rollout executor, so a missing GPU fails fast and leaves nothing open.
+            var device = Rlhf.Compute.CausalLmBackends.OpenDevice(options.Device);
+            deviceUpdate = new Rlhf.Compute.DevicePolicyUpdate(device, policy, ownsDevice: true, reference: UsesLora ? null : Reference);
+        }
+
         generator = RolloutSamplers.Create(options.RolloutBackend, policy);
     }
 
-    /// <summary>Releases the rollout executor (an ONNX Runtime session and its exported graph, when used).</summary>
-    public void Dispose() => generator.Dispose();
+    /// <summary>Releases the rollout executor (an ONNX Runtime session and its exported graph, when used) and the device.</summary>
+    public void Dispose()
+    {
+        generator.Dispose();
+        deviceUpdate?.Dispose();
+    }
 
     public PpoOptions Options { get; }
 
@@ -273,18 +288,31 @@ public sealed partial class PpoTrainer : IDisposable
         ArgumentNullException.ThrowIfNull(rollout);
         int mb = Options.MiniBatchSize, r = rollout.ResponseLength, s = rollout.SequenceLength;
         EnsureBuffers(mb, rollout);
+        bool upload = !deviceStateResident;
+        UploadDeviceState();
         for (int start = 0; start < rollout.Batch; start += mb)
         {
             int k = Math.Min(mb, rollout.Batch - start);
             var tok = rollout.Tokens.AsSpan(start * s, k * s);
             var msk = rollout.Mask.AsSpan(start * s, k * s);
             var respTok = rollout.ResponseTokens.AsSpan(start * r, k * r);
+            if (deviceUpdate != null)
+            {
+                using var measured = compute.Measure();
+                deviceUpdate.LogProbsAndValues(tok, msk, respTok, k, s, rollout.PromptLength, Options.Temperature,
+                    rollout.ReferenceLogProbs.AsSpan(start * r, k * r), rollout.OldLogProbs.AsSpan(start * r, k * r), rollout.Values.AsSpan(start * r, k * r));
+                continue;
+            }
+
             using (compute.Measure()) Reference.Forward(tok, msk, k, s, computeLogits: false, useAdapter: false);
             ResponseLogProbs(Reference, rollout, k, respTok, rollout.ReferenceLogProbs.AsSpan(start * r, k * r), default);
             using (compute.Measure()) Policy.Forward(tok, msk, k, s, computeLogits: false, useAdapter: true);
             ResponseLogProbs(Policy, rollout, k, respTok, rollout.OldLogProbs.AsSpan(start * r, k * r), default);
             ResponseValues(rollout, msk, k, rollout.Values.AsSpan(start * r, k * r));
         }
+
+        // Forward passes change nothing on the device: the host copy is still current.
+        if (upload) deviceStateResident = false;
 
         // Masked positions never reach a loss; zero them so stored rollouts are clean.
         for (int i = 0; i < rollout.ResponseMask.Length; i++)
@@ -335,6 +363,7 @@ public sealed partial class PpoTrainer : IDisposable
         double pg = 0, vf = 0, ent = 0, clip = 0, akl = 0, vclip = 0, gn = 0;
         int steps = 0;
         bool stopped = false;
+        UploadDeviceState();
         for (int epoch = 0; epoch < Options.PpoEpochs && !stopped; epoch++)
         {
             Permutation(order, Mix(Options.Seed, Iteration, 2 + (ulong)epoch));
@@ -353,6 +382,8 @@ public sealed partial class PpoTrainer : IDisposable
                 if (Options.EarlyStopping && st.ApproxKl > 1.5 * Options.EarlyStopKl) stopped = true;
             }
         }
+
+        DownloadDeviceState();
 
         return new PpoMetrics
         {
@@ -387,6 +418,7 @@ public sealed partial class PpoTrainer : IDisposable
         var mask = mbMask.AsSpan(0, ks);
         var respTok = mRespTokens.AsSpan(0, kr);
         var respMask = mRespMask.AsSpan(0, kr);
+        if (deviceUpdate != null) return TrainMinibatchOnDevice(deviceUpdate, k, s, p);
         // Only the trained buffer: under LoRA the engine's base-gradient buffer is never written, so its pages stay untouched.
         Array.Clear(trainableGrad);
         Array.Clear(ValueHead.Gradients);
@@ -472,6 +504,41 @@ public sealed partial class PpoTrainer : IDisposable
             PolicyLoss = pl.Loss, ValueLoss = vl.Loss, Entropy = meanEnt, ClipFraction = pl.ClipFraction, ApproxKl = pl.ApproxKl,
             ValueClipFraction = vl.ClipFraction, GradNorm = norm, MinibatchSteps = 1,
         };
+    }
+
+    private PpoMetrics TrainMinibatchOnDevice(Rlhf.Compute.DevicePolicyUpdate update, int k, int s, int p)
+    {
+        using var measured = compute.Measure();
+        int kr = k * (s - p);
+        bool upload = !deviceStateResident;
+        UploadDeviceState();
+        OptimizerSteps++;
+        var o = Options;
+        var st = update.TrainMinibatch(mbTokens.AsSpan(0, k * s), mbMask.AsSpan(0, k * s), mRespTokens.AsSpan(0, kr), mRespMask.AsSpan(0, kr),
+            mOldLogp.AsSpan(0, kr), mOldValues.AsSpan(0, kr), mAdv.AsSpan(0, kr), mRet.AsSpan(0, kr), k, s, p, OptimizerSteps,
+            new Rlhf.Compute.PolicyUpdateSettings(o.Temperature, o.ClipRange, o.ValueClipRange, o.ValueCoef, o.EntropyCoef, o.MaxGradNorm,
+                o.LearningRate, o.AdamBeta1, o.AdamBeta2, o.AdamEpsilon, o.WeightDecay));
+        if (upload) DownloadDeviceState();
+        return new PpoMetrics
+        {
+            PolicyLoss = st.PolicyLoss, ValueLoss = st.ValueLoss, Entropy = st.Entropy, ClipFraction = st.ClipFraction, ApproxKl = st.ApproxKl,
+            ValueClipFraction = st.ValueClipFraction, GradNorm = st.GradNorm, MinibatchSteps = 1,
+        };
+    }
+
+    private void UploadDeviceState()
+    {
+        if (deviceUpdate is null || deviceStateResident) return;
+        deviceUpdate.UploadState(trainable, ValueHead.Parameters, policyM, policyV, headM, headV);
+        deviceStateResident = true;
+    }
+
+    /// <summary>The host policy samples the next rollouts and checkpoints read the host arrays, so the state comes back after each update.</summary>
+    private void DownloadDeviceState()
+    {
+        if (deviceUpdate is null || !deviceStateResident) return;
+        deviceUpdate.DownloadState(trainable, ValueHead.Parameters, policyM, policyV, headM, headV);
+        deviceStateResident = false;
     }
 
     /// <summary>Total loss of the last statistics: policy + c1·value − c2·entropy.</summary>

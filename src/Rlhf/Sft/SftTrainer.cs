@@ -9,7 +9,11 @@ using Rlhf.Training;
 
 namespace Rlhf.Sft;
 
-/// <summary>Settings of supervised fine-tuning. <see cref="LoraRank"/> 0 trains every weight; &gt; 0 trains a LoRA adapter.</summary>
+/// <summary>
+/// Settings of supervised fine-tuning. <see cref="LoraRank"/> 0 trains every weight; &gt; 0 trains a LoRA adapter.
+/// <see cref="Device"/>: "cpu" (the engine's CPU kernels), "cuda" (the first NVIDIA GPU) or "ilgpu-cpu" (the device
+/// path on ILGPU's CPU accelerator, for tests and debugging); see <see cref="Rlhf.Compute.CausalLmBackends"/>.
+/// </summary>
 public sealed record SftOptions(
     int Steps = 100,
     int BatchSize = 4,
@@ -23,7 +27,8 @@ public sealed record SftOptions(
     int LoraRank = 0,
     float LoraAlpha = 16f,
     int MaxSeq = 256,
-    ulong Seed = 0);
+    ulong Seed = 0,
+    string Device = "cpu");
 
 /// <summary>One optimizer step of a run, for progress displays: HeldOutLoss is set on the steps that evaluated it.</summary>
 public sealed record SftStepMetrics(int Step, int Steps, float Loss, double? HeldOutLoss);
@@ -54,13 +59,26 @@ public static class SftTrainer
         var held = order.Take(heldCount).Select(i => examples[i]).ToList();
         var train = order.Skip(heldCount).Select(i => examples[i]).ToList();
 
+        // Opened before any file is written, so a missing GPU fails fast.
+        using var backend = options.Device == "cpu" ? null : Rlhf.Compute.CausalLmBackends.Create(options.Device, model.Config);
         Directory.CreateDirectory(runDirectory);
         if (options.LoraRank > 0) model.AttachAdapter(LoraConfig.Default(model.Config.Family, options.LoraRank, options.LoraAlpha), options.Seed);
-        var trainer = new CausalLmTrainer(model, new LearningRateSchedule(options.LearningRate, options.WarmupSteps, options.Steps, options.Decay),
-            options.MaxGradNorm, new AdamW(weightDecay: options.WeightDecay));
+        var schedule = new LearningRateSchedule(options.LearningRate, options.WarmupSteps, options.Steps, options.Decay);
+        CausalLmTrainer trainer;
+        if (backend is null)
+        {
+            trainer = new CausalLmTrainer(model, schedule, options.MaxGradNorm, new AdamW(weightDecay: options.WeightDecay));
+        }
+        else
+        {
+            backend.UploadParameters(model.Parameters);
+            if (model.Adapter is { } a) backend.AttachAdapter(a);
+            trainer = new CausalLmTrainer(backend, schedule, options.MaxGradNorm, options.WeightDecay);
+        }
+
         var metrics = new List<string>();
         string metricsPath = Path.Combine(runDirectory, "metrics.jsonl");
-        double? initialHeld = held.Count > 0 ? HeldOutLoss(model, batcher, held, options.BatchSize) : null;
+        double? initialHeld = held.Count > 0 ? HeldOutLoss(model, backend, batcher, held, options.BatchSize) : null;
         if (initialHeld is double h0) metrics.Add(Json(w => { w.WriteNumber("step", 0); w.WriteNumber("held_out_loss", h0); }));
         double? lastHeld = initialHeld;
         float lastLoss = float.NaN;
@@ -83,7 +101,7 @@ public static class SftTrainer
             var r = trainer.Step([batcher.Batch(mb)]);
             lastLoss = r.Loss;
             bool eval = held.Count > 0 && (step == options.Steps || (options.EvalEvery > 0 && step % options.EvalEvery == 0));
-            double? heldLoss = eval ? HeldOutLoss(model, batcher, held, options.BatchSize) : null;
+            double? heldLoss = eval ? HeldOutLoss(model, backend, batcher, held, options.BatchSize) : null;
             if (heldLoss.HasValue) lastHeld = heldLoss;
             metrics.Add(Json(w =>
             {
@@ -96,6 +114,13 @@ public static class SftTrainer
             progress?.Invoke($"step {r.Step}/{options.Steps} loss {r.Loss:F4}" + (heldLoss is double x ? $" held-out {x:F4}" : ""));
             onStep?.Invoke(new SftStepMetrics(r.Step, options.Steps, r.Loss, heldLoss));
             AtomicFile.WriteAllText(metricsPath, string.Join("\n", metrics) + "\n");
+        }
+
+        if (backend != null)
+        {
+            // The trained weights come back once, at the end.
+            if (model.Adapter is { } trained) backend.DownloadAdapter(trained.Parameters);
+            else backend.DownloadParameters(model.Parameters);
         }
 
         string modelDir = Path.Combine(runDirectory, "model");
@@ -114,7 +139,11 @@ public static class SftTrainer
     }
 
     /// <summary>Mean loss per response token over <paramref name="examples"/> (forward only).</summary>
-    public static double HeldOutLoss(TransformerModel model, SftBatcher batcher, IReadOnlyList<SftExample> examples, int batchSize)
+    public static double HeldOutLoss(TransformerModel model, SftBatcher batcher, IReadOnlyList<SftExample> examples, int batchSize) =>
+        HeldOutLoss(model, null, batcher, examples, batchSize);
+
+    /// <summary>As above, on <paramref name="backend"/> when given (its loss call also leaves dLogits, which are never used).</summary>
+    private static double HeldOutLoss(TransformerModel model, Rlhf.Compute.ICausalLmBackend? backend, SftBatcher batcher, IReadOnlyList<SftExample> examples, int batchSize)
     {
         double total = 0, tokens = 0;
         int v = model.Config.VocabSize;
@@ -124,12 +153,21 @@ public static class SftTrainer
             int n = b.Batch * b.Seq;
             var targets = new int[n];
             var weights = new float[n];
-            model.Forward(b.Tokens, b.Mask, b.Batch, b.Seq);
             CausalLmLoss.ShiftTargets(b.Tokens, b.Mask, b.LossMask, targets, weights, b.Batch, b.Seq);
             double w = 0;
             foreach (var x in weights) w += x;
             if (w == 0) continue;
-            total += CausalLmLoss.Forward(model.Logits, targets, weights, default, n, v) * w;
+            if (backend != null)
+            {
+                backend.Forward(b.Tokens, b.Mask, b.Batch, b.Seq);
+                total += backend.CrossEntropy(targets, weights) * w;
+            }
+            else
+            {
+                model.Forward(b.Tokens, b.Mask, b.Batch, b.Seq);
+                total += CausalLmLoss.Forward(model.Logits, targets, weights, default, n, v) * w;
+            }
+
             tokens += w;
         }
 

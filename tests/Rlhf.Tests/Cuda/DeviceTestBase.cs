@@ -48,6 +48,9 @@ public abstract class DeviceTestBase
         return r;
     }
 
+    /// <summary>As <see cref="AssertClose"/>, for fixtures without a device.</summary>
+    internal static void AssertCloseTo(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, double relTol, string what) => AssertClose(actual, expected, relTol, what);
+
     /// <summary>Each element within tol·(|e| + 0.1·max|e|) + 1e-6.</summary>
     protected static void AssertClose(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, double relTol, string what)
     {
