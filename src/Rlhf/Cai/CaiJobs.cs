@@ -52,6 +52,12 @@ public static class CaiJobs
     {
         var examples = SftExamples.Load(dataPath);
         var (model, tok) = LoadModel(modelPath, tokenizer);
+        // A missing GPU must fail before the run directory gets its first file.
+        if (options.Device != "cpu")
+        {
+            using var probe = Rlhf.Compute.CausalLmBackends.OpenDevice(options.Device);
+        }
+
         Directory.CreateDirectory(runDirectory);
         AtomicFile.WriteAllText(Path.Combine(runDirectory, "config.json"), Json(w =>
         {
@@ -72,6 +78,7 @@ public static class CaiJobs
             w.WriteNumber("lora_alpha", options.LoraAlpha);
             w.WriteNumber("max_seq", options.MaxSeq);
             w.WriteNumber("seed", options.Seed);
+            w.WriteString("device", options.Device);
         }));
         return SftTrainer.Run(model, tok, chat, examples, options, runDirectory, log, onStep);
     }

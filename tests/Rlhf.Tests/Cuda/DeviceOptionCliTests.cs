@@ -69,7 +69,11 @@ public class DeviceOptionCliTests
             Assert.That(r.Stderr, Does.Contain("no NVIDIA driver found"));
         }
 
-        Assert.That(File.Exists(Path.Combine(dir.File("run"), "metrics.jsonl")), Is.False, "sft fails before training");
+        foreach (var run in new[] { "run", "ppo-run" })
+        {
+            var path = dir.File(run);
+            Assert.That(!Directory.Exists(path) || !Directory.EnumerateFileSystemEntries(path).Any(), $"{run} is left with files: nothing is written before the device opens");
+        }
     }
 
     [Test]
