@@ -8,8 +8,9 @@ namespace Rlhf.Kernels.Linear;
 /// </summary>
 /// <remarks>
 /// With m this small the product is bound by reading B once, so B is streamed exactly once and each slice of it
-/// serves every row of A while still in L1. Rows go in groups of up to 4 (generic over the group size, so the JIT
-/// drops the unused accumulators). op(B) = B [k, n]: each C element is one FMA chain over p in order (vectorized
+/// serves every row of A while still in L1. Up to 4 rows go in one group of 4 × 64 columns, 5 to 8 rows in one
+/// group of 8 × 32 columns (generic over the row count, so the JIT drops the unused accumulators): B is read once
+/// whatever m ≤ 8. op(B) = B [k, n]: each C element is one FMA chain over p in order (vectorized
 /// across 16 columns). op(B) = Bᵀ with B stored [n, k]: each C element is a dot product of two contiguous rows
 /// (16 partial sums in k order, a fixed-order horizontal sum, then the k tail). Either way an element's value does
 /// not depend on how columns are grouped or split between threads.
@@ -46,17 +47,39 @@ internal static unsafe class GemmSmallM
 
     private static void Columns(float* aRows, float* b, float* c, int m, int n, int k, bool transposeB, bool accumulate, int j0, int j1)
     {
-        for (int i = 0; i < m; i += 4)
+        if (m > 4)
         {
-            float* a = aRows + (nint)i * k;
-            float* ci = c + (nint)i * n;
-            switch (Math.Min(4, m - i))
+            // 5..8 rows in one pass over B: two groups of 4 would stream B (the LM head: 77 MB) twice.
+            switch (m)
             {
-                case 1: Group<R1>(a, b, ci, n, k, transposeB, accumulate, j0, j1); break;
-                case 2: Group<R2>(a, b, ci, n, k, transposeB, accumulate, j0, j1); break;
-                case 3: Group<R3>(a, b, ci, n, k, transposeB, accumulate, j0, j1); break;
-                default: Group<R4>(a, b, ci, n, k, transposeB, accumulate, j0, j1); break;
+                case 5: Wide<R5>(aRows, b, c, n, k, transposeB, accumulate, j0, j1); break;
+                case 6: Wide<R6>(aRows, b, c, n, k, transposeB, accumulate, j0, j1); break;
+                case 7: Wide<R7>(aRows, b, c, n, k, transposeB, accumulate, j0, j1); break;
+                default: Wide<R8>(aRows, b, c, n, k, transposeB, accumulate, j0, j1); break;
             }
+
+            return;
+        }
+
+        switch (m)
+        {
+            case 1: Group<R1>(aRows, b, c, n, k, transposeB, accumulate, j0, j1); break;
+            case 2: Group<R2>(aRows, b, c, n, k, transposeB, accumulate, j0, j1); break;
+            case 3: Group<R3>(aRows, b, c, n, k, transposeB, accumulate, j0, j1); break;
+            default: Group<R4>(aRows, b, c, n, k, transposeB, accumulate, j0, j1); break;
+        }
+    }
+
+    private static void Wide<TR>(float* a, float* b, float* c, int n, int k, bool transposeB, bool accumulate, int j0, int j1)
+        where TR : struct, IRowCount
+    {
+        if (transposeB)
+        {
+            WideDots<TR>(a, b, c, n, k, accumulate, j0, j1);
+        }
+        else
+        {
+            WideAxpys<TR>(a, b, c, n, k, accumulate, j0, j1);
         }
     }
 
@@ -261,6 +284,118 @@ internal static unsafe class GemmSmallM
         }
     }
 
+    /// <summary>
+    /// C[r, j] (+)= Σ_p A[r, p]·B[p, j] for B stored [k, n], 4 &lt; r ≤ TR.Value ≤ 8 rows at once, j in [j0, j1):
+    /// 8 rows × 32 columns of accumulators, the same per-element FMA chain as <see cref="Axpys{TR}"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WideAxpys<TR>(float* a, float* b, float* c, int n, int k, bool accumulate, int j0, int j1)
+        where TR : struct, IRowCount
+    {
+        int rows = TR.Value;
+        float* a0 = a, a1 = a + k, a2 = a1 + k, a3 = a2 + k, a4 = a3 + k, a5 = a4 + k, a6 = a5 + k, a7 = a6 + k;
+        int j = j0;
+        for (; j + 32 <= j1; j += 32)
+        {
+            Vector512<float> s00 = default, s01 = default, s10 = default, s11 = default;
+            Vector512<float> s20 = default, s21 = default, s30 = default, s31 = default;
+            Vector512<float> s40 = default, s41 = default, s50 = default, s51 = default;
+            Vector512<float> s60 = default, s61 = default, s70 = default, s71 = default;
+            float* bp = b + j;
+            for (int p = 0; p < k; p++, bp += n)
+            {
+                Vector512<float> b0 = Vector512.Load(bp), b1 = Vector512.Load(bp + 16);
+                Vector512<float> x;
+                x = Vector512.Create(a0[p]); s00 = Vector512.FusedMultiplyAdd(x, b0, s00); s01 = Vector512.FusedMultiplyAdd(x, b1, s01);
+                x = Vector512.Create(a1[p]); s10 = Vector512.FusedMultiplyAdd(x, b0, s10); s11 = Vector512.FusedMultiplyAdd(x, b1, s11);
+                x = Vector512.Create(a2[p]); s20 = Vector512.FusedMultiplyAdd(x, b0, s20); s21 = Vector512.FusedMultiplyAdd(x, b1, s21);
+                x = Vector512.Create(a3[p]); s30 = Vector512.FusedMultiplyAdd(x, b0, s30); s31 = Vector512.FusedMultiplyAdd(x, b1, s31);
+                x = Vector512.Create(a4[p]); s40 = Vector512.FusedMultiplyAdd(x, b0, s40); s41 = Vector512.FusedMultiplyAdd(x, b1, s41);
+                if (rows > 5) { x = Vector512.Create(a5[p]); s50 = Vector512.FusedMultiplyAdd(x, b0, s50); s51 = Vector512.FusedMultiplyAdd(x, b1, s51); }
+                if (rows > 6) { x = Vector512.Create(a6[p]); s60 = Vector512.FusedMultiplyAdd(x, b0, s60); s61 = Vector512.FusedMultiplyAdd(x, b1, s61); }
+                if (rows > 7) { x = Vector512.Create(a7[p]); s70 = Vector512.FusedMultiplyAdd(x, b0, s70); s71 = Vector512.FusedMultiplyAdd(x, b1, s71); }
+            }
+
+            float* cj = c + j;
+            Put(cj, s00, accumulate); Put(cj + 16, s01, accumulate); cj += n;
+            Put(cj, s10, accumulate); Put(cj + 16, s11, accumulate); cj += n;
+            Put(cj, s20, accumulate); Put(cj + 16, s21, accumulate); cj += n;
+            Put(cj, s30, accumulate); Put(cj + 16, s31, accumulate); cj += n;
+            Put(cj, s40, accumulate); Put(cj + 16, s41, accumulate); cj += n;
+            if (rows > 5) { Put(cj, s50, accumulate); Put(cj + 16, s51, accumulate); cj += n; }
+            if (rows > 6) { Put(cj, s60, accumulate); Put(cj + 16, s61, accumulate); cj += n; }
+            if (rows > 7) { Put(cj, s70, accumulate); Put(cj + 16, s71, accumulate); }
+        }
+
+        if (j < j1)
+        {
+            // The last < 32 columns: the 4-row kernel's 16-wide and scalar loops, twice.
+            Axpys<R4>(a, b, c, n, k, accumulate, j, j1);
+            switch (rows)
+            {
+                case 5: Axpys<R1>(a4, b, c + (nint)4 * n, n, k, accumulate, j, j1); break;
+                case 6: Axpys<R2>(a4, b, c + (nint)4 * n, n, k, accumulate, j, j1); break;
+                case 7: Axpys<R3>(a4, b, c + (nint)4 * n, n, k, accumulate, j, j1); break;
+                default: Axpys<R4>(a4, b, c + (nint)4 * n, n, k, accumulate, j, j1); break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// C[r, j] (+)= Σ_p A[r, p]·B[j, p] for B stored [n, k], 4 &lt; r ≤ TR.Value ≤ 8 rows at once, two columns per
+    /// step (16 accumulators): each B row is read once for every A row; the per-element sum is the same as
+    /// <see cref="Dots{TR}"/>'s.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WideDots<TR>(float* a, float* b, float* c, int n, int k, bool accumulate, int j0, int j1)
+        where TR : struct, IRowCount
+    {
+        int rows = TR.Value;
+        int k16 = k & ~15;
+        float* a0 = a, a1 = a + k, a2 = a1 + k, a3 = a2 + k, a4 = a3 + k, a5 = a4 + k, a6 = a5 + k, a7 = a6 + k;
+        for (int j = j0; j < j1; j += 2)
+        {
+            // Past the last column, repeat the last row of B; that sum is computed and dropped.
+            float* w0 = b + (nint)j * k;
+            float* w1 = b + (nint)Math.Min(j + 1, j1 - 1) * k;
+            bool both = j + 1 < j1;
+            Vector512<float> s00 = default, s01 = default, s10 = default, s11 = default;
+            Vector512<float> s20 = default, s21 = default, s30 = default, s31 = default;
+            Vector512<float> s40 = default, s41 = default, s50 = default, s51 = default;
+            Vector512<float> s60 = default, s61 = default, s70 = default, s71 = default;
+            for (int p = 0; p < k16; p += 16)
+            {
+                Vector512<float> b0 = Vector512.Load(w0 + p), b1 = Vector512.Load(w1 + p);
+                Vector512<float> x;
+                x = Vector512.Load(a0 + p); s00 = Vector512.FusedMultiplyAdd(x, b0, s00); s01 = Vector512.FusedMultiplyAdd(x, b1, s01);
+                x = Vector512.Load(a1 + p); s10 = Vector512.FusedMultiplyAdd(x, b0, s10); s11 = Vector512.FusedMultiplyAdd(x, b1, s11);
+                x = Vector512.Load(a2 + p); s20 = Vector512.FusedMultiplyAdd(x, b0, s20); s21 = Vector512.FusedMultiplyAdd(x, b1, s21);
+                x = Vector512.Load(a3 + p); s30 = Vector512.FusedMultiplyAdd(x, b0, s30); s31 = Vector512.FusedMultiplyAdd(x, b1, s31);
+                x = Vector512.Load(a4 + p); s40 = Vector512.FusedMultiplyAdd(x, b0, s40); s41 = Vector512.FusedMultiplyAdd(x, b1, s41);
+                if (rows > 5) { x = Vector512.Load(a5 + p); s50 = Vector512.FusedMultiplyAdd(x, b0, s50); s51 = Vector512.FusedMultiplyAdd(x, b1, s51); }
+                if (rows > 6) { x = Vector512.Load(a6 + p); s60 = Vector512.FusedMultiplyAdd(x, b0, s60); s61 = Vector512.FusedMultiplyAdd(x, b1, s61); }
+                if (rows > 7) { x = Vector512.Load(a7 + p); s70 = Vector512.FusedMultiplyAdd(x, b0, s70); s71 = Vector512.FusedMultiplyAdd(x, b1, s71); }
+            }
+
+            float* cj = c + j;
+            Pair(a0, w0, w1, k16, k, s00, s01, cj, both, accumulate); cj += n;
+            Pair(a1, w0, w1, k16, k, s10, s11, cj, both, accumulate); cj += n;
+            Pair(a2, w0, w1, k16, k, s20, s21, cj, both, accumulate); cj += n;
+            Pair(a3, w0, w1, k16, k, s30, s31, cj, both, accumulate); cj += n;
+            Pair(a4, w0, w1, k16, k, s40, s41, cj, both, accumulate); cj += n;
+            if (rows > 5) { Pair(a5, w0, w1, k16, k, s50, s51, cj, both, accumulate); cj += n; }
+            if (rows > 6) { Pair(a6, w0, w1, k16, k, s60, s61, cj, both, accumulate); cj += n; }
+            if (rows > 7) Pair(a7, w0, w1, k16, k, s70, s71, cj, both, accumulate);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Pair(float* a, float* w0, float* w1, int k16, int k, Vector512<float> s0, Vector512<float> s1, float* c, bool both, bool accumulate)
+    {
+        Put(c, Tail(a, w0, k16, k, Vector512.Sum(s0)), accumulate);
+        if (both) Put(c + 1, Tail(a, w1, k16, k, Vector512.Sum(s1)), accumulate);
+    }
+
     /// <summary>Horizontal sums of one A row against four B rows, plus the k tail, written to the first <paramref name="count"/> columns.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Finish(
@@ -294,4 +429,12 @@ internal static unsafe class GemmSmallM
     private struct R3 : IRowCount { public static int Value => 3; }
 
     private struct R4 : IRowCount { public static int Value => 4; }
+
+    private struct R5 : IRowCount { public static int Value => 5; }
+
+    private struct R6 : IRowCount { public static int Value => 6; }
+
+    private struct R7 : IRowCount { public static int Value => 7; }
+
+    private struct R8 : IRowCount { public static int Value => 8; }
 }
