@@ -9,7 +9,7 @@ namespace Rlhf.Benchmarks.Engine;
 /// <summary>
 /// Prints the time split per layer type (a <see cref="LayerProfile"/> table) of the engine issue's training step
 /// (batch 4 × 256), of KV-cache decoding (batch 1 and 8) and of the ONNX comparison's forward (2 × 64):
-/// <c>dotnet run -c Release --project benchmarks/Rlhf.Benchmarks -- --layer-split [steps] [threads]</c>.
+/// <c>dotnet run -c Release --project benchmarks/Rlhf.Benchmarks -- --layer-split [steps] [threads] [train|decode|forward|all]</c>.
 /// The training step is the one <see cref="CausalLmTrainer"/> takes, spelled out so that the loss and the
 /// optimizer can be timed too. Not a BenchmarkDotNet suite: a split, not a statistic.
 /// </summary>
@@ -20,14 +20,22 @@ internal static class LayerSplitReport
         int steps = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 3;
         int threads = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2;
         KernelParallelism.MaxThreads = threads;
+        string what = args.Length > 2 ? args[2] : "all";
         Console.WriteLine($"threads {threads}, {steps} measured steps after one warm-up, ms per step\n");
-        foreach (var m in Enum.GetValues<EngineModel>()) TrainingStep(m, steps);
-        foreach (var m in Enum.GetValues<EngineModel>())
+        if (what is "all" or "train")
         {
-            foreach (int batch in new[] { 1, 8 }) Decode(m, batch, steps);
+            foreach (var m in Enum.GetValues<EngineModel>()) TrainingStep(m, steps);
         }
 
-        OnnxShapeForward(steps);
+        if (what is "all" or "decode")
+        {
+            foreach (var m in Enum.GetValues<EngineModel>())
+            {
+                foreach (int batch in new[] { 1, 8 }) Decode(m, batch, steps);
+            }
+        }
+
+        if (what is "all" or "forward") OnnxShapeForward(steps);
     }
 
     private static void TrainingStep(EngineModel which, int steps)

@@ -29,7 +29,7 @@ internal static unsafe class GemmSmallM
     public static void Multiply(float* aRows, float* b, float* c, int m, int n, int k, bool transposeB, bool accumulate)
     {
         int units = (n + ColumnUnit - 1) / ColumnUnit;
-        int threads = Math.Min(units, KernelParallelism.ThreadsFor((long)m * n * k, MinWorkPerThread));
+        int threads = Gemm.OnThisThread ? 1 : Math.Min(units, KernelParallelism.ThreadsFor((long)m * n * k, MinWorkPerThread));
         if (threads <= 1)
         {
             Columns(aRows, b, c, m, n, k, transposeB, accumulate, 0, n);
