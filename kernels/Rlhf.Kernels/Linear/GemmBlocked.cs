@@ -115,6 +115,10 @@ internal static unsafe class GemmBlocked
                             {
                                 GemmMicroKernel.Tile(depth, aPanel, bPanel, cTile, n, add);
                             }
+                            else if (w == NR)
+                            {
+                                GemmMicroKernel.ShortTile(h, depth, aPanel, bPanel, cTile, n, add);
+                            }
                             else
                             {
                                 GemmMicroKernel.Tile(depth, aPanel, bPanel, edge, NR, add: false);
