@@ -13,6 +13,34 @@ namespace Rlhf.Kernels;
 /// </remarks>
 public static class Gemm
 {
+    [ThreadStatic]
+    private static bool onThisThread;
+
+    /// <summary>True while <see cref="MultiplyOnThisThread"/> runs on this thread: the kernels then do not fork.</summary>
+    internal static bool OnThisThread => onThisThread;
+
+    /// <summary>
+    /// <see cref="Multiply"/> run entirely on the calling thread, for callers that already parallelize over
+    /// independent products (e.g. attention heads). Same bits as <see cref="Multiply"/>, which never depend on the
+    /// thread count.
+    /// </summary>
+    public static void MultiplyOnThisThread(
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c,
+        int m, int n, int k,
+        bool transposeA = false, bool transposeB = false, bool accumulate = false)
+    {
+        bool outer = onThisThread;
+        onThisThread = true;
+        try
+        {
+            Multiply(a, b, c, m, n, k, transposeA, transposeB, accumulate);
+        }
+        finally
+        {
+            onThisThread = outer;
+        }
+    }
+
     /// <summary>
     /// Effectively computes C[i, j] = (accumulate ? C[i, j] : 0) + Σ_p op(A)[i, p]·op(B)[p, j] for i &lt; m, j &lt; n,
     /// where op(A) is [m, k] and op(B) is [k, n]. A is stored [m, k] (or [k, m] when <paramref name="transposeA"/>);

@@ -32,7 +32,7 @@ internal static unsafe class GemmBlocked
 
     public static void Multiply(float* a, float* b, float* c, int m, int n, int k, bool transposeA, bool transposeB, bool accumulate)
     {
-        int threads = KernelParallelism.ThreadsFor((long)m * n * k, MinWorkPerThread);
+        int threads = Gemm.OnThisThread ? 1 : KernelParallelism.ThreadsFor((long)m * n * k, MinWorkPerThread);
         int columnPanels = (n + NR - 1) / NR;
         int rowPanels = (m + MR - 1) / MR;
         bool splitColumns = columnPanels >= 2 * threads || columnPanels >= rowPanels;
@@ -114,6 +114,10 @@ internal static unsafe class GemmBlocked
                             if (h == MR && w == NR)
                             {
                                 GemmMicroKernel.Tile(depth, aPanel, bPanel, cTile, n, add);
+                            }
+                            else if (w == NR)
+                            {
+                                GemmMicroKernel.ShortTile(h, depth, aPanel, bPanel, cTile, n, add);
                             }
                             else
                             {

@@ -72,6 +72,82 @@ internal static unsafe class GemmMicroKernel
         Store(c, c13a, c13b, add);
     }
 
+    /// <summary>
+    /// The first <paramref name="rows"/> (1..13) rows of <see cref="Tile"/> for a full-width edge panel (m not a
+    /// multiple of 14): in groups of at most 7 rows, so an m = 128 product does not pay for 140 rows. Each element
+    /// is the same FMA chain as in <see cref="Tile"/>.
+    /// </summary>
+    public static void ShortTile(int rows, int kc, float* a, float* b, float* c, nint ldc, bool add)
+    {
+        for (int r = 0; r < rows; r += 7)
+        {
+            float* ar = a + r;
+            float* cr = c + r * ldc;
+            switch (Math.Min(7, rows - r))
+            {
+                case 1: Short<S1>(kc, ar, b, cr, ldc, add); break;
+                case 2: Short<S2>(kc, ar, b, cr, ldc, add); break;
+                case 3: Short<S3>(kc, ar, b, cr, ldc, add); break;
+                case 4: Short<S4>(kc, ar, b, cr, ldc, add); break;
+                case 5: Short<S5>(kc, ar, b, cr, ldc, add); break;
+                case 6: Short<S6>(kc, ar, b, cr, ldc, add); break;
+                default: Short<S7>(kc, ar, b, cr, ldc, add); break;
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Short<TR>(int kc, float* a, float* b, float* c, nint ldc, bool add)
+        where TR : struct, IShortRows
+    {
+        int rows = TR.Value;
+        Vector512<float> c0a = default, c0b = default, c1a = default, c1b = default;
+        Vector512<float> c2a = default, c2b = default, c3a = default, c3b = default;
+        Vector512<float> c4a = default, c4b = default, c5a = default, c5b = default;
+        Vector512<float> c6a = default, c6b = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector512<float> b0 = Vector512.Load(b), b1 = Vector512.Load(b + 16);
+            Vector512<float> x;
+            x = Vector512.Create(a[0]); c0a = Vector512.FusedMultiplyAdd(x, b0, c0a); c0b = Vector512.FusedMultiplyAdd(x, b1, c0b);
+            if (rows > 1) { x = Vector512.Create(a[1]); c1a = Vector512.FusedMultiplyAdd(x, b0, c1a); c1b = Vector512.FusedMultiplyAdd(x, b1, c1b); }
+            if (rows > 2) { x = Vector512.Create(a[2]); c2a = Vector512.FusedMultiplyAdd(x, b0, c2a); c2b = Vector512.FusedMultiplyAdd(x, b1, c2b); }
+            if (rows > 3) { x = Vector512.Create(a[3]); c3a = Vector512.FusedMultiplyAdd(x, b0, c3a); c3b = Vector512.FusedMultiplyAdd(x, b1, c3b); }
+            if (rows > 4) { x = Vector512.Create(a[4]); c4a = Vector512.FusedMultiplyAdd(x, b0, c4a); c4b = Vector512.FusedMultiplyAdd(x, b1, c4b); }
+            if (rows > 5) { x = Vector512.Create(a[5]); c5a = Vector512.FusedMultiplyAdd(x, b0, c5a); c5b = Vector512.FusedMultiplyAdd(x, b1, c5b); }
+            if (rows > 6) { x = Vector512.Create(a[6]); c6a = Vector512.FusedMultiplyAdd(x, b0, c6a); c6b = Vector512.FusedMultiplyAdd(x, b1, c6b); }
+            a += Rows;
+            b += Columns;
+        }
+
+        Store(c, c0a, c0b, add); c += ldc;
+        if (rows > 1) { Store(c, c1a, c1b, add); c += ldc; }
+        if (rows > 2) { Store(c, c2a, c2b, add); c += ldc; }
+        if (rows > 3) { Store(c, c3a, c3b, add); c += ldc; }
+        if (rows > 4) { Store(c, c4a, c4b, add); c += ldc; }
+        if (rows > 5) { Store(c, c5a, c5b, add); c += ldc; }
+        if (rows > 6) Store(c, c6a, c6b, add);
+    }
+
+    private interface IShortRows
+    {
+        static abstract int Value { get; }
+    }
+
+    private struct S1 : IShortRows { public static int Value => 1; }
+
+    private struct S2 : IShortRows { public static int Value => 2; }
+
+    private struct S3 : IShortRows { public static int Value => 3; }
+
+    private struct S4 : IShortRows { public static int Value => 4; }
+
+    private struct S5 : IShortRows { public static int Value => 5; }
+
+    private struct S6 : IShortRows { public static int Value => 6; }
+
+    private struct S7 : IShortRows { public static int Value => 7; }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store(float* c, Vector512<float> lo, Vector512<float> hi, bool add)
     {

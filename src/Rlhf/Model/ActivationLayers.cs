@@ -1,64 +1,83 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using System.Numerics.Tensors;
 
 namespace Rlhf.Model;
 
-/// <summary>GPT-2's GELU, tanh approximation ("gelu_new"), vectorized in stack blocks.</summary>
+/// <summary>
+/// GPT-2's GELU, tanh approximation ("gelu_new"), in one fused vector pass. Uses ½(1 + tanh u) = σ(2u), so the
+/// forward is y = x·σ(2u) with one exponential per element and no tanh.
+/// </summary>
 public static class GeluTanh
 {
     private const float S = 0.7978845608028654f; // √(2/π)
     private const float C = 0.044715f;
-    private const int Block = 256;
 
-    /// <summary>x [n] -> y [n]: y = ½x(1 + tanh(√(2/π)(x + 0.044715x³))). NaN stays NaN.</summary>
-    public static void Forward(ReadOnlySpan<float> x, Span<float> y)
+    /// <summary>x [n] -> y [n]: y = ½x(1 + tanh(√(2/π)(x + 0.044715x³))). NaN stays NaN; +∞ gives +∞, −∞ gives NaN (∞·0, as the tanh form); large negative x gives −0.</summary>
+    public static unsafe void Forward(ReadOnlySpan<float> x, Span<float> y)
     {
         if (y.Length < x.Length) throw new ArgumentException($"y has {y.Length} elements, needs {x.Length}.", nameof(y));
-        Span<float> t = stackalloc float[Block];
-        for (int s = 0; s < x.Length; s += Block)
+        int n = x.Length, i = 0;
+        fixed (float* px = x, py = y)
         {
-            int len = Math.Min(Block, x.Length - s);
-            var xs = x.Slice(s, len);
-            var ts = t[..len];
-            TensorPrimitives.Multiply(xs, xs, ts);
-            TensorPrimitives.Multiply(ts, S * C, ts);
-            TensorPrimitives.Add(ts, S, ts);
-            TensorPrimitives.Multiply(ts, xs, ts);
-            TensorPrimitives.Tanh(ts, ts);
-            TensorPrimitives.Add(ts, 1f, ts);
-            TensorPrimitives.Multiply(ts, xs, ts);
-            TensorPrimitives.Multiply(ts, 0.5f, y.Slice(s, len));
+            for (; i + 16 <= n; i += 16) Forward16(Vector512.Load(px + i)).Store(py + i);
+            if (i < n)
+            {
+                // The tail through a zero-padded vector: the same arithmetic as the body.
+                float* bx = stackalloc float[16];
+                float* by = stackalloc float[16];
+                for (int j = 0; j < 16; j++) bx[j] = i + j < n ? px[i + j] : 0f;
+                Forward16(Vector512.Load(bx)).Store(by);
+                for (int j = 0; i + j < n; j++) py[i + j] = by[j];
+            }
         }
     }
 
-    /// <summary>x [n], dy [n] -> dx [n] (overwritten) = dy·gelu'(x).</summary>
-    public static void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    /// <summary>x [n], dy [n] -> dx [n] (overwritten) = dy·gelu'(x), gelu'(x) = s + 2x·s(1 − s)·√(2/π)(1 + 3·0.044715x²), s = σ(2u).</summary>
+    public static unsafe void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
     {
         if (dx.Length < x.Length) throw new ArgumentException($"dx has {dx.Length} elements, needs {x.Length}.", nameof(dx));
-        Span<float> buf = stackalloc float[3 * Block];
-        for (int s = 0; s < x.Length; s += Block)
+        if (dy.Length < x.Length) throw new ArgumentException($"dy has {dy.Length} elements, needs {x.Length}.", nameof(dy));
+        int n = x.Length, i = 0;
+        fixed (float* px = x, pdy = dy, pdx = dx)
         {
-            int len = Math.Min(Block, x.Length - s);
-            var xs = x.Slice(s, len);
-            var x2 = buf.Slice(0, len);
-            var th = buf.Slice(Block, len);
-            var g = buf.Slice(2 * Block, len);
-            TensorPrimitives.Multiply(xs, xs, x2);
-            TensorPrimitives.Multiply(x2, S * C, th);
-            TensorPrimitives.Add(th, S, th);
-            TensorPrimitives.Multiply(th, xs, th);            // u = S(x + Cx³)
-            TensorPrimitives.Tanh(th, th);
-            TensorPrimitives.Multiply(x2, 3f * S * C, x2);
-            TensorPrimitives.Add(x2, S, x2);                 // du/dx = S(1 + 3Cx²)
-            TensorPrimitives.Multiply(th, th, g);
-            TensorPrimitives.Multiply(g, -1f, g);
-            TensorPrimitives.Add(g, 1f, g);                  // sech² u
-            TensorPrimitives.Multiply(g, x2, g);
-            TensorPrimitives.Multiply(g, xs, g);
-            TensorPrimitives.Add(g, th, g);
-            TensorPrimitives.Add(g, 1f, g);                  // 2·gelu'(x)
-            TensorPrimitives.Multiply(g, dy.Slice(s, len), g);
-            TensorPrimitives.Multiply(g, 0.5f, dx.Slice(s, len));
+            for (; i + 16 <= n; i += 16) Backward16(Vector512.Load(px + i), Vector512.Load(pdy + i)).Store(pdx + i);
+            if (i < n)
+            {
+                float* bx = stackalloc float[16];
+                float* bd = stackalloc float[16];
+                float* bo = stackalloc float[16];
+                for (int j = 0; j < 16; j++)
+                {
+                    bx[j] = i + j < n ? px[i + j] : 0f;
+                    bd[j] = i + j < n ? pdy[i + j] : 0f;
+                }
+
+                Backward16(Vector512.Load(bx), Vector512.Load(bd)).Store(bo);
+                for (int j = 0; i + j < n; j++) pdx[i + j] = bo[j];
+            }
         }
+    }
+
+    /// <summary>σ(2u) for u = S(x + Cx³), as 1 / (1 + exp(−2u)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Sigmoid2U(Vector512<float> x)
+    {
+        var x2 = x * x;
+        var minus2u = x * Vector512.FusedMultiplyAdd(x2, Vector512.Create(-2f * S * C), Vector512.Create(-2f * S));
+        return Vector512<float>.One / (Vector512<float>.One + Vector512.Exp(minus2u));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Forward16(Vector512<float> x) => x * Sigmoid2U(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Backward16(Vector512<float> x, Vector512<float> dy)
+    {
+        var s = Sigmoid2U(x);
+        var du = Vector512.FusedMultiplyAdd(x * x, Vector512.Create(3f * S * C), Vector512.Create(S));
+        var g = Vector512.FusedMultiplyAdd(2f * x * s * (Vector512<float>.One - s), du, s);
+        return dy * g;
     }
 }
 

@@ -29,7 +29,16 @@ public static unsafe class CachedAttention
         {
             var job = new Job { Qkv = q, K = k, V = v, Mask = m, Out = o, Scores = s, B = batch, Tn = newTokens, Past = past, Cap = capacity, H = heads, Kv = kvHeads, Hd = headDim };
             int units = batch * heads;
-            Parallel.For(0, units, new ParallelOptions { MaxDegreeOfParallelism = KernelParallelism.ThreadsFor((long)units * (past + newTokens) * headDim, 4096) }, u => job.Run(u));
+            // A decode step at batch 1 is ~10⁴ multiply-adds per layer: less than a fork/join costs.
+            int threads = KernelParallelism.ThreadsFor((long)units * (past + newTokens) * newTokens * headDim, 1 << 16);
+            if (threads <= 1)
+            {
+                for (int u = 0; u < units; u++) job.Run(u);
+            }
+            else
+            {
+                Parallel.For(0, units, new ParallelOptions { MaxDegreeOfParallelism = threads }, u => job.Run(u));
+            }
         }
     }
 

@@ -208,11 +208,22 @@ internal sealed class DecodingLoop
         return last;
     }
 
+    /// <summary>log Σ_j exp(scale·z_j), shifted by the max; vectorized over stack chunks (this runs once per row and step over the whole vocabulary).</summary>
     private static float LogSumExp(ReadOnlySpan<float> z, float scale)
     {
         float max = TensorPrimitives.Max(z) * scale;
+        Span<float> e = stackalloc float[512];
         double s = 0;
-        for (int j = 0; j < z.Length; j++) s += Math.Exp(z[j] * scale - max);
+        for (int j = 0; j < z.Length; j += e.Length)
+        {
+            var part = z.Slice(j, Math.Min(e.Length, z.Length - j));
+            var ep = e[..part.Length];
+            TensorPrimitives.Multiply(part, scale, ep);
+            TensorPrimitives.Subtract(ep, max, ep);
+            TensorPrimitives.Exp(ep, ep);
+            s += TensorPrimitives.Sum<float>(ep);
+        }
+
         return (float)(max + Math.Log(s));
     }
 

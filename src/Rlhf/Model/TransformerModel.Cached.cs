@@ -41,6 +41,9 @@ public sealed partial class TransformerModel
         }
 
         var P = Parameters.AsSpan();
+        var prof = Profiler;
+        long mark = prof is null ? 0 : LayerProfile.Now;
+        const ProfilePass F = ProfilePass.Forward;
         var x = cache.X.AsSpan(0, n * d);
         var h = cache.H.AsSpan(0, n * d);
         var tmp = cache.Tmp.AsSpan(0, n * d);
@@ -48,17 +51,21 @@ public sealed partial class TransformerModel
         var s2 = cache.Stat2.AsSpan(0, n);
         Embedding.Forward(tokens, pos, P.Slice(Layout.TokenEmbedding, c.VocabSize * d),
             Layout.PositionEmbedding >= 0 ? P.Slice(Layout.PositionEmbedding, c.ContextLength * d) : default, x, n, d, c.VocabSize);
+        prof?.Lap(LayerKind.Embedding, F, ref mark);
         long layerStride = (long)batch * c.KvHeadCount * cap * hd;
         for (int l = 0; l < c.LayerCount; l++)
         {
             var ly = Layout.Layers[l];
             NormForward(x, h, ly.Norm1Weight, ly.Norm1Bias, s1, s2, n);
+            prof?.Lap(LayerKind.Norm, F, ref mark);
             var qkv = cache.Qkv.AsSpan(0, n * qkvDim);
             ProjectForward(l, 0, h, qkv, n, lora, cache.LoraXa, cache.LoraDelta);
+            prof?.Lap(LayerKind.QkvMatmul, F, ref mark);
             if (rope != null)
             {
                 rope.Apply(qkv, qkvDim, 0, c.HeadCount, pos, n, inverse: false);
                 rope.Apply(qkv, qkvDim, hhd, c.KvHeadCount, pos, n, inverse: false);
+                prof?.Lap(LayerKind.Rope, F, ref mark);
             }
 
             var kc = cache.Keys.AsSpan((int)(l * layerStride), (int)layerStride);
@@ -77,18 +84,27 @@ public sealed partial class TransformerModel
                 }
             }
 
+            prof?.Lap(LayerKind.KvCacheWrite, F, ref mark);
             var att = cache.Att.AsSpan(0, n * hhd);
             CachedAttention.Forward(qkv, kc, vc, cache.KeyMask, att, cache.Scores, batch, newTokens, past, cap, c.HeadCount, c.KvHeadCount, hd);
+            prof?.Lap(LayerKind.AttentionCore, F, ref mark);
             ProjectForward(l, 1, att, tmp, n, lora, cache.LoraXa, cache.LoraDelta);
+            prof?.Lap(LayerKind.AttentionProjectionMatmul, F, ref mark);
             TensorPrimitives.Add(x, tmp, x);
+            prof?.Lap(LayerKind.ResidualAdd, F, ref mark);
             NormForward(x, h, ly.Norm2Weight, ly.Norm2Bias, s1, s2, n);
+            prof?.Lap(LayerKind.Norm, F, ref mark);
             var up = cache.Up.AsSpan(0, n * c.UpDim);
             ProjectForward(l, 2, h, up, n, lora, cache.LoraXa, cache.LoraDelta);
+            prof?.Lap(LayerKind.MlpUpMatmul, F, ref mark);
             var act = cache.Act.AsSpan(0, n * c.HiddenDim);
             if (c.Family == ModelFamily.Gpt2) GeluTanh.Forward(up, act);
             else SwiGlu.Forward(up, act, n, c.HiddenDim);
+            prof?.Lap(LayerKind.Activation, F, ref mark);
             ProjectForward(l, 3, act, tmp, n, lora, cache.LoraXa, cache.LoraDelta);
+            prof?.Lap(LayerKind.MlpDownMatmul, F, ref mark);
             TensorPrimitives.Add(x, tmp, x);
+            prof?.Lap(LayerKind.ResidualAdd, F, ref mark);
         }
 
         cache.Length = past + newTokens;
@@ -98,12 +114,16 @@ public sealed partial class TransformerModel
             var last = cache.Last.AsSpan(0, batch * d);
             for (int b = 0; b < batch; b++) x.Slice((b * newTokens + newTokens - 1) * d, d).CopyTo(last.Slice(b * d, d));
             NormForward(last, h[..(batch * d)], Layout.FinalNormWeight, Layout.FinalNormBias, s1, s2, batch);
+            prof?.Lap(LayerKind.Norm, F, ref mark);
             Gemm.Multiply(h[..(batch * d)], head, logits, batch, c.VocabSize, d, transposeB: true);
         }
         else
         {
             NormForward(x, h, Layout.FinalNormWeight, Layout.FinalNormBias, s1, s2, n);
+            prof?.Lap(LayerKind.Norm, F, ref mark);
             Gemm.Multiply(h, head, logits, n, c.VocabSize, d, transposeB: true);
         }
+
+        prof?.Lap(LayerKind.LmHeadMatmul, F, ref mark);
     }
 }

@@ -24,8 +24,11 @@ public sealed partial class TransformerModel
             return;
         }
 
+        var prof = Profiler;
+        long mark = prof is null ? 0 : LayerProfile.Now;
         var hidden = GatherRuns(rowStart, rowCount, runs, stride);
         Gemm.Multiply(hidden, Parameters.AsSpan(Layout.LmHead, v * d), logits, rows, v, d, transposeB: true);
+        prof?.Lap(LayerKind.LmHeadMatmul, ProfilePass.Forward, ref mark);
     }
 
     /// <summary>
@@ -43,6 +46,8 @@ public sealed partial class TransformerModel
             return;
         }
 
+        var prof = Profiler;
+        long mark = prof is null ? 0 : LayerProfile.Now;
         if (runHiddenGradient.Length < rows * d) runHiddenGradient = new float[rows * d];
         var dHidden = runHiddenGradient.AsSpan(0, rows * d);
         Gemm.Multiply(dLogits, Parameters.AsSpan(Layout.LmHead, v * d), dHidden, rows, d, v);
@@ -58,6 +63,8 @@ public sealed partial class TransformerModel
             var hidden = GatherRuns(rowStart, rowCount, runs, stride);
             Gemm.Multiply(dLogits, hidden, Gradients.AsSpan(Layout.LmHead, v * d), v, d, rows, transposeA: true, accumulate: true);
         }
+
+        prof?.Lap(LayerKind.LmHeadMatmul, ProfilePass.Backward, ref mark);
     }
 
     private int CheckRuns(int rowStart, int rowCount, int runs, int stride)

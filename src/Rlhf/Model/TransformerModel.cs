@@ -32,6 +32,9 @@ public sealed partial class TransformerModel
 
     public TransformerConfig Config { get; }
 
+    /// <summary>When set, every layer call of <see cref="Forward"/>, <see cref="Backward"/>, <see cref="ForwardCached"/> and the logits helpers adds its wall time here.</summary>
+    public LayerProfile? Profiler { get; set; }
+
     public ParameterLayout Layout { get; }
 
     /// <summary>All base weights, in <see cref="Layout"/> order.</summary>
@@ -147,45 +150,64 @@ public sealed partial class TransformerModel
         int n = batch * seq, d = c.ModelDim, L = c.LayerCount, qkvDim = c.QkvDim, hhd = c.HeadCount * c.HeadDim;
         var P = Parameters.AsSpan();
         var pos = acts.Positions.AsSpan(0, n);
+        var prof = Profiler;
+        long mark = prof is null ? 0 : LayerProfile.Now;
+        const ProfilePass F = ProfilePass.Forward;
         Embedding.PositionsFromMask(mask, pos, batch, seq);
         Embedding.Forward(tokens, pos, P.Slice(Layout.TokenEmbedding, c.VocabSize * d),
             Layout.PositionEmbedding >= 0 ? P.Slice(Layout.PositionEmbedding, c.ContextLength * d) : default,
             acts.Resid.AsSpan(0, n * d), n, d, c.VocabSize);
+        prof?.Lap(LayerKind.Embedding, F, ref mark);
         for (int l = 0; l < L; l++)
         {
             var ly = Layout.Layers[l];
             var x = acts.Resid.AsSpan(l * n * d, n * d);
             var ln1 = acts.Norm1.AsSpan(l * n * d, n * d);
             NormForward(x, ln1, ly.Norm1Weight, ly.Norm1Bias, acts.Mean1.AsSpan(l * n, n), acts.Rstd1.AsSpan(l * n, n), n);
+            prof?.Lap(LayerKind.Norm, F, ref mark);
             var qkv = acts.Qkv.AsSpan(l * n * qkvDim, n * qkvDim);
             ProjectForward(l, 0, ln1, qkv, n, lora, acts.LoraXa, acts.LoraDelta);
+            prof?.Lap(LayerKind.QkvMatmul, F, ref mark);
             if (rope != null)
             {
                 rope.Apply(qkv, qkvDim, 0, c.HeadCount, pos, n, inverse: false);
                 rope.Apply(qkv, qkvDim, hhd, c.KvHeadCount, pos, n, inverse: false);
+                prof?.Lap(LayerKind.Rope, F, ref mark);
             }
 
             var att = acts.Att.AsSpan(l * n * hhd, n * hhd);
             CausalAttention.Forward(qkv, mask, att, acts.Probs.AsSpan(l * batch * c.HeadCount * seq * seq, batch * c.HeadCount * seq * seq), batch, seq, c.HeadCount, c.KvHeadCount, c.HeadDim);
+            prof?.Lap(LayerKind.AttentionCore, F, ref mark);
             var r2 = acts.Resid2.AsSpan(l * n * d, n * d);
             ProjectForward(l, 1, att, r2, n, lora, acts.LoraXa, acts.LoraDelta);
+            prof?.Lap(LayerKind.AttentionProjectionMatmul, F, ref mark);
             TensorPrimitives.Add(r2, x, r2);
+            prof?.Lap(LayerKind.ResidualAdd, F, ref mark);
             var ln2 = acts.Norm2.AsSpan(l * n * d, n * d);
             NormForward(r2, ln2, ly.Norm2Weight, ly.Norm2Bias, acts.Mean2.AsSpan(l * n, n), acts.Rstd2.AsSpan(l * n, n), n);
+            prof?.Lap(LayerKind.Norm, F, ref mark);
             var up = acts.Up.AsSpan(l * n * c.UpDim, n * c.UpDim);
             ProjectForward(l, 2, ln2, up, n, lora, acts.LoraXa, acts.LoraDelta);
+            prof?.Lap(LayerKind.MlpUpMatmul, F, ref mark);
             var act = acts.Act.AsSpan(l * n * c.HiddenDim, n * c.HiddenDim);
             if (c.Family == ModelFamily.Gpt2) GeluTanh.Forward(up, act);
             else SwiGlu.Forward(up, act, n, c.HiddenDim);
+            prof?.Lap(LayerKind.Activation, F, ref mark);
             var next = acts.Resid.AsSpan((l + 1) * n * d, n * d);
             ProjectForward(l, 3, act, next, n, lora, acts.LoraXa, acts.LoraDelta);
+            prof?.Lap(LayerKind.MlpDownMatmul, F, ref mark);
             TensorPrimitives.Add(next, r2, next);
+            prof?.Lap(LayerKind.ResidualAdd, F, ref mark);
         }
 
         var nf = acts.NormF.AsSpan(0, n * d);
         NormForward(acts.Resid.AsSpan(L * n * d, n * d), nf, Layout.FinalNormWeight, Layout.FinalNormBias, acts.MeanF, acts.RstdF, n);
+        prof?.Lap(LayerKind.Norm, F, ref mark);
         if (computeLogits)
+        {
             Gemm.Multiply(nf, P.Slice(Layout.LmHead, c.VocabSize * d), acts.Logits, n, c.VocabSize, d, transposeB: true);
+            prof?.Lap(LayerKind.LmHeadMatmul, F, ref mark);
+        }
         forwardUsedAdapter = lora != null;
         forwardComputedLogits = computeLogits;
         pendingHiddenGradient = false;
@@ -202,7 +224,10 @@ public sealed partial class TransformerModel
         CheckRows(rowStart, rowCount);
         int d = Config.ModelDim, v = Config.VocabSize;
         if (logits.Length != rowCount * v) throw new ArgumentException($"logits has {logits.Length} elements, needs rowCount*vocab = {rowCount * v}.", nameof(logits));
+        var prof = Profiler;
+        long mark = prof is null ? 0 : LayerProfile.Now;
         Gemm.Multiply(acts.NormF.AsSpan(rowStart * d, rowCount * d), Parameters.AsSpan(Layout.LmHead, v * d), logits, rowCount, v, d, transposeB: true);
+        prof?.Lap(LayerKind.LmHeadMatmul, ProfilePass.Forward, ref mark);
     }
 
     /// <summary>
@@ -215,9 +240,13 @@ public sealed partial class TransformerModel
         CheckRows(rowStart, rowCount);
         int d = Config.ModelDim, v = Config.VocabSize;
         if (dLogits.Length != rowCount * v) throw new ArgumentException($"dLogits has {dLogits.Length} elements, needs rowCount*vocab = {rowCount * v}.", nameof(dLogits));
-        Gemm.Multiply(dLogits, Parameters.AsSpan(Layout.LmHead, v * d), PendingHiddenGradient().Slice(rowStart * d, rowCount * d), rowCount, d, v, accumulate: true);
+        var pending = PendingHiddenGradient();
+        var prof = Profiler;
+        long mark = prof is null ? 0 : LayerProfile.Now;
+        Gemm.Multiply(dLogits, Parameters.AsSpan(Layout.LmHead, v * d), pending.Slice(rowStart * d, rowCount * d), rowCount, d, v, accumulate: true);
         if (TrainsBase)
             Gemm.Multiply(dLogits, acts.NormF.AsSpan(rowStart * d, rowCount * d), Gradients.AsSpan(Layout.LmHead, v * d), v, d, rowCount, transposeA: true, accumulate: true);
+        prof?.Lap(LayerKind.LmHeadMatmul, ProfilePass.Backward, ref mark);
     }
 
     /// <summary>The gradient w.r.t. FinalHidden that the logit chunks accumulate into until the next <see cref="Backward"/>.</summary>
@@ -260,6 +289,9 @@ public sealed partial class TransformerModel
         var G = Gradients.AsSpan();
         var nf = acts.NormF.AsSpan(0, n * d);
         var dnf = acts.DNorm.AsSpan(0, n * d);
+        var prof = Profiler;
+        long mark = prof is null ? 0 : LayerProfile.Now;
+        const ProfilePass B = ProfilePass.Backward;
         if (dHidden.IsEmpty) dnf.Clear();
         else dHidden.CopyTo(dnf);
         if (pendingHiddenGradient)
@@ -272,38 +304,49 @@ public sealed partial class TransformerModel
         {
             Gemm.Multiply(dLogits, P.Slice(Layout.LmHead, c.VocabSize * d), dnf, n, d, c.VocabSize, accumulate: true);
             if (trainBase) Gemm.Multiply(dLogits, nf, G.Slice(Layout.LmHead, c.VocabSize * d), c.VocabSize, d, n, transposeA: true, accumulate: true);
+            prof?.Lap(LayerKind.LmHeadMatmul, B, ref mark);
         }
 
         var dres = acts.DResid.AsSpan(0, n * d);
         dres.Clear();
         NormBackward(dnf, acts.Resid.AsSpan(L * n * d, n * d), dres, Layout.FinalNormWeight, Layout.FinalNormBias, acts.MeanF, acts.RstdF, n, trainBase);
+        prof?.Lap(LayerKind.Norm, B, ref mark);
         for (int l = L - 1; l >= 0; l--)
         {
             var ly = Layout.Layers[l];
             var act = acts.Act.AsSpan(l * n * c.HiddenDim, n * c.HiddenDim);
             var dact = acts.DAct.AsSpan(0, n * c.HiddenDim);
             ProjectBackward(l, 3, dres, act, dact, n, lora, trainBase);
+            prof?.Lap(LayerKind.MlpDownMatmul, B, ref mark);
             var up = acts.Up.AsSpan(l * n * c.UpDim, n * c.UpDim);
             var dup = acts.DUp.AsSpan(0, n * c.UpDim);
             if (c.Family == ModelFamily.Gpt2) GeluTanh.Backward(up, dact, dup);
             else SwiGlu.Backward(up, dact, dup, n, c.HiddenDim);
+            prof?.Lap(LayerKind.Activation, B, ref mark);
             var dnorm = acts.DNorm.AsSpan(0, n * d);
             ProjectBackward(l, 2, dup, acts.Norm2.AsSpan(l * n * d, n * d), dnorm, n, lora, trainBase);
+            prof?.Lap(LayerKind.MlpUpMatmul, B, ref mark);
             NormBackward(dnorm, acts.Resid2.AsSpan(l * n * d, n * d), dres, ly.Norm2Weight, ly.Norm2Bias, acts.Mean2.AsSpan(l * n, n), acts.Rstd2.AsSpan(l * n, n), n, trainBase);
+            prof?.Lap(LayerKind.Norm, B, ref mark);
             var datt = acts.DAtt.AsSpan(0, n * hhd);
             ProjectBackward(l, 1, dres, acts.Att.AsSpan(l * n * hhd, n * hhd), datt, n, lora, trainBase);
+            prof?.Lap(LayerKind.AttentionProjectionMatmul, B, ref mark);
             var qkv = acts.Qkv.AsSpan(l * n * qkvDim, n * qkvDim);
             var dqkv = acts.DQkv.AsSpan(0, n * qkvDim);
             CausalAttention.Backward(datt, qkv, acts.Probs.AsSpan(l * batch * c.HeadCount * seq * seq, batch * c.HeadCount * seq * seq), dqkv, acts.DAttScratch, batch, seq, c.HeadCount, c.KvHeadCount, c.HeadDim);
+            prof?.Lap(LayerKind.AttentionCore, B, ref mark);
             if (rope != null)
             {
                 var pos = acts.Positions.AsSpan(0, n);
                 rope.Apply(dqkv, qkvDim, 0, c.HeadCount, pos, n, inverse: true);
                 rope.Apply(dqkv, qkvDim, hhd, c.KvHeadCount, pos, n, inverse: true);
+                prof?.Lap(LayerKind.Rope, B, ref mark);
             }
 
             ProjectBackward(l, 0, dqkv, acts.Norm1.AsSpan(l * n * d, n * d), dnorm, n, lora, trainBase);
+            prof?.Lap(LayerKind.QkvMatmul, B, ref mark);
             NormBackward(dnorm, acts.Resid.AsSpan(l * n * d, n * d), dres, ly.Norm1Weight, ly.Norm1Bias, acts.Mean1.AsSpan(l * n, n), acts.Rstd1.AsSpan(l * n, n), n, trainBase);
+            prof?.Lap(LayerKind.Norm, B, ref mark);
         }
 
         if (trainBase)
@@ -311,6 +354,7 @@ public sealed partial class TransformerModel
             // Token ids were validated (and kept) by the forward.
             Embedding.Backward(dres, lastTokens.AsSpan(0, n), acts.Positions.AsSpan(0, n), G.Slice(Layout.TokenEmbedding, c.VocabSize * d),
                 Layout.PositionEmbedding >= 0 ? G.Slice(Layout.PositionEmbedding, c.ContextLength * d) : default, n, d);
+            prof?.Lap(LayerKind.Embedding, B, ref mark);
         }
     }
 

@@ -109,6 +109,16 @@ public class LayerGradientTests
         Check(x, dx, Loss, "dx", h: 1e-3);
         GeluTanh.Forward([1f], y);
         Assert.That(y[0], Is.EqualTo(0.8411920f).Within(1e-6)); // torch.nn.functional.gelu(1, approximate='tanh')
+        // The tanh formula in double, across the range where the exp(−2u) form could lose accuracy (x ≪ 0, x ≫ 0).
+        var xs = Enumerable.Range(0, 161).Select(i => (i - 80) * 0.15f).ToArray();
+        var ys = new float[xs.Length];
+        GeluTanh.Forward(xs, ys);
+        for (int i = 0; i < xs.Length; i++)
+        {
+            double v = xs[i];
+            double expected = 0.5 * v * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
+            Assert.That(ys[i], Is.EqualTo(expected).Within(2e-6 * Math.Max(1, Math.Abs(expected)) + 1e-7), $"x = {v}");
+        }
     }
 
     [Test]

@@ -66,6 +66,8 @@ public class GemmBehaviourTests
     [TestCase(600, 40, 300, true, false)]
     [TestCase(5, 5000, 300, false, true)]
     [TestCase(6, 3000, 300, true, false)]
+    [TestCase(8, 3001, 384, false, true)]
+    [TestCase(7, 3001, 384, false, false)]
     [TestCase(3000, 1, 1000, true, false)]
     public void OneAndTwoThreadsGiveIdenticalBits(int m, int n, int k, bool transposeA, bool transposeB)
     {
