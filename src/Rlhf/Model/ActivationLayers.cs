@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Numerics.Tensors;
+using Rlhf.Kernels;
 
 namespace Rlhf.Model;
 
@@ -20,6 +21,7 @@ public static class GeluTanh
         int n = x.Length, i = 0;
         fixed (float* px = x, py = y)
         {
+            i = Chunks(n, (nint)px, 0, (nint)py, forward: true);
             for (; i + 16 <= n; i += 16) Forward16(Vector512.Load(px + i)).Store(py + i);
             if (i < n)
             {
@@ -41,6 +43,7 @@ public static class GeluTanh
         int n = x.Length, i = 0;
         fixed (float* px = x, pdy = dy, pdx = dx)
         {
+            i = Chunks(n, (nint)px, (nint)pdy, (nint)pdx, forward: false);
             for (; i + 16 <= n; i += 16) Backward16(Vector512.Load(px + i), Vector512.Load(pdy + i)).Store(pdx + i);
             if (i < n)
             {
@@ -57,6 +60,29 @@ public static class GeluTanh
                 for (int j = 0; i + j < n; j++) pdx[i + j] = bo[j];
             }
         }
+    }
+
+    /// <summary>
+    /// For large n, the whole 16-vectors split into fixed contiguous chunks over threads (elementwise, so the bits do
+    /// not depend on the split); returns how many leading elements were done, the rest is the caller's.
+    /// </summary>
+    private static unsafe int Chunks(int n, nint x, nint dy, nint dst, bool forward)
+    {
+        int vectors = n / 16;
+        int threads = Math.Min(vectors, KernelParallelism.ThreadsFor(n, 1 << 16));
+        if (threads <= 1) return 0;
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        {
+            int v0 = (int)((long)vectors * t / threads), v1 = (int)((long)vectors * (t + 1) / threads);
+            float* px = (float*)x, pdy = (float*)dy, pd = (float*)dst;
+            for (int v = v0; v < v1; v++)
+            {
+                int i = v * 16;
+                if (forward) Forward16(Vector512.Load(px + i)).Store(pd + i);
+                else Backward16(Vector512.Load(px + i), Vector512.Load(pdy + i)).Store(pd + i);
+            }
+        });
+        return vectors * 16;
     }
 
     /// <summary>σ(2u) for u = S(x + Cx³), as 1 / (1 + exp(−2u)).</summary>

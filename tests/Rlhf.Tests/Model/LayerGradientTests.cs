@@ -122,6 +122,39 @@ public class LayerGradientTests
     }
 
     [Test]
+    public void GeluTanhSplitOverThreadsGivesTheSerialBits()
+    {
+        const int n = 200_003, slice = 1000; // the whole call forks (n ≥ 2^17 with 2 threads); each slice runs serially
+        var x = RandomFloats(n, 14, 3f);
+        var dy = RandomFloats(n, 15);
+        var y = new float[n];
+        var dx = new float[n];
+        var ys = new float[n];
+        var dxs = new float[n];
+        int saved = Rlhf.Kernels.KernelParallelism.MaxThreads;
+        try
+        {
+            Rlhf.Kernels.KernelParallelism.MaxThreads = 2;
+            GeluTanh.Forward(x, y);
+            GeluTanh.Backward(x, dy, dx);
+        }
+        finally
+        {
+            Rlhf.Kernels.KernelParallelism.MaxThreads = saved;
+        }
+
+        for (int s = 0; s < n; s += slice)
+        {
+            int len = Math.Min(slice, n - s);
+            GeluTanh.Forward(x.AsSpan(s, len), ys.AsSpan(s, len));
+            GeluTanh.Backward(x.AsSpan(s, len), dy.AsSpan(s, len), dxs.AsSpan(s, len));
+        }
+
+        Assert.That(y, Is.EqualTo(ys));
+        Assert.That(dx, Is.EqualTo(dxs));
+    }
+
+    [Test]
     public void SwiGluBackward()
     {
         const int n = 3, f = 21;
