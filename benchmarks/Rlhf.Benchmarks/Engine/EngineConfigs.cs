@@ -1,3 +1,4 @@
+using Rlhf.Benchmarks.Gemm;
 using Rlhf.Model;
 
 namespace Rlhf.Benchmarks.Engine;
@@ -20,39 +21,25 @@ internal static class EngineConfigs
     };
 
     /// <summary>
-    /// Every matrix product of one training step (forward + backward) as (m, n, k, transposeA, transposeB): each
-    /// linear layer's forward, input gradient and weight gradient, the LM head's three, and per (batch, head) the
-    /// attention products (QKᵀ, PV forward; dP, dV, dQ, dK backward). This is what OpenBLAS is timed on.
+    /// Every matrix product of one training step (forward + backward): each linear layer's forward, input gradient
+    /// and weight gradient, the LM head's three, and per (batch, head) the attention products (QKᵀ, PV forward; dP,
+    /// dV, dQ, dK backward). This is what OpenBLAS is timed on.
     /// </summary>
-    public static List<(int M, int N, int K, bool TA, bool TB)> TrainingStepGemms(TransformerConfig c, int batch, int seq)
+    public static GemmWorkload TrainingStepGemms(TransformerConfig c, int batch, int seq)
     {
-        int tokens = batch * seq, d = c.ModelDim, hd = c.HeadDim;
-        var list = new List<(int, int, int, bool, bool)>();
-        void Linear(int inDim, int outDim)
-        {
-            list.Add((tokens, outDim, inDim, false, true));   // y = x·Wᵀ
-            list.Add((tokens, inDim, outDim, false, false));  // dx = dy·W
-            list.Add((outDim, inDim, tokens, true, false));   // dW = dyᵀ·x
-        }
-
+        int tokens = batch * seq, d = c.ModelDim;
+        var work = new GemmWorkload();
         for (int l = 0; l < c.LayerCount; l++)
         {
-            Linear(d, c.QkvDim);
-            Linear(c.HeadCount * hd, d);
-            Linear(d, c.UpDim);
-            Linear(c.HiddenDim, d);
-            for (int h = 0; h < batch * c.HeadCount; h++)
-            {
-                list.Add((seq, seq, hd, false, true));   // S = Q·Kᵀ
-                list.Add((seq, hd, seq, false, false));  // O = P·V
-                list.Add((seq, seq, hd, false, true));   // dP = dO·Vᵀ
-                list.Add((seq, hd, seq, true, false));   // dV = Pᵀ·dO
-                list.Add((seq, hd, seq, false, false));  // dQ = dS·K
-                list.Add((seq, hd, seq, true, false));   // dK = dSᵀ·Q
-            }
+            work.AddLinear(tokens, d, c.QkvDim);
+            work.AddLinear(tokens, c.HeadCount * c.HeadDim, d);
+            work.AddLinear(tokens, d, c.UpDim);
+            work.AddLinear(tokens, c.HiddenDim, d);
+            work.AddAttention(batch, c.HeadCount, seq, c.HeadDim);
         }
 
-        Linear(d, c.VocabSize);
-        return list;
+        work.AddLinear(tokens, d, c.VocabSize);
+        work.Allocate();
+        return work;
     }
 }

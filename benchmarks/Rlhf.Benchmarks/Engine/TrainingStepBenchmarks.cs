@@ -13,14 +13,13 @@ namespace Rlhf.Benchmarks.Engine;
 /// <c>OPENBLAS_CORETYPE=SkylakeX dotnet run -c Release --project benchmarks/Rlhf.Benchmarks -- --filter '*TrainingStep*'</c>
 /// </summary>
 [MemoryDiagnoser]
-public unsafe class TrainingStepBenchmarks
+public class TrainingStepBenchmarks
 {
     private const int Batch = 4, Seq = 256;
     private TransformerModel model = null!;
     private CausalLmTrainer trainer = null!;
     private TokenBatch[] batches = null!;
-    private List<(int M, int N, int K, bool TA, bool TB)> gemms = null!;
-    private float* a, b, c;
+    private GemmWorkload gemms = null!;
 
     [ParamsAllValues]
     public EngineModel Model { get; set; }
@@ -46,43 +45,17 @@ public unsafe class TrainingStepBenchmarks
         trainer.Step(batches);
 
         gemms = EngineConfigs.TrainingStepGemms(config, Batch, Seq);
-        long maxA = 0, maxB = 0, maxC = 0;
-        foreach (var g in gemms)
-        {
-            maxA = Math.Max(maxA, (long)g.M * g.K);
-            maxB = Math.Max(maxB, (long)g.K * g.N);
-            maxC = Math.Max(maxC, (long)g.M * g.N);
-        }
-
-        a = Alloc(maxA);
-        b = Alloc(maxB);
-        c = Alloc(maxC);
     }
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        System.Runtime.InteropServices.NativeMemory.AlignedFree(a);
-        System.Runtime.InteropServices.NativeMemory.AlignedFree(b);
-        System.Runtime.InteropServices.NativeMemory.AlignedFree(c);
-    }
+    public void Cleanup() => gemms.Dispose();
 
     [Benchmark(Baseline = true, Description = "OpenBLAS: the step's GEMMs")]
-    public void OpenBlasGemmsOfTheStep()
-    {
-        foreach (var g in gemms) OpenBlas.Multiply(a, b, c, g.M, g.N, g.K, g.TA, g.TB);
-    }
+    public void OpenBlasGemmsOfTheStep() => gemms.RunOpenBlas();
 
     [Benchmark(Description = "engine: forward")]
     public void Forward() => model.Forward(batches[0].Tokens, batches[0].Mask, Batch, Seq);
 
     [Benchmark(Description = "engine: training step")]
     public TrainStepResult TrainingStep() => trainer.Step(batches);
-
-    private static float* Alloc(long n)
-    {
-        var p = (float*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(n * sizeof(float)), 64);
-        new Span<float>(p, checked((int)n)).Fill(0.01f);
-        return p;
-    }
 }
