@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Rlhf.Kernels.Vocabulary;
@@ -122,34 +123,47 @@ public static unsafe class KullbackLeibler
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> K3Of(Vector512<float> u)
     {
-        var series = u * u * K3Series(u);
-        // PPO's per-token log-ratios are mostly small: skip the exponential when a whole vector is in the series' range.
-        if (Vector512.LessThanAll(Vector512.Abs(u), Vector512.Create(0.5f))) return series;
+        var uu = u * u;
+        var series = uu * K3Series(u);
+        // PPO's per-token log-ratios are mostly small: skip the exponential when a whole vector is in the series' range
+        // (u² < ¼ ⇔ |u| < ½; NaN fails it and takes the general path, where it propagates).
+        if (Vector512.LessThanAll(uu, Vector512.Create(0.25f))) return series;
         // With vscalefps the fast exp is exact in range for any argument (large ones scale to +∞); the lower clamp only
-        // keeps exp out of subnormals, where e^u is negligible beside 1 + u anyway.
+        // keeps exp out of subnormals, where e^u is negligible beside 1 + u anyway. MaxNative returns its second
+        // operand, u, when u is NaN.
         var e = System.Runtime.Intrinsics.X86.Avx512F.IsSupported
-            ? FastExp.Exp(Vector512.Max(u, Vector512.Create(FastExp.MinArgument)))
+            ? FastExp.Exp(Vector512.MaxNative(Vector512.Create(FastExp.MinArgument), u))
             : Vector512.Exp(u);
         var direct = e - Vector512<float>.One - u;
-        var small = Vector512.LessThan(Vector512.Abs(u), Vector512.Create(0.5f));
-        return Vector512.ConditionalSelect(small, series, direct);
+        return Vector512.ConditionalSelect(Vector512.LessThan(uu, Vector512.Create(0.25f)), series, direct);
     }
 
-    // (e^u − 1 − u) / u² = Σ u^k / (k + 2)!, k = 0..7, by Horner; the scalar and vector forms are the same polynomial.
-    private static float K3Series(float u) =>
-        (((((((u * (1f / 362880) + 1f / 40320) * u + 1f / 5040) * u + 1f / 720) * u + 1f / 120) * u + 1f / 24) * u + 1f / 6) * u) + 0.5f;
+    // (e^u − 1 − u) / u² = Σ u^k / (k + 2)!, k = 0..7, by Horner with fused multiply-adds; the scalar and vector forms
+    // are the same polynomial and round alike.
+    private static float K3Series(float u)
+    {
+        float r = MathF.FusedMultiplyAdd(u, 1f / 362880, 1f / 40320);
+        r = MathF.FusedMultiplyAdd(r, u, 1f / 5040);
+        r = MathF.FusedMultiplyAdd(r, u, 1f / 720);
+        r = MathF.FusedMultiplyAdd(r, u, 1f / 120);
+        r = MathF.FusedMultiplyAdd(r, u, 1f / 24);
+        r = MathF.FusedMultiplyAdd(r, u, 1f / 6);
+        return MathF.FusedMultiplyAdd(r, u, 0.5f);
+    }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> K3Series(Vector512<float> u)
     {
-        var r = u * (1f / 362880) + Vector512.Create(1f / 40320);
-        r = r * u + Vector512.Create(1f / 5040);
-        r = r * u + Vector512.Create(1f / 720);
-        r = r * u + Vector512.Create(1f / 120);
-        r = r * u + Vector512.Create(1f / 24);
-        r = r * u + Vector512.Create(1f / 6);
-        return r * u + Vector512.Create(0.5f);
+        var r = Vector512.FusedMultiplyAdd(u, Vector512.Create(1f / 362880), Vector512.Create(1f / 40320));
+        r = Vector512.FusedMultiplyAdd(r, u, Vector512.Create(1f / 5040));
+        r = Vector512.FusedMultiplyAdd(r, u, Vector512.Create(1f / 720));
+        r = Vector512.FusedMultiplyAdd(r, u, Vector512.Create(1f / 120));
+        r = Vector512.FusedMultiplyAdd(r, u, Vector512.Create(1f / 24));
+        r = Vector512.FusedMultiplyAdd(r, u, Vector512.Create(1f / 6));
+        return Vector512.FusedMultiplyAdd(r, u, Vector512.Create(0.5f));
     }
 
     private static void CheckLengths(ReadOnlySpan<float> logProbs, ReadOnlySpan<float> referenceLogProbs, Span<float> destination)
