@@ -97,9 +97,10 @@ public static unsafe class PolicyLoss
                 for (; i + 16 <= end; i += 16)
                 {
                     var valid = ~Vector512.Equals(Vector512.Load(pMask + i), Vector512<float>.Zero);
-                    // Masked lanes become d = 0, A = 0: loss, KL and gradient are exactly 0 there, NaN padding included.
-                    var d = Vector512.ConditionalSelect(valid, Vector512.Load(pNew + i) - Vector512.Load(pOld + i), Vector512<float>.Zero);
-                    var a = Vector512.ConditionalSelect(valid, Vector512.Load(pAdv + i), Vector512<float>.Zero);
+                    // Zero-masked loads: masked lanes become d = 0, A = 0, so loss, KL and gradient are exactly 0 there, NaN
+                    // padding included.
+                    var d = PpoMath.LoadValid(pNew + i, valid) - PpoMath.LoadValid(pOld + i, valid);
+                    var a = PpoMath.LoadValid(pAdv + i, valid);
                     var dd = d * d;
                     // d² doubles as the range test (NaN fails it and takes the general path, which propagates it).
                     var q = Vector512.LessThanOrEqualAll(dd, nearZero)

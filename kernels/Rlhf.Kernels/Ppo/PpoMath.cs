@@ -55,4 +55,12 @@ internal static class PpoMath
         p = Vector512.FusedMultiplyAdd(p, x, Vector512<float>.One);
         return p * x;
     }
+
+    /// <summary>
+    /// Loads 16 floats with the lanes where <paramref name="valid"/> is all-zero bits set to +0 (so NaN padding under
+    /// the mask never enters the arithmetic): a zero-masking load on AVX-512, which costs no extra instruction.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe Vector512<float> LoadValid(float* source, Vector512<float> valid)
+        => Avx512F.IsSupported ? Avx512F.MaskLoad(source, valid, Vector512<float>.Zero) : valid & Vector512.Load(source);
 }

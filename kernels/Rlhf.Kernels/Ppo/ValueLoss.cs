@@ -91,15 +91,16 @@ public static unsafe class ValueLoss
                 for (; i + 16 <= end; i += 16)
                 {
                     var valid = ~Vector512.Equals(Vector512.Load(pMask + i), Vector512<float>.Zero);
-                    var v = Vector512.Load(pV + i);
-                    var old = Vector512.Load(pOld + i);
-                    var r = Vector512.Load(pRet + i);
+                    // Zero-masked loads: masked lanes become v = vOld = R = 0, so both squared errors and the gradient
+                    // are exactly 0 there, NaN padding included.
+                    var v = PpoMath.LoadValid(pV + i, valid);
+                    var old = PpoMath.LoadValid(pOld + i, valid);
+                    var r = PpoMath.LoadValid(pRet + i, valid);
                     // Native min/max (one instruction each) return their second operand when either is NaN: a NaN old
                     // value survives the clip into e2, and a NaN v or R reaches e1.
                     var vc = Vector512.MinNative(Vector512.MaxNative(v, old - eps), old + eps);
-                    // Masked lanes become e1 = e2 = 0: both squared errors and the gradient are exactly 0 there.
-                    var e1 = Vector512.ConditionalSelect(valid, v - r, Vector512<float>.Zero);
-                    var e2 = Vector512.ConditionalSelect(valid, vc - r, Vector512<float>.Zero);
+                    var e1 = v - r;
+                    var e2 = vc - r;
                     var l1 = e1 * e1;
                     var l2 = e2 * e2;
                     var keep = Vector512.GreaterThanOrEqual(l1, l2);
