@@ -137,8 +137,8 @@ public static unsafe class Gae
         for (int t0 = full - 16; t0 >= 0; t0 -= 16)
         {
             var valid = ~Vector512.Equals(Vector512.Load(m + t0), Vector512<float>.Zero);
-            var vt = valid & Vector512.Load(v + t0);
-            var rt = valid & Vector512.Load(r + t0);
+            var vt = PpoMath.LoadValid(v + t0, valid);
+            var rt = PpoMath.LoadValid(r + t0, valid);
             // lane j ← ṽ[t0+j+1]; lane 15 ← the first value of the block after this one (0 at the row end).
             var vNext = Avx512F.AlignRight32(vAfter.AsInt32(), vt.AsInt32(), 1).AsSingle();
             var x = Vector512.FusedMultiplyAdd(g, vNext, rt) - vt;
