@@ -103,20 +103,38 @@ public static unsafe class KullbackLeibler
     public static void K3(ReadOnlySpan<float> logProbs, ReadOnlySpan<float> referenceLogProbs, Span<float> destination)
     {
         CheckLengths(logProbs, referenceLogProbs, destination);
-        int n = destination.Length, i = 0;
-        ref float p = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(logProbs);
-        ref float q = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(referenceLogProbs);
-        ref float d = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(destination);
+        int n = destination.Length, start = 0;
+        bool inPlace = ((ReadOnlySpan<float>)destination).Overlaps(logProbs) || ((ReadOnlySpan<float>)destination).Overlaps(referenceLogProbs);
+        if (Vector512.IsHardwareAccelerated && n >= 16 && !inPlace)
+        {
+            fixed (float* p = logProbs, q = referenceLogProbs, d = destination)
+            {
+                // Stores aligned to 64 bytes (a misaligned 64-byte store splits across two cache lines): the first
+                // and last vectors are done unaligned and the aligned ones in between overlap them. Each lane's
+                // value depends only on its own input, so the overlap writes identical bits, and the result does
+                // not depend on where the buffers lie in memory.
+                Vector512.Store(K3Of(Vector512.Load(q) - Vector512.Load(p)), d);
+                int i = (int)((64 - ((nuint)d & 63)) & 63) / sizeof(float);
+                if (((nuint)d & 3) != 0) i = 16;
+                for (; i + 16 <= n; i += 16)
+                    Vector512.Store(K3Of(Vector512.Load(q + i) - Vector512.Load(p + i)), d + i);
+                Vector512.Store(K3Of(Vector512.Load(q + n - 16) - Vector512.Load(p + n - 16)), d + n - 16);
+            }
+
+            return;
+        }
+
         if (Vector512.IsHardwareAccelerated)
         {
-            for (; i + 16 <= n; i += 16)
+            // In place (or overlapping): one sequential pass of whole vectors, each read before it is overwritten.
+            fixed (float* p = logProbs, q = referenceLogProbs, d = destination)
             {
-                var u = Vector512.LoadUnsafe(ref q, (nuint)i) - Vector512.LoadUnsafe(ref p, (nuint)i);
-                Vector512.StoreUnsafe(K3Of(u), ref d, (nuint)i);
+                for (; start + 16 <= n; start += 16)
+                    Vector512.Store(K3Of(Vector512.Load(q + start) - Vector512.Load(p + start)), d + start);
             }
         }
 
-        for (; i < n; i++)
+        for (int i = start; i < n; i++)
         {
             float u = referenceLogProbs[i] - logProbs[i];
             destination[i] = MathF.Abs(u) < 0.5f ? u * u * K3Series(u) : MathF.Exp(u) - 1f - u;
