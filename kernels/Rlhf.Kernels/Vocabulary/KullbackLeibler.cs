@@ -100,37 +100,35 @@ public static unsafe class KullbackLeibler
     /// at most ~1e−6 relative there). IEEE rules for NaN; r = 0 (u = −∞) gives +∞.
     /// </summary>
     /// <exception cref="ArgumentException">The spans' lengths differ.</exception>
+    // Compiled once, fully optimised, and never inlined into a caller: with tiered PGO the re-compiled copies of this
+    // loop (its own tiers, or inlined into a hot caller) measured 3-8x slower than the fully optimised one.
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void K3(ReadOnlySpan<float> logProbs, ReadOnlySpan<float> referenceLogProbs, Span<float> destination)
     {
         CheckLengths(logProbs, referenceLogProbs, destination);
         int n = destination.Length, start = 0;
-        bool inPlace = ((ReadOnlySpan<float>)destination).Overlaps(logProbs) || ((ReadOnlySpan<float>)destination).Overlaps(referenceLogProbs);
-        if (Vector512.IsHardwareAccelerated && n >= 16 && !inPlace)
+        if (Vector512.IsHardwareAccelerated && n >= 16)
         {
+            bool overlapping = ((ReadOnlySpan<float>)destination).Overlaps(logProbs)
+                || ((ReadOnlySpan<float>)destination).Overlaps(referenceLogProbs);
             fixed (float* p = logProbs, q = referenceLogProbs, d = destination)
             {
-                // Stores aligned to 64 bytes (a misaligned 64-byte store splits across two cache lines): the first
-                // and last vectors are done unaligned and the aligned ones in between overlap them. Each lane's
-                // value depends only on its own input, so the overlap writes identical bits, and the result does
-                // not depend on where the buffers lie in memory.
-                Vector512.Store(K3Of(Vector512.Load(q) - Vector512.Load(p)), d);
-                int i = (int)((64 - ((nuint)d & 63)) & 63) / sizeof(float);
-                if (((nuint)d & 3) != 0) i = 16;
-                for (; i + 16 <= n; i += 16)
+                // Stores aligned to 64 bytes (a misaligned one splits across two cache lines): the first and last
+                // vectors are done unaligned and the aligned ones in between overlap them. Each lane's value depends
+                // only on its own input, so the overlap rewrites identical bits and the result does not depend on
+                // where the buffers lie. In place (or overlapping) the vectors are strictly sequential instead, each
+                // read before it is written, with a scalar tail. One call site keeps K3Of inlined.
+                int aligned = (int)((64 - ((nuint)d & 63)) & 63) / sizeof(float);
+                int second = overlapping || aligned == 0 || ((nuint)d & 3) != 0 ? 16 : aligned;
+                int last = overlapping ? (n & ~15) - 16 : n - 16;
+                for (int i = 0; ; )
+                {
                     Vector512.Store(K3Of(Vector512.Load(q + i) - Vector512.Load(p + i)), d + i);
-                Vector512.Store(K3Of(Vector512.Load(q + n - 16) - Vector512.Load(p + n - 16)), d + n - 16);
-            }
+                    if (i == last) break;
+                    i = Math.Min(i == 0 ? second : i + 16, last);
+                }
 
-            return;
-        }
-
-        if (Vector512.IsHardwareAccelerated)
-        {
-            // In place (or overlapping): one sequential pass of whole vectors, each read before it is overwritten.
-            fixed (float* p = logProbs, q = referenceLogProbs, d = destination)
-            {
-                for (; start + 16 <= n; start += 16)
-                    Vector512.Store(K3Of(Vector512.Load(q + start) - Vector512.Load(p + start)), d + start);
+                start = overlapping ? n & ~15 : n;
             }
         }
 

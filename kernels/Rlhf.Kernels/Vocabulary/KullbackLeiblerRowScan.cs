@@ -23,7 +23,7 @@ internal static class KullbackLeiblerRowScan
     public static Result Scan(ReadOnlySpan<float> policy, ReadOnlySpan<float> reference, float invT)
         => invT == 1f ? Scan<Disabled>(policy, reference, invT) : Scan<Enabled>(policy, reference, invT);
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static Result Scan<TScaled>(ReadOnlySpan<float> policy, ReadOnlySpan<float> reference, float invT)
         where TScaled : struct, IFlag
     {

@@ -50,7 +50,7 @@ internal static class SoftmaxRowScan
         where TEntropy : struct, IFlag
         => invT == 1f ? Scan<TEntropy, Disabled>(row, invT) : Scan<TEntropy, Enabled>(row, invT);
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static RowMoments Scan<TEntropy, TScaled>(ReadOnlySpan<float> row, float invT)
         where TEntropy : struct, IFlag
         where TScaled : struct, IFlag
