@@ -21,7 +21,12 @@ internal static class KullbackLeiblerRowScan
     }
 
     public static Result Scan(ReadOnlySpan<float> policy, ReadOnlySpan<float> reference, float invT)
-        => invT == 1f ? Scan<Disabled>(policy, reference, invT) : Scan<Enabled>(policy, reference, invT);
+    {
+        // Rows shorter than a vector are scanned as one vector padded with −∞ (probability 0 under both).
+        if (policy.Length < 16)
+            return Scan(SoftmaxRowScan.Padded(policy, stackalloc float[16]), SoftmaxRowScan.Padded(reference, stackalloc float[16]), invT);
+        return invT == 1f ? Scan<Disabled>(policy, reference, invT) : Scan<Enabled>(policy, reference, invT);
+    }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static Result Scan<TScaled>(ReadOnlySpan<float> policy, ReadOnlySpan<float> reference, float invT)
@@ -79,25 +84,12 @@ internal static class KullbackLeiblerRowScan
             Accumulate<TScaled>(x3, y3, mx, my, ref sx, ref sy, ref u, vOffset, vInvT, floor);
         }
 
-        Span<float> tail = stackalloc float[32];
         for (; j < n; j += 16)
         {
-            Vector512<float> vx, vy;
-            if (j <= n - 16)
-            {
-                vx = Vector512.LoadUnsafe(ref x, (nuint)j);
-                vy = Vector512.LoadUnsafe(ref y, (nuint)j);
-            }
-            else
-            {
-                // −∞ padding: probability 0 under both, so it adds nothing.
-                tail.Fill(float.NegativeInfinity);
-                policy.Slice(j).CopyTo(tail);
-                reference.Slice(j).CopyTo(tail.Slice(16));
-                vx = Vector512.Create((ReadOnlySpan<float>)tail);
-                vy = Vector512.Create((ReadOnlySpan<float>)tail.Slice(16));
-            }
-
+            // The final partial vector is padded with −∞: probability 0 under both, so it adds nothing.
+            bool full = j <= n - 16;
+            var vx = full ? Vector512.LoadUnsafe(ref x, (nuint)j) : SoftmaxRowScan.LoadLast(ref x, n, j);
+            var vy = full ? Vector512.LoadUnsafe(ref y, (nuint)j) : SoftmaxRowScan.LoadLast(ref y, n, j);
             if (Vector512.GreaterThanAny(vx, mx))
             {
                 var newMax = Vector512.Max(mx, vx);
