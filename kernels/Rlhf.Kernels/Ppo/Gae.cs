@@ -148,8 +148,10 @@ public static unsafe class Gae
             x = Vector512.FusedMultiplyAdd(vc8, Avx512F.AlignRight32(zero, x.AsInt32(), 8).AsSingle(), x);
             var adv = Vector512.FusedMultiplyAdd(carryPow, lastVec, x);
             nanAcc = Vector512.FusedMultiplyAdd(adv, Vector512<float>.Zero, nanAcc);
-            (valid & adv).Store(a + t0);
-            (valid & (adv + vt)).Store(ret + t0);
+            // ṽ is already 0 at masked steps, so the masked advantage plus ṽ is the masked return.
+            var maskedAdv = valid & adv;
+            maskedAdv.Store(a + t0);
+            (maskedAdv + vt).Store(ret + t0);
             lastVec = Avx512F.BroadcastScalarToVector512(adv.GetLower().GetLower());
             vAfter = vt;
         }
