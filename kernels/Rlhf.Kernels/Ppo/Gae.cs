@@ -44,7 +44,7 @@ public static unsafe class Gae
             var body = new Body
             {
                 R = pR, V = pV, M = pM, A = pA, Ret = pRet, Batch = batch, Steps = steps, RowsPerChunk = rowsPerChunk,
-                Gamma = gamma, Decay = gamma * lambda, BadRow = badRow,
+                Gamma = gamma, Decay = gamma * lambda, BadRow = badRow, CarryPow = CarryPowers(gamma * lambda),
             };
             ChunkRunner.Run(chunks, n, body);
         }
@@ -67,6 +67,7 @@ public static unsafe class Gae
         public float* R, V, M, A, Ret;
         public int Batch, Steps, RowsPerChunk;
         public float Gamma, Decay;
+        public Vector512<float> CarryPow;
         public int* BadRow;
 
         public void Run(int chunk)
@@ -77,7 +78,7 @@ public static unsafe class Gae
             {
                 long o = (long)b * Steps;
                 bool nan = Avx512F.IsSupported
-                    ? ScanRowVector(R + o, V + o, M + o, A + o, Ret + o, Steps, Gamma, Decay)
+                    ? ScanRowVector(R + o, V + o, M + o, A + o, Ret + o, Steps, Gamma, Decay, CarryPow)
                     : ScanRowScalar(R + o, V + o, M + o, A + o, Ret + o, Steps, Steps, 0f, 0f, Gamma, Decay, out _, out _);
                 if (nan && BadRow[chunk] < 0) BadRow[chunk] = b;
             }
@@ -111,7 +112,8 @@ public static unsafe class Gae
     /// X[j] = Σ_{k≥j} c^{k−j}·δ[k] (four shifted FMAs with c, c², c⁴, c⁸), then A[j] = X[j] + c^{16−j}·last.
     /// The serial dependency is one FMA plus a broadcast per 16 steps instead of one per step.
     /// </summary>
-    private static bool ScanRowVector(float* r, float* v, float* m, float* a, float* ret, int steps, float gamma, float decay)
+    private static bool ScanRowVector(float* r, float* v, float* m, float* a, float* ret, int steps, float gamma, float decay,
+        Vector512<float> carryPow)
     {
         int full = steps & ~15;
         // The ragged end of the row is the start of the reverse scan.
@@ -123,34 +125,38 @@ public static unsafe class Gae
         var vc2 = Vector512.Create(c2);
         var vc4 = Vector512.Create(c4);
         var vc8 = Vector512.Create(c8);
-        // lane j carries c^(16−j): the weight of the carried advantage from the block after this one.
-        var carryPow = Vector512.Create(
-            Pow(decay, 16), Pow(decay, 15), Pow(decay, 14), Pow(decay, 13), Pow(decay, 12), Pow(decay, 11), Pow(decay, 10), Pow(decay, 9),
-            Pow(decay, 8), Pow(decay, 7), Pow(decay, 6), Pow(decay, 5), Pow(decay, 4), Pow(decay, 3), Pow(decay, 2), decay);
         var g = Vector512.Create(gamma);
         var zero = Vector512<int>.Zero;
+        // Carries stay in vectors: the next block's masked values (only its lane 0 is used) and the running
+        // advantage broadcast from lane 0, so no value makes a vector → scalar → vector round trip per block.
+        var vAfter = Vector512.Create(nextValue);
+        var lastVec = Vector512.Create(last);
+        // Σ adv·0 is NaN once any advantage is NaN (or ±∞: a false alarm the caller's exact re-check clears):
+        // one FMA per block instead of a compare, a mask move and an OR.
         var nanAcc = Vector512<float>.Zero;
         for (int t0 = full - 16; t0 >= 0; t0 -= 16)
         {
             var valid = ~Vector512.Equals(Vector512.Load(m + t0), Vector512<float>.Zero);
-            var vt = valid & Vector512.Load(v + t0);
-            var rt = valid & Vector512.Load(r + t0);
+            var vt = PpoMath.LoadValid(v + t0, valid);
+            var rt = PpoMath.LoadValid(r + t0, valid);
             // lane j ← ṽ[t0+j+1]; lane 15 ← the first value of the block after this one (0 at the row end).
-            var vNext = Avx512F.AlignRight32(Vector512.Create(nextValue).AsInt32(), vt.AsInt32(), 1).AsSingle();
+            var vNext = Avx512F.AlignRight32(vAfter.AsInt32(), vt.AsInt32(), 1).AsSingle();
             var x = Vector512.FusedMultiplyAdd(g, vNext, rt) - vt;
             x = Vector512.FusedMultiplyAdd(vc1, Avx512F.AlignRight32(zero, x.AsInt32(), 1).AsSingle(), x);
             x = Vector512.FusedMultiplyAdd(vc2, Avx512F.AlignRight32(zero, x.AsInt32(), 2).AsSingle(), x);
             x = Vector512.FusedMultiplyAdd(vc4, Avx512F.AlignRight32(zero, x.AsInt32(), 4).AsSingle(), x);
             x = Vector512.FusedMultiplyAdd(vc8, Avx512F.AlignRight32(zero, x.AsInt32(), 8).AsSingle(), x);
-            var adv = Vector512.FusedMultiplyAdd(carryPow, Vector512.Create(last), x);
-            nanAcc |= ~Vector512.Equals(adv, adv);
-            (valid & adv).Store(a + t0);
-            (valid & (adv + vt)).Store(ret + t0);
-            last = adv.ToScalar();
-            nextValue = vt.ToScalar();
+            var adv = Vector512.FusedMultiplyAdd(carryPow, lastVec, x);
+            nanAcc = Vector512.FusedMultiplyAdd(adv, Vector512<float>.Zero, nanAcc);
+            // ṽ is already 0 at masked steps, so the masked advantage plus ṽ is the masked return.
+            var maskedAdv = valid & adv;
+            maskedAdv.Store(a + t0);
+            (maskedAdv + vt).Store(ret + t0);
+            lastVec = Avx512F.BroadcastScalarToVector512(adv.GetLower().GetLower());
+            vAfter = vt;
         }
 
-        return nan || nanAcc != Vector512<float>.Zero;
+        return nan || !Vector512.EqualsAll(nanAcc, Vector512<float>.Zero);
     }
 
     private static bool ScanRowScalarTail(float* r, float* v, float* m, float* a, float* ret, int begin, int steps,
@@ -160,5 +166,12 @@ public static unsafe class Gae
         return ScanRowScalar(r + begin, v + begin, m + begin, a + begin, ret + begin, steps - begin, steps, 0f, 0f, gamma, decay, out last, out nextValue);
     }
 
-    private static float Pow(float x, int k) => (float)Math.Pow(x, k);
+    /// <summary>Lane j carries c^(16−j): the weight of the carried advantage from the block after a block.
+    /// Computed once per call (sixteen Math.Pow calls per row used to cost more than the row's scan).</summary>
+    private static Vector512<float> CarryPowers(float decay)
+    {
+        Span<float> powers = stackalloc float[16];
+        for (int j = 0; j < 16; j++) powers[j] = (float)Math.Pow(decay, 16 - j);
+        return Vector512.Create((ReadOnlySpan<float>)powers);
+    }
 }

@@ -49,24 +49,24 @@ public static unsafe class PolicyLoss
             ChunkRunner.Run(chunks, n, body);
         }
 
-        double loss = 0, clipped = 0, kl = 0, ratio = 0;
+        double loss = 0, clipped = 0, kl = 0, ratioMinusOne = 0;
         for (int c = 0; c < chunks; c++)
         {
             loss += partials[c].Loss;
             clipped += partials[c].Clipped;
             kl += partials[c].Kl;
-            ratio += partials[c].Ratio;
+            ratioMinusOne += partials[c].RatioMinusOne;
         }
 
-        if (double.IsNaN(loss) || double.IsNaN(kl) || double.IsNaN(ratio))
+        if (double.IsNaN(loss) || double.IsNaN(kl) || double.IsNaN(ratioMinusOne))
             PpoArgs.ThrowOnNaN(steps, mask, newLogProbs, nameof(newLogProbs), oldLogProbs, nameof(oldLogProbs), advantages, nameof(advantages));
         if (valid == 0) return new PolicyLossStats(0f, 0f, 0f, 0f, 0);
-        return new PolicyLossStats((float)(loss / valid), (float)(clipped / valid), (float)(0.5 * kl / valid), (float)(ratio / valid), valid);
+        return new PolicyLossStats((float)(loss / valid), (float)(clipped / valid), (float)(0.5 * kl / valid), (float)(1.0 + ratioMinusOne / valid), valid);
     }
 
     private struct Partial
     {
-        public double Loss, Clipped, Kl, Ratio;
+        public double Loss, Clipped, Kl, RatioMinusOne;
     }
 
     private struct Body : IChunkBody
@@ -80,57 +80,73 @@ public static unsafe class PolicyLoss
         {
             int i = chunk * ChunkLength;
             int end = Math.Min(Length, i + ChunkLength);
-            float loss = 0f, clipped = 0f, kl = 0f, ratioSum = 0f;
+            float loss = 0f, clipped = 0f, kl = 0f, qSum = 0f;
+            // Locals, not fields: stores through Grad could alias `this`, so field reads would be redone per vector.
+            float* pNew = NewLogp, pOld = OldLogp, pAdv = Adv, pMask = Mask, pGrad = Grad;
             if (Vector512.IsHardwareAccelerated)
             {
-                var lo = Vector512.Create(Low);
-                var hi = Vector512.Create(High);
-                var gs = Vector512.Create(GradPerToken);
-                var one = Vector512<float>.One;
-                Vector512<float> accLoss = default, accClip = default, accKl = default, accRatio = default;
+                // Everything in terms of q = ratio − 1: masked lanes (d = 0) then give q = 0 exactly, so Σq needs no
+                // mask, and p = A·ratio = A·q + A costs one FMA like the product it replaces.
+                var lo = Vector512.Create(Low - 1f);
+                var hi = Vector512.Create(High - 1f);
+                var minusGs = Vector512.Create(-GradPerToken);
+                var nearZero = Vector512.Create(PpoMath.NearZeroLimit * PpoMath.NearZeroLimit);
+                Vector512<float> accLoss = default, accKl = default, accRatio = default;
+                var accKept = Vector512<int>.Zero;
+                int begin = i;
                 for (; i + 16 <= end; i += 16)
                 {
-                    var valid = ~Vector512.Equals(Vector512.Load(Mask + i), Vector512<float>.Zero);
-                    // Masked lanes become d = 0, A = 0: loss, KL and gradient are exactly 0 there, NaN padding included.
-                    var d = valid & (Vector512.Load(NewLogp + i) - Vector512.Load(OldLogp + i));
-                    var a = valid & Vector512.Load(Adv + i);
-                    var ratio = PpoMath.Exp(d);
-                    var l1 = -a * ratio;
-                    var l2 = -a * Vector512.Min(Vector512.Max(ratio, lo), hi);
-                    (Vector512.GreaterThanOrEqual(l1, l2) & (l1 * gs)).Store(Grad + i);
-                    accLoss += Vector512.Max(l1, l2);
-                    accClip += Vector512.GreaterThan(l2, l1) & one;
-                    accKl += d * d;
-                    accRatio += valid & ratio;
+                    var valid = ~Vector512.Equals(Vector512.Load(pMask + i), Vector512<float>.Zero);
+                    // Zero-masked loads: masked lanes become d = 0, A = 0, so loss, KL and gradient are exactly 0 there, NaN
+                    // padding included.
+                    var d = PpoMath.LoadValid(pNew + i, valid) - PpoMath.LoadValid(pOld + i, valid);
+                    var a = PpoMath.LoadValid(pAdv + i, valid);
+                    var dd = d * d;
+                    // d² doubles as the range test (NaN fails it and takes the general path, which propagates it).
+                    var q = Vector512.LessThanOrEqualAll(dd, nearZero)
+                        ? PpoMath.ExpM1NearZero(d)
+                        : PpoMath.Exp(d) - Vector512<float>.One;
+                    // l1 = −p and l2 = −pc with p = A·ratio, pc = A·clip(ratio), so l1 ≥ l2 ⇔ p ≤ pc and max(l1, l2)
+                    // = −min(p, pc). Native min/max are one instruction each and return their second operand when
+                    // either is NaN: a NaN A reaches the loss through pc, a NaN ratio reaches Σd² and Σq.
+                    var p = Vector512.FusedMultiplyAdd(a, q, a);
+                    var pc = Vector512.FusedMultiplyAdd(a, Vector512.MinNative(hi, Vector512.MaxNative(lo, q)), a);
+                    var keep = Vector512.LessThanOrEqual(p, pc);
+                    (keep & (p * minusGs)).Store(pGrad + i);
+                    accLoss += Vector512.MinNative(p, pc);
+                    // Masked lanes have p = pc = 0 and count as kept; the valid lanes not kept are the clipped ones.
+                    accKept -= keep.AsInt32();
+                    accKl += dd;
+                    accRatio += q;
                 }
 
-                loss = Vector512.Sum(accLoss);
-                clipped = Vector512.Sum(accClip);
+                loss = -Vector512.Sum(accLoss);
+                clipped = i - begin - Vector512.Sum(accKept);
                 kl = Vector512.Sum(accKl);
-                ratioSum = Vector512.Sum(accRatio);
+                qSum = Vector512.Sum(accRatio);
             }
 
             for (; i < end; i++)
             {
-                if (Mask[i] == 0f)
+                if (pMask[i] == 0f)
                 {
-                    Grad[i] = 0f;
+                    pGrad[i] = 0f;
                     continue;
                 }
 
-                float d = NewLogp[i] - OldLogp[i];
-                float a = Adv[i];
+                float d = pNew[i] - pOld[i];
+                float a = pAdv[i];
                 float ratio = MathF.Exp(d);
                 float l1 = -a * ratio;
                 float l2 = -a * Math.Clamp(ratio, Low, High);
-                Grad[i] = l1 >= l2 ? l1 * GradPerToken : 0f;
+                pGrad[i] = l1 >= l2 ? l1 * GradPerToken : 0f;
                 loss += MathF.Max(l1, l2);
                 clipped += l2 > l1 ? 1f : 0f;
                 kl += d * d;
-                ratioSum += ratio;
+                qSum += ratio - 1f;
             }
 
-            Partials[chunk] = new Partial { Loss = loss, Clipped = clipped, Kl = kl, Ratio = ratioSum };
+            Partials[chunk] = new Partial { Loss = loss, Clipped = clipped, Kl = kl, RatioMinusOne = qSum };
         }
     }
 }

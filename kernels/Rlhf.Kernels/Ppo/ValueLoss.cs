@@ -79,48 +79,57 @@ public static unsafe class ValueLoss
             int i = chunk * ChunkLength;
             int end = Math.Min(Length, i + ChunkLength);
             float loss = 0f, clipped = 0f, squared = 0f;
+            // Locals, not fields: stores through Grad could alias `this`, so field reads would be redone per vector.
+            float* pV = V, pOld = OldV, pRet = Ret, pMask = Mask, pGrad = Grad;
             if (Vector512.IsHardwareAccelerated)
             {
                 var eps = Vector512.Create(ClipRange);
                 var gs = Vector512.Create(GradPerToken);
-                var one = Vector512<float>.One;
-                Vector512<float> accLoss = default, accClip = default, accSq = default;
+                Vector512<float> accLoss = default, accSq = default;
+                var accKept = Vector512<int>.Zero;
+                int begin = i;
                 for (; i + 16 <= end; i += 16)
                 {
-                    var valid = ~Vector512.Equals(Vector512.Load(Mask + i), Vector512<float>.Zero);
-                    // Masked lanes become v = vOld = R = 0: both squared errors and the gradient are exactly 0.
-                    var v = valid & Vector512.Load(V + i);
-                    var old = valid & Vector512.Load(OldV + i);
-                    var r = valid & Vector512.Load(Ret + i);
-                    var vc = Vector512.Min(Vector512.Max(v, old - eps), old + eps);
+                    var valid = ~Vector512.Equals(Vector512.Load(pMask + i), Vector512<float>.Zero);
+                    // Zero-masked loads: masked lanes become v = vOld = R = 0, so both squared errors and the gradient
+                    // are exactly 0 there, NaN padding included.
+                    var v = PpoMath.LoadValid(pV + i, valid);
+                    var old = PpoMath.LoadValid(pOld + i, valid);
+                    var r = PpoMath.LoadValid(pRet + i, valid);
+                    // Native min/max (one instruction each) return their second operand when either is NaN: a NaN old
+                    // value survives the clip into e2, and a NaN v or R reaches e1.
+                    var vc = Vector512.MinNative(Vector512.MaxNative(v, old - eps), old + eps);
                     var e1 = v - r;
                     var e2 = vc - r;
                     var l1 = e1 * e1;
                     var l2 = e2 * e2;
-                    (Vector512.GreaterThanOrEqual(l1, l2) & (e1 * gs)).Store(Grad + i);
-                    accLoss += Vector512.Max(l1, l2);
-                    accClip += Vector512.GreaterThan(l2, l1) & one;
+                    var keep = Vector512.GreaterThanOrEqual(l1, l2);
+                    (keep & (e1 * gs)).Store(pGrad + i);
+                    // max(l1, l2), NaN-propagating through l2 (second); a NaN l1 reaches Σl1.
+                    accLoss += Vector512.MaxNative(l1, l2);
+                    // Masked lanes (0 ≥ 0) count as kept; the valid lanes not kept are the clipped ones.
+                    accKept -= keep.AsInt32();
                     accSq += l1;
                 }
 
                 loss = Vector512.Sum(accLoss);
-                clipped = Vector512.Sum(accClip);
+                clipped = i - begin - Vector512.Sum(accKept);
                 squared = Vector512.Sum(accSq);
             }
 
             for (; i < end; i++)
             {
-                if (Mask[i] == 0f)
+                if (pMask[i] == 0f)
                 {
-                    Grad[i] = 0f;
+                    pGrad[i] = 0f;
                     continue;
                 }
 
-                float v = V[i], old = OldV[i], r = Ret[i];
+                float v = pV[i], old = pOld[i], r = pRet[i];
                 float vc = MathF.Min(MathF.Max(v, old - ClipRange), old + ClipRange);
                 float e1 = v - r, e2 = vc - r;
                 float l1 = e1 * e1, l2 = e2 * e2;
-                Grad[i] = l1 >= l2 ? e1 * GradPerToken : 0f;
+                pGrad[i] = l1 >= l2 ? e1 * GradPerToken : 0f;
                 loss += MathF.Max(l1, l2);
                 clipped += l2 > l1 ? 1f : 0f;
                 squared += l1;

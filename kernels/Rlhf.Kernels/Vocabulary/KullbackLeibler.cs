@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Rlhf.Kernels.Vocabulary;
@@ -99,57 +100,86 @@ public static unsafe class KullbackLeibler
     /// at most ~1e−6 relative there). IEEE rules for NaN; r = 0 (u = −∞) gives +∞.
     /// </summary>
     /// <exception cref="ArgumentException">The spans' lengths differ.</exception>
+    // Compiled once, fully optimised, and never inlined into a caller: with tiered PGO the re-compiled copies of this
+    // loop (its own tiers, or inlined into a hot caller) measured 3-8x slower than the fully optimised one.
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void K3(ReadOnlySpan<float> logProbs, ReadOnlySpan<float> referenceLogProbs, Span<float> destination)
     {
         CheckLengths(logProbs, referenceLogProbs, destination);
-        int n = destination.Length, i = 0;
-        ref float p = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(logProbs);
-        ref float q = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(referenceLogProbs);
-        ref float d = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(destination);
-        if (Vector512.IsHardwareAccelerated)
+        int n = destination.Length, start = 0;
+        if (Vector512.IsHardwareAccelerated && n >= 16)
         {
-            for (; i + 16 <= n; i += 16)
+            bool overlapping = ((ReadOnlySpan<float>)destination).Overlaps(logProbs)
+                || ((ReadOnlySpan<float>)destination).Overlaps(referenceLogProbs);
+            fixed (float* p = logProbs, q = referenceLogProbs, d = destination)
             {
-                var u = Vector512.LoadUnsafe(ref q, (nuint)i) - Vector512.LoadUnsafe(ref p, (nuint)i);
-                Vector512.StoreUnsafe(K3Of(u), ref d, (nuint)i);
+                // Stores aligned to 64 bytes (a misaligned one splits across two cache lines): the first and last
+                // vectors are done unaligned and the aligned ones in between overlap them. Each lane's value depends
+                // only on its own input, so the overlap rewrites identical bits and the result does not depend on
+                // where the buffers lie. In place (or overlapping) the vectors are strictly sequential instead, each
+                // read before it is written, with a scalar tail. One call site keeps K3Of inlined.
+                int aligned = (int)((64 - ((nuint)d & 63)) & 63) / sizeof(float);
+                int second = overlapping || aligned == 0 || ((nuint)d & 3) != 0 ? 16 : aligned;
+                int last = overlapping ? (n & ~15) - 16 : n - 16;
+                for (int i = 0; ; )
+                {
+                    Vector512.Store(K3Of(Vector512.Load(q + i) - Vector512.Load(p + i)), d + i);
+                    if (i == last) break;
+                    i = Math.Min(i == 0 ? second : i + 16, last);
+                }
+
+                start = overlapping ? n & ~15 : n;
             }
         }
 
-        for (; i < n; i++)
+        for (int i = start; i < n; i++)
         {
             float u = referenceLogProbs[i] - logProbs[i];
             destination[i] = MathF.Abs(u) < 0.5f ? u * u * K3Series(u) : MathF.Exp(u) - 1f - u;
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> K3Of(Vector512<float> u)
     {
-        var series = u * u * K3Series(u);
-        // PPO's per-token log-ratios are mostly small: skip the exponential when a whole vector is in the series' range.
-        if (Vector512.LessThanAll(Vector512.Abs(u), Vector512.Create(0.5f))) return series;
+        var uu = u * u;
+        var series = uu * K3Series(u);
+        // PPO's per-token log-ratios are mostly small: skip the exponential when a whole vector is in the series' range
+        // (u² < ¼ ⇔ |u| < ½; NaN fails it and takes the general path, where it propagates).
+        if (Vector512.LessThanAll(uu, Vector512.Create(0.25f))) return series;
         // With vscalefps the fast exp is exact in range for any argument (large ones scale to +∞); the lower clamp only
-        // keeps exp out of subnormals, where e^u is negligible beside 1 + u anyway.
+        // keeps exp out of subnormals, where e^u is negligible beside 1 + u anyway. MaxNative returns its second
+        // operand, u, when u is NaN.
         var e = System.Runtime.Intrinsics.X86.Avx512F.IsSupported
-            ? FastExp.Exp(Vector512.Max(u, Vector512.Create(FastExp.MinArgument)))
+            ? FastExp.Exp(Vector512.MaxNative(Vector512.Create(FastExp.MinArgument), u))
             : Vector512.Exp(u);
         var direct = e - Vector512<float>.One - u;
-        var small = Vector512.LessThan(Vector512.Abs(u), Vector512.Create(0.5f));
-        return Vector512.ConditionalSelect(small, series, direct);
+        return Vector512.ConditionalSelect(Vector512.LessThan(uu, Vector512.Create(0.25f)), series, direct);
     }
 
-    // (e^u − 1 − u) / u² = Σ u^k / (k + 2)!, k = 0..7, by Horner; the scalar and vector forms are the same polynomial.
-    private static float K3Series(float u) =>
-        (((((((u * (1f / 362880) + 1f / 40320) * u + 1f / 5040) * u + 1f / 720) * u + 1f / 120) * u + 1f / 24) * u + 1f / 6) * u) + 0.5f;
+    // (e^u − 1 − u) / u² = Σ u^k / (k + 2)!, k = 0..7, by Horner with fused multiply-adds; the scalar and vector forms
+    // are the same polynomial and round alike.
+    private static float K3Series(float u)
+    {
+        float r = MathF.FusedMultiplyAdd(u, 1f / 362880, 1f / 40320);
+        r = MathF.FusedMultiplyAdd(r, u, 1f / 5040);
+        r = MathF.FusedMultiplyAdd(r, u, 1f / 720);
+        r = MathF.FusedMultiplyAdd(r, u, 1f / 120);
+        r = MathF.FusedMultiplyAdd(r, u, 1f / 24);
+        r = MathF.FusedMultiplyAdd(r, u, 1f / 6);
+        return MathF.FusedMultiplyAdd(r, u, 0.5f);
+    }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> K3Series(Vector512<float> u)
     {
-        var r = u * (1f / 362880) + Vector512.Create(1f / 40320);
-        r = r * u + Vector512.Create(1f / 5040);
-        r = r * u + Vector512.Create(1f / 720);
-        r = r * u + Vector512.Create(1f / 120);
-        r = r * u + Vector512.Create(1f / 24);
-        r = r * u + Vector512.Create(1f / 6);
-        return r * u + Vector512.Create(0.5f);
+        var r = Vector512.FusedMultiplyAdd(u, Vector512.Create(1f / 362880), Vector512.Create(1f / 40320));
+        r = Vector512.FusedMultiplyAdd(r, u, Vector512.Create(1f / 5040));
+        r = Vector512.FusedMultiplyAdd(r, u, Vector512.Create(1f / 720));
+        r = Vector512.FusedMultiplyAdd(r, u, Vector512.Create(1f / 120));
+        r = Vector512.FusedMultiplyAdd(r, u, Vector512.Create(1f / 24));
+        r = Vector512.FusedMultiplyAdd(r, u, Vector512.Create(1f / 6));
+        return Vector512.FusedMultiplyAdd(r, u, Vector512.Create(0.5f));
     }
 
     private static void CheckLengths(ReadOnlySpan<float> logProbs, ReadOnlySpan<float> referenceLogProbs, Span<float> destination)

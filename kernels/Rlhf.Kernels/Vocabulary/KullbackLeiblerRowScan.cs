@@ -21,9 +21,14 @@ internal static class KullbackLeiblerRowScan
     }
 
     public static Result Scan(ReadOnlySpan<float> policy, ReadOnlySpan<float> reference, float invT)
-        => invT == 1f ? Scan<Disabled>(policy, reference, invT) : Scan<Enabled>(policy, reference, invT);
+    {
+        // Rows shorter than a vector are scanned as one vector padded with −∞ (probability 0 under both).
+        if (policy.Length < 16)
+            return Scan(SoftmaxRowScan.Padded(policy, stackalloc float[16]), SoftmaxRowScan.Padded(reference, stackalloc float[16]), invT);
+        return invT == 1f ? Scan<Disabled>(policy, reference, invT) : Scan<Enabled>(policy, reference, invT);
+    }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static Result Scan<TScaled>(ReadOnlySpan<float> policy, ReadOnlySpan<float> reference, float invT)
         where TScaled : struct, IFlag
     {
@@ -36,36 +41,59 @@ internal static class KullbackLeiblerRowScan
         var vOffset = Vector512.Create(offset);
         var vInvT = Vector512.Create(invT);
         var floor = Vector512.Create(FastExp.MinArgument);
-        var negInf = Vector512.Create(float.NegativeInfinity);
         var mx = Vector512.Create(float.MinValue);
         var my = mx;
         var sx = Vector512<float>.Zero;
         var sy = Vector512<float>.Zero;
         var u = Vector512<float>.Zero;
 
-        Span<float> tail = stackalloc float[32];
-        for (int j = 0; j < n; j += 16)
+        // Blocks of 4 vectors: the maxima are tested once per block (a new lane max is rare after the first blocks),
+        // so the common path is two exps, two adds and the cross term per 16 logit pairs.
+        int j = 0;
+        for (; j <= n - Block; j += Block)
         {
-            Vector512<float> vx, vy;
-            if (j <= n - 16)
+            var x0 = Vector512.LoadUnsafe(ref x, (nuint)j);
+            var x1 = Vector512.LoadUnsafe(ref x, (nuint)(j + 16));
+            var x2 = Vector512.LoadUnsafe(ref x, (nuint)(j + 32));
+            var x3 = Vector512.LoadUnsafe(ref x, (nuint)(j + 48));
+            var y0 = Vector512.LoadUnsafe(ref y, (nuint)j);
+            var y1 = Vector512.LoadUnsafe(ref y, (nuint)(j + 16));
+            var y2 = Vector512.LoadUnsafe(ref y, (nuint)(j + 32));
+            var y3 = Vector512.LoadUnsafe(ref y, (nuint)(j + 48));
+            var blockX = Vector512.MaxNative(Vector512.MaxNative(x0, x1), Vector512.MaxNative(x2, x3));
+            var blockY = Vector512.MaxNative(Vector512.MaxNative(y0, y1), Vector512.MaxNative(y2, y3));
+            if (Vector512.GreaterThanAny(blockX, mx))
             {
-                vx = Vector512.LoadUnsafe(ref x, (nuint)j);
-                vy = Vector512.LoadUnsafe(ref y, (nuint)j);
-            }
-            else
-            {
-                // −∞ padding: probability 0 under both, so it adds nothing.
-                tail.Fill(float.NegativeInfinity);
-                policy.Slice(j).CopyTo(tail);
-                reference.Slice(j).CopyTo(tail.Slice(16));
-                vx = Vector512.Create((ReadOnlySpan<float>)tail);
-                vy = Vector512.Create((ReadOnlySpan<float>)tail.Slice(16));
+                var newMax = Vector512.Max(mx, blockX);
+                var c = Rescale<TScaled>(mx, newMax, vInvT, floor);
+                sx *= c;
+                u *= c;
+                mx = newMax;
             }
 
+            if (Vector512.GreaterThanAny(blockY, my))
+            {
+                var newMax = Vector512.Max(my, blockY);
+                sy *= Rescale<TScaled>(my, newMax, vInvT, floor);
+                my = newMax;
+            }
+
+            Accumulate<TScaled>(x0, y0, mx, my, ref sx, ref sy, ref u, vOffset, vInvT, floor);
+            Accumulate<TScaled>(x1, y1, mx, my, ref sx, ref sy, ref u, vOffset, vInvT, floor);
+            Accumulate<TScaled>(x2, y2, mx, my, ref sx, ref sy, ref u, vOffset, vInvT, floor);
+            Accumulate<TScaled>(x3, y3, mx, my, ref sx, ref sy, ref u, vOffset, vInvT, floor);
+        }
+
+        for (; j < n; j += 16)
+        {
+            // The final partial vector is padded with −∞: probability 0 under both, so it adds nothing.
+            bool full = j <= n - 16;
+            var vx = full ? Vector512.LoadUnsafe(ref x, (nuint)j) : SoftmaxRowScan.LoadLast(ref x, n, j);
+            var vy = full ? Vector512.LoadUnsafe(ref y, (nuint)j) : SoftmaxRowScan.LoadLast(ref y, n, j);
             if (Vector512.GreaterThanAny(vx, mx))
             {
                 var newMax = Vector512.Max(mx, vx);
-                var c = FastExp.Exp(Vector512.Max(Scale<TScaled>(mx - newMax, vInvT), floor));
+                var c = Rescale<TScaled>(mx, newMax, vInvT, floor);
                 sx *= c;
                 u *= c;
                 mx = newMax;
@@ -74,21 +102,45 @@ internal static class KullbackLeiblerRowScan
             if (Vector512.GreaterThanAny(vy, my))
             {
                 var newMax = Vector512.Max(my, vy);
-                sy *= FastExp.Exp(Vector512.Max(Scale<TScaled>(my - newMax, vInvT), floor));
+                sy *= Rescale<TScaled>(my, newMax, vInvT, floor);
                 my = newMax;
             }
 
-            // NaN logits pass the clamp and poison sx or sy, which flags the row for the exact check.
-            var ex = FastExp.Exp(SoftmaxRowScan.Clamp(Scale<TScaled>(vx - mx, vInvT), floor));
-            var ey = FastExp.Exp(SoftmaxRowScan.Clamp(Scale<TScaled>(vy - my, vInvT), floor));
-            sx += ex;
-            sy += ey;
-            // A token the policy bans adds exactly 0 (not 0·∞); one only the reference bans adds +∞, as KL should.
-            var w = Vector512.ConditionalSelect(Vector512.Equals(vx, negInf), Vector512<float>.Zero, (vx - vy) - vOffset);
-            u = Vector512.FusedMultiplyAdd(ex, w, u);
+            Accumulate<TScaled>(vx, vy, mx, my, ref sx, ref sy, ref u, vOffset, vInvT, floor);
         }
 
         return Combine(mx, sx, my, sy, u, invT, offset);
+    }
+
+    private const int Block = 4 * 16;
+
+    /// <summary>e^((old − new)/T) per lane, clamped like every other exp argument: the factor that moves sums kept
+    /// relative to the lane maxima <paramref name="old"/> onto <paramref name="updated"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Rescale<TScaled>(Vector512<float> old, Vector512<float> updated, Vector512<float> invT, Vector512<float> floor)
+        where TScaled : struct, IFlag
+        => FastExp.Exp(Vector512.Max(Scale<TScaled>(old - updated, invT), floor));
+
+    /// <summary>
+    /// One vector of logit pairs: sx += e^((x−mx)/T), sy += e^((y−my)/T), u += e^((x−mx)/T)·(x − y − offset).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Accumulate<TScaled>(Vector512<float> vx, Vector512<float> vy, Vector512<float> mx, Vector512<float> my,
+        ref Vector512<float> sx, ref Vector512<float> sy, ref Vector512<float> u,
+        Vector512<float> offset, Vector512<float> invT, Vector512<float> floor)
+        where TScaled : struct, IFlag
+    {
+        // NaN logits pass the clamp and poison sx or sy, which flags the row for the exact check.
+        var ex = FastExp.Exp(SoftmaxRowScan.Clamp(Scale<TScaled>(vx - mx, invT), floor));
+        var ey = FastExp.Exp(SoftmaxRowScan.Clamp(Scale<TScaled>(vy - my, invT), floor));
+        sx += ex;
+        sy += ey;
+        // A token the policy bans has ex = e^−86 (the clamp) and x − y = −∞, or NaN when the reference bans it too:
+        // MaxNative(w, −1e20) turns both into −1e20 (x86 returns the second operand for NaN), so the token adds
+        // −4.5e−18, nothing at float precision, without a compare and blend per vector. No finite logit pair is 1e20
+        // apart; one only the reference bans gives w = +∞ and KL = +∞, as it should.
+        var w = Vector512.MaxNative((vx - vy) - offset, Vector512.Create(-1e20f));
+        u = Vector512.FusedMultiplyAdd(ex, w, u);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

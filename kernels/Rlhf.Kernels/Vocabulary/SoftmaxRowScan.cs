@@ -48,9 +48,13 @@ internal static class SoftmaxRowScan
 
     public static RowMoments Scan<TEntropy>(ReadOnlySpan<float> row, float invT)
         where TEntropy : struct, IFlag
-        => invT == 1f ? Scan<TEntropy, Disabled>(row, invT) : Scan<TEntropy, Enabled>(row, invT);
+    {
+        // Rows shorter than a vector are scanned as one vector padded with −∞ (probability 0, never a lane max).
+        if (row.Length < 16) return Scan<TEntropy>(Padded(row, stackalloc float[16]), invT);
+        return invT == 1f ? Scan<TEntropy, Disabled>(row, invT) : Scan<TEntropy, Enabled>(row, invT);
+    }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static RowMoments Scan<TEntropy, TScaled>(ReadOnlySpan<float> row, float invT)
         where TEntropy : struct, IFlag
         where TScaled : struct, IFlag
@@ -113,20 +117,9 @@ internal static class SoftmaxRowScan
 
         // The last < 64 logits, 16 at a time; the final partial vector is padded with −∞ (probability 0,
         // never a lane max).
-        Span<float> tail = stackalloc float[16];
         for (; j < n; j += 16)
         {
-            Vector512<float> v;
-            if (j <= n - 16)
-            {
-                v = Vector512.LoadUnsafe(ref x, (nuint)j);
-            }
-            else
-            {
-                tail.Fill(float.NegativeInfinity);
-                row.Slice(j).CopyTo(tail);
-                v = Vector512.Create((ReadOnlySpan<float>)tail);
-            }
+            var v = j <= n - 16 ? Vector512.LoadUnsafe(ref x, (nuint)j) : LoadLast(ref x, n, j);
 
             if (Vector512.GreaterThanAny(v, m))
             {
@@ -151,6 +144,27 @@ internal static class SoftmaxRowScan
         }
 
         return Combine<TEntropy>(m, sa + sb, ta + tb, invT);
+    }
+
+    /// <summary><paramref name="row"/> (shorter than 16) copied into <paramref name="buffer"/> and padded with −∞.</summary>
+    public static ReadOnlySpan<float> Padded(ReadOnlySpan<float> row, Span<float> buffer)
+    {
+        buffer.Fill(float.NegativeInfinity);
+        row.CopyTo(buffer);
+        return buffer;
+    }
+
+    /// <summary>
+    /// Logits [j, n) of a row with n ≥ 16 and n − j &lt; 16, in the top lanes of the row's last vector; the lanes below
+    /// (already scanned) are −∞. Loading the last whole vector instead of copying into a stack buffer keeps calls and
+    /// stack buffers out of the scan loops' method, where they made the JIT keep the accumulators in memory.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> LoadLast(ref float row, int n, int j)
+    {
+        var v = Vector512.LoadUnsafe(ref row, (nuint)(n - 16));
+        var fresh = Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(16 - (n - j)));
+        return Vector512.ConditionalSelect(fresh.AsSingle(), v, Vector512.Create(float.NegativeInfinity));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

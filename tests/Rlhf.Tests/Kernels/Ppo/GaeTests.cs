@@ -93,4 +93,38 @@ public class GaeTests
         Assert.That(ex4!.ParamName, Is.EqualTo("values"));
         Assert.That(ex4.Message, Does.Contain("values[9]").And.Contain("row 2, step 1"));
     }
+
+    [TestCase(0f, 0.9f)] // γ = 0: neither the NaN value nor its advantage reaches any other step
+    [TestCase(0.9f, 0f)] // γλ = 0: the advantage does not carry, only δ[t−1] sees the value
+    [TestCase(0.99f, 0.95f)]
+    public void NaNInTheVectorPathThrowsWhereverTheChainStops(float gamma, float lambda)
+    {
+        const int b = 3, t = 70;
+        var rng = new Random(4);
+        var r = Normal(rng, b * t);
+        var v = Normal(rng, b * t);
+        var ones = Enumerable.Repeat(1f, b * t).ToArray();
+        v[t + 37] = float.NaN;
+        var ex = Assert.Throws<ArgumentException>(() => Gae.Compute(r, v, ones, new float[b * t], new float[b * t], b, t, gamma, lambda));
+        Assert.That(ex!.ParamName, Is.EqualTo("values"));
+        Assert.That(ex.Message, Does.Contain($"values[{t + 37}]").And.Contain("row 1, step 37"));
+    }
+
+    [Test]
+    public void InfiniteRewardPropagatesWithoutThrowing()
+    {
+        // ±∞ trips the kernel's cheap NaN alarm; the exact re-check must clear it.
+        const int b = 2, t = 48;
+        var rng = new Random(6);
+        var r = Normal(rng, b * t);
+        var v = Normal(rng, b * t);
+        var ones = Enumerable.Repeat(1f, b * t).ToArray();
+        r[t + 40] = float.PositiveInfinity;
+        var adv = new float[b * t];
+        var ret = new float[b * t];
+        Gae.Compute(r, v, ones, adv, ret, b, t, 0.99f, 0.95f);
+        Assert.That(adv[t + 40], Is.EqualTo(float.PositiveInfinity));
+        Assert.That(adv[t + 3], Is.EqualTo(float.PositiveInfinity));
+        Assert.That(float.IsFinite(adv[t + 41]) && float.IsFinite(adv[5]));
+    }
 }

@@ -128,4 +128,18 @@ public class PolicyLossTests
         Assert.That(ex4!.ParamName, Is.EqualTo("advantages"));
         Assert.That(ex4.Message, Does.Contain("advantages[11]").And.Contain("row 1, step 3").And.Contain("NaN"));
     }
+
+    [Test]
+    public void NaNAtAValidTokenThrowsOnTheVectorPaths([Values(0, 1, 2)] int which, [Values(0.1f, 3f)] float spread)
+    {
+        // 0.1: every vector takes the near-zero exp; 3: the general one. Index 37 lies in the second full vector.
+        const int batch = 2, steps = 40;
+        var (nw, old, adv, _) = Inputs(21, batch, steps, spread);
+        var mask = Enumerable.Repeat(1f, batch * steps).ToArray();
+        var inputs = new[] { nw, old, adv };
+        inputs[which][37] = float.NaN;
+        var ex = Assert.Throws<ArgumentException>(() => PolicyLoss.Compute(nw, old, adv, mask, new float[nw.Length], batch, steps, 0.2f));
+        Assert.That(ex!.ParamName, Is.EqualTo(new[] { "newLogProbs", "oldLogProbs", "advantages" }[which]));
+        Assert.That(ex.Message, Does.Contain("[37]").And.Contain("row 0, step 37"));
+    }
 }

@@ -37,4 +37,26 @@ public class PpoMathTests
         Assert.That(y[6], Is.LessThan(3e-38f).And.GreaterThanOrEqualTo(0f));
         Assert.That(float.IsNaN(y[7]));
     }
+
+    [Test]
+    public void ExpM1NearZeroIsWithinTwoUlpOfDoubleExpAndExactAtZero()
+    {
+        var lanes = new float[16];
+        double worst = 0;
+        for (double x = -PpoMath.NearZeroLimit; x <= PpoMath.NearZeroLimit; x += 1e-4)
+        {
+            for (int j = 0; j < 16; j++) lanes[j] = (float)Math.Clamp(x + j * 3e-6, -PpoMath.NearZeroLimit, PpoMath.NearZeroLimit);
+            var q = PpoMath.ExpM1NearZero(Vector512.Create(lanes));
+            for (int j = 0; j < 16; j++)
+            {
+                // Error relative to the ratio e^x (what the loss uses), as for Exp.
+                double e = Math.Exp(lanes[j]);
+                worst = Math.Max(worst, Math.Abs(q[j] + 1.0 - e) / e);
+            }
+        }
+
+        Assert.That(worst, Is.LessThan(2 * 6e-8));
+        Assert.That(PpoMath.ExpM1NearZero(Vector512<float>.Zero), Is.EqualTo(Vector512<float>.Zero));
+        Assert.That(PpoMath.ExpM1NearZero(Vector512.Create(1e-7f))[0], Is.EqualTo(1e-7f).Within(1e-13f));
+    }
 }

@@ -95,4 +95,17 @@ public class ValueLossTests
         Assert.That(ex3!.ParamName, Is.EqualTo("returns"));
         Assert.That(ex3.Message, Does.Contain("returns[5]").And.Contain("row 0, step 5"));
     }
+
+    [Test]
+    public void NaNAtAValidTokenThrowsOnTheVectorPath([Values(0, 1, 2)] int which, [Values(0.2f, float.PositiveInfinity)] float eps)
+    {
+        const int batch = 2, steps = 40;
+        var (v, old, ret, _) = Inputs(22, batch, steps, 0.5f);
+        var mask = Enumerable.Repeat(1f, batch * steps).ToArray();
+        var inputs = new[] { v, old, ret };
+        inputs[which][steps + 20] = float.NaN;
+        var ex = Assert.Throws<ArgumentException>(() => ValueLoss.Compute(v, old, ret, mask, new float[v.Length], batch, steps, eps));
+        Assert.That(ex!.ParamName, Is.EqualTo(new[] { "values", "oldValues", "returns" }[which]));
+        Assert.That(ex.Message, Does.Contain($"[{steps + 20}]").And.Contain("row 1, step 20"));
+    }
 }

@@ -58,4 +58,34 @@ public class SampledK3AccuracyTests
         Assert.That(k3[1], Is.NaN);
         Assert.That(k3[2], Is.EqualTo(0f));
     }
+
+    [Test]
+    public void SameBitsWhereverTheBuffersLie_AndInPlaceAgrees([Values(16, 17, 31, 100, 1001)] int n)
+    {
+        var rng = new Random(n);
+        float[] logp = new float[n], logq = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            logp[i] = -3f * (float)rng.NextDouble();
+            // Mostly small log-ratios (the series path) with a few large ones (the exp path) in some vectors.
+            logq[i] = logp[i] + (float)(rng.NextDouble() < 0.05 ? 4 * (rng.NextDouble() - 0.5) : 0.2 * (rng.NextDouble() - 0.5));
+        }
+
+        var expected = new float[n];
+        KullbackLeibler.K3(logp, logq, expected);
+        for (int offset = 1; offset < 16; offset++)
+        {
+            var p = new float[n + 32];
+            var q = new float[n + 32];
+            var d = new float[n + 32];
+            logp.CopyTo(p, offset);
+            logq.CopyTo(q, 16 - offset);
+            KullbackLeibler.K3(p.AsSpan(offset, n), q.AsSpan(16 - offset, n), d.AsSpan(offset + 3, n));
+            Assert.That(d.AsSpan(offset + 3, n).ToArray(), Is.EqualTo(expected), $"offset {offset}");
+        }
+
+        var inPlace = (float[])logp.Clone();
+        KullbackLeibler.K3(inPlace, logq, inPlace);
+        for (int i = 0; i < n; i++) Assert.That(inPlace[i], Is.EqualTo(expected[i]).Within(2e-6 * expected[i] + 1e-30), $"in place [{i}]");
+    }
 }
