@@ -68,7 +68,7 @@ public static class DemoPretraining
         }
 
         var schedule = new LearningRateSchedule(options.PretrainLearningRate, Math.Min(20, options.PretrainSteps / 10), options.PretrainSteps, DecayKind.Cosine);
-        var trainer = new CausalLmTrainer(model, schedule, 1f, new AdamW(weightDecay: 0f));
+        var trainer = new CausalLmTrainer(model, schedule, 1f);
         var rng = new SplitMix64(options.Seed ^ 0x5EEDUL);
         var tokens = new int[b * seq];
         var mask = new float[b * seq];

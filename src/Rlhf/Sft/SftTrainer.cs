@@ -67,7 +67,7 @@ public static class SftTrainer
         CausalLmTrainer trainer;
         if (backend is null)
         {
-            trainer = new CausalLmTrainer(model, schedule, options.MaxGradNorm, new AdamW(weightDecay: options.WeightDecay));
+            trainer = new CausalLmTrainer(model, schedule, options.MaxGradNorm, options.WeightDecay);
         }
         else
         {

@@ -12,26 +12,21 @@ public readonly record struct TrainStepResult(int Step, float Loss, double GradN
 /// <summary>
 /// Pretraining / SFT loop: per step, forward + cross-entropy + backward over each micro-batch (gradient
 /// accumulation: each micro-batch's mean token loss is weighted 1/count), global-norm clipping, then the optimizer
-/// on the trainable buffer (the LoRA adapter when one is attached, else every base weight). Runs on a
-/// <see cref="TransformerModel"/> (the CPU path) or on any <see cref="ICausalLmBackend"/> (e.g. a CUDA device), where
-/// the same steps run with the backend's kernels and only the loss and the gradient norm come back.
+/// on the trainable buffer (the LoRA adapter when one is attached, else every base weight). One loop over an
+/// <see cref="ICausalLmBackend"/>: a <see cref="TransformerModel"/> trains through <see cref="CpuCausalLm"/>, a GPU
+/// through its device backend, with the same steps; only the loss and the gradient norm come back.
 /// </summary>
 public sealed class CausalLmTrainer
 {
-    private readonly TransformerModel? model;
-    private readonly ICausalLmBackend? backend;
-    private readonly IParameterOptimizer? optimizer;
-    private readonly AdamW? backendAdamW;
+    private readonly ICausalLmBackend backend;
+    private readonly AdamW adamW;
     private int[] targets = [];
-    private float[] weights = [], dlogits = [];
+    private float[] weights = [];
 
-    public CausalLmTrainer(TransformerModel model, LearningRateSchedule schedule, float maxGradNorm = 1f, IParameterOptimizer? optimizer = null)
+    /// <summary>Trains <paramref name="model"/> in place on the CPU (its adapter when one is attached, else every weight).</summary>
+    public CausalLmTrainer(TransformerModel model, LearningRateSchedule schedule, float maxGradNorm = 1f, float weightDecay = 0f)
+        : this(new CpuCausalLm(model ?? throw new ArgumentNullException(nameof(model))), schedule, maxGradNorm, weightDecay)
     {
-        this.model = model ?? throw new ArgumentNullException(nameof(model));
-        Schedule = schedule ?? throw new ArgumentNullException(nameof(schedule));
-        if (!(maxGradNorm > 0f)) throw new ArgumentOutOfRangeException(nameof(maxGradNorm), maxGradNorm, "must be positive.");
-        MaxGradNorm = maxGradNorm;
-        this.optimizer = optimizer ?? new AdamW();
     }
 
     /// <summary>
@@ -44,7 +39,7 @@ public sealed class CausalLmTrainer
         Schedule = schedule ?? throw new ArgumentNullException(nameof(schedule));
         if (!(maxGradNorm > 0f)) throw new ArgumentOutOfRangeException(nameof(maxGradNorm), maxGradNorm, "must be positive.");
         MaxGradNorm = maxGradNorm;
-        backendAdamW = new AdamW(weightDecay: weightDecay);
+        adamW = new AdamW(weightDecay: weightDecay);
     }
 
     public LearningRateSchedule Schedule { get; }
@@ -59,10 +54,7 @@ public sealed class CausalLmTrainer
     {
         ArgumentNullException.ThrowIfNull(microBatches);
         if (microBatches.Count == 0) throw new ArgumentException("no micro-batches.", nameof(microBatches));
-        if (backend != null) return StepOnBackend(microBatches, backend);
-        var model = this.model!;
-        int v = model.Config.VocabSize;
-        model.ZeroGradients();
+        backend.ZeroGradients();
         double loss = 0;
         float scale = 1f / microBatches.Count;
         for (int i = 0; i < microBatches.Count; i++)
@@ -70,47 +62,18 @@ public sealed class CausalLmTrainer
             var mb = microBatches[i] ?? throw new ArgumentException($"micro-batch {i} is null.", nameof(microBatches));
             int n = mb.Batch * mb.Seq;
             if (mb.LossMask != null && mb.LossMask.Length != n) throw new ArgumentException($"micro-batch {i}: LossMask has {mb.LossMask.Length} elements, needs {n}.", nameof(microBatches));
+            if ((long)n * backend.Config.VocabSize > Array.MaxLength) throw new ArgumentException($"micro-batch {i}: {n} tokens × vocabulary {backend.Config.VocabSize} logits is too large.", nameof(microBatches));
             if (targets.Length < n) targets = new int[n];
             if (weights.Length < n) weights = new float[n];
-            if (dlogits.Length < n * v) dlogits = new float[(long)n * v > Array.MaxLength ? throw new ArgumentException("micro-batch too large.", nameof(microBatches)) : n * v];
-            model.Forward(mb.Tokens, mb.Mask, mb.Batch, mb.Seq);
+            backend.Forward(mb.Tokens, mb.Mask, mb.Batch, mb.Seq);
             CausalLmLoss.ShiftTargets(mb.Tokens, mb.Mask, mb.LossMask, targets.AsSpan(0, n), weights.AsSpan(0, n), mb.Batch, mb.Seq);
-            var dl = dlogits.AsSpan(0, n * v);
-            loss += scale * CausalLmLoss.Forward(model.Logits, targets.AsSpan(0, n), weights.AsSpan(0, n), dl, n, v, scale);
-            model.Backward(dl, default);
+            loss += scale * backend.CrossEntropy(targets.AsSpan(0, n), weights.AsSpan(0, n), scale);
+            backend.Backward();
         }
 
-        var (p, g) = model.Adapter is { } a ? (a.Parameters, a.Gradients) : (model.Parameters, model.Gradients);
-        double norm = GradientClipping.ClipGlobalNorm([g], MaxGradNorm);
+        double norm = backend.ClipGradients(MaxGradNorm);
         float lr = Schedule.At(StepCount);
-        optimizer!.Step(p, g, lr);
-        StepCount++;
-        return new TrainStepResult(StepCount, (float)loss, norm, lr);
-    }
-
-    /// <summary>The same step as the model path, each operation on the backend.</summary>
-    private TrainStepResult StepOnBackend(IReadOnlyList<TokenBatch> microBatches, ICausalLmBackend lm)
-    {
-        lm.ZeroGradients();
-        double loss = 0;
-        float scale = 1f / microBatches.Count;
-        for (int i = 0; i < microBatches.Count; i++)
-        {
-            var mb = microBatches[i] ?? throw new ArgumentException($"micro-batch {i} is null.", nameof(microBatches));
-            int n = mb.Batch * mb.Seq;
-            if (mb.LossMask != null && mb.LossMask.Length != n) throw new ArgumentException($"micro-batch {i}: LossMask has {mb.LossMask.Length} elements, needs {n}.", nameof(microBatches));
-            if (targets.Length < n) targets = new int[n];
-            if (weights.Length < n) weights = new float[n];
-            lm.Forward(mb.Tokens, mb.Mask, mb.Batch, mb.Seq);
-            CausalLmLoss.ShiftTargets(mb.Tokens, mb.Mask, mb.LossMask, targets.AsSpan(0, n), weights.AsSpan(0, n), mb.Batch, mb.Seq);
-            loss += scale * lm.CrossEntropy(targets.AsSpan(0, n), weights.AsSpan(0, n), scale);
-            lm.Backward();
-        }
-
-        double norm = lm.ClipGradients(MaxGradNorm);
-        float lr = Schedule.At(StepCount);
-        var o = backendAdamW!;
-        lm.AdamWStep(StepCount + 1, lr, o.Beta1, o.Beta2, o.Eps, o.WeightDecay);
+        backend.AdamWStep(StepCount + 1, lr, adamW.Beta1, adamW.Beta2, adamW.Eps, adamW.WeightDecay);
         StepCount++;
         return new TrainStepResult(StepCount, (float)loss, norm, lr);
     }

@@ -50,7 +50,7 @@ public class DeviceTrainingTests : DeviceTestBase
         // gradient into the same relative error of a full lr-sized step, which at 0.05 approaches the 1e-4 tolerance.
         var schedule = new LearningRateSchedule(loraRank > 0 ? 0.05f : 0.005f, 1, 3, DecayKind.Cosine);
         // maxGradNorm below the first steps' norms so clipping is exercised.
-        var cpu = new CausalLmTrainer(cpuModel, schedule, maxGradNorm: 0.5f, new AdamW(weightDecay: 0.1f));
+        var cpu = new CausalLmTrainer(cpuModel, schedule, maxGradNorm: 0.5f, weightDecay: 0.1f);
         using var dev = new DeviceTransformer(Device, config);
         dev.UploadParameters(start);
         if (lora != null) dev.AttachAdapter(lora);
@@ -81,29 +81,6 @@ public class DeviceTrainingTests : DeviceTestBase
             dev.DownloadAdapter(adapter);
             AssertClose(adapter, cpuModel.Adapter!.Parameters, 1e-4, "adapter after 3 steps");
         }
-    }
-
-    [Test]
-    public void CpuBackendLoopEqualsTheModelLoopBitForBit()
-    {
-        var config = TinyGpt2();
-        var a = new TransformerModel(config);
-        a.InitializeRandom(3, std: 0.3f);
-        var b = new TransformerModel(config);
-        a.Parameters.CopyTo(b.Parameters, 0);
-        var schedule = new LearningRateSchedule(0.05f, 0, 2, DecayKind.Linear);
-        var viaModel = new CausalLmTrainer(a, schedule, 0.5f, new AdamW(weightDecay: 0.1f));
-        using var backend = new CpuCausalLm(b);
-        var viaBackend = new CausalLmTrainer(backend, schedule, 0.5f, weightDecay: 0.1f);
-        for (int step = 0; step < 2; step++)
-        {
-            var x = viaModel.Step(MicroBatches());
-            var y = viaBackend.Step(MicroBatches());
-            Assert.That(y.Loss, Is.EqualTo(x.Loss));
-            Assert.That(y.GradNorm, Is.EqualTo(x.GradNorm));
-        }
-
-        Assert.That(b.Parameters.AsSpan().SequenceEqual(a.Parameters));
     }
 
     [TestCase(0)]
