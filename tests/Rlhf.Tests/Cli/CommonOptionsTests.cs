@@ -20,15 +20,7 @@ public class CommonOptionsTests
     public void CreateFolder()
     {
         dir = Directory.CreateTempSubdirectory("rlhf-cli-common-").FullName;
-        File.WriteAllText(Path.Combine(dir, "completions.jsonl"),
-            """{"prompt_id": "hot", "prompt": "My house is too hot.", "completions": [{"id": "a", "text": "Nothing to do."}, {"id": "b", "text": "Try a fan, please."}, {"id": "c", "text": "It is not hot."}]}""" + "\n");
-        File.WriteAllLines(Path.Combine(dir, "labels.csv"),
-        [
-            "labeler,prompt_id,completion_id,rank",
-            "l1,hot,a,2", "l1,hot,b,1", "l1,hot,c,3",
-            "l2,hot,a,2", "l2,hot,b,1", "l2,hot,c,3",
-            "l3,hot,a,1", "l3,hot,b,3", "l3,hot,c,2",
-        ]);
+        HotHouseFeedback.Write(dir);
     }
 
     [TearDown]
