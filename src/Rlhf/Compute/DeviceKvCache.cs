@@ -13,6 +13,7 @@ public sealed class DeviceKvCache : IDisposable
 {
     private readonly Accelerator accelerator;
     private readonly List<IDisposable> scratch = new();
+    private MemoryBuffer1D<float, Stride1D.Dense>? loraXa, loraDelta;
 
     public DeviceKvCache(DeviceTransformer model, int batch, int capacity)
     {
@@ -92,8 +93,29 @@ public sealed class DeviceKvCache : IDisposable
         ScratchRows = n;
     }
 
+    /// <summary>
+    /// Scratch for a LoRA adapter in cached decoding: x·Aᵀ [n, rank] (one part at a time; nothing is kept for a
+    /// backward) and the part's delta [n, maxOut]. Grown on demand, so an adapter attached after the cache was made works.
+    /// </summary>
+    internal (ArrayView<float> Xa, ArrayView<float> Delta) LoraScratch(int n, int rank, int maxOut)
+    {
+        long xaLength = (long)n * rank, deltaLength = (long)n * maxOut;
+        if (loraXa is null || loraXa.Length < xaLength || loraDelta!.Length < deltaLength)
+        {
+            accelerator.Synchronize();
+            loraXa?.Dispose();
+            loraDelta?.Dispose();
+            loraXa = accelerator.Allocate1D<float>(Math.Max(xaLength, loraXa?.Length ?? 0));
+            loraDelta = accelerator.Allocate1D<float>(Math.Max(deltaLength, loraDelta?.Length ?? 0));
+        }
+
+        return (loraXa.View, loraDelta!.View);
+    }
+
     public void Dispose()
     {
+        loraXa?.Dispose();
+        loraDelta?.Dispose();
         foreach (var b in scratch) b.Dispose();
         scratch.Clear();
         Keys.Dispose();

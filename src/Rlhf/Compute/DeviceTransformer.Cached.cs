@@ -8,12 +8,13 @@ public sealed partial class DeviceTransformer
     /// Inference forward of <paramref name="newTokens"/> more tokens per row on top of <paramref name="cache"/>, as
     /// <see cref="TransformerModel.ForwardCached"/>: tokens, mask [batch, newTokens] → logits [batch, newTokens, vocab]
     /// copied to the host, or [batch, vocab] for the last new position when <paramref name="lastOnly"/>. New keys and
-    /// values are appended on the device; attention runs over the cache with the fused decode kernel.
+    /// values are appended on the device; attention runs over the cache with the fused decode kernel. An attached
+    /// adapter adds its LoRA deltas (the training forward's <see cref="ApplyAdapter"/>) unless
+    /// <paramref name="useAdapter"/> is false (the frozen base: PPO's reference).
     /// </summary>
-    public void ForwardCached(ReadOnlySpan<int> tokens, ReadOnlySpan<float> mask, int newTokens, DeviceKvCache cache, Span<float> logits, bool lastOnly)
+    public void ForwardCached(ReadOnlySpan<int> tokens, ReadOnlySpan<float> mask, int newTokens, DeviceKvCache cache, Span<float> logits, bool lastOnly, bool useAdapter = true)
     {
         ArgumentNullException.ThrowIfNull(cache);
-        if (adapter != null) throw new InvalidOperationException("cached decoding runs the base model only; merge the adapter (on the host) first.");
         var c = Config;
         if (cache.Config != c) throw new ArgumentException("cache was made for another configuration.", nameof(cache));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(newTokens);
@@ -30,6 +31,8 @@ public sealed partial class DeviceTransformer
         }
 
         cache.EnsureScratch(n);
+        var lora = useAdapter ? adapter : null;
+        var (loraXaView, loraDeltaView) = lora is null ? default : cache.LoraScratch(n, lora.Rank, MaxSlotOut(lora));
         var pos = cache.HostPositions.AsSpan(0, n);
         for (int b = 0; b < batch; b++)
         {
@@ -61,6 +64,7 @@ public sealed partial class DeviceTransformer
             NormForward(x, h, ly.Norm1Weight, ly.Norm1Bias, s1, s2, n);
             var qkv = cache.Qkv.View.SubView(0, (long)n * qkvDim);
             LinearForward(ly.Qkv, h, qkv, n);
+            if (lora != null) ApplyAdapter(lora, l, 0, h, qkv, n, loraXaView, xaPerSlot: false, loraDeltaView);
             if (ropeCos != null)
             {
                 k.Rope(qkv, positions, ropeCos.View, ropeSin!.View, n, qkvDim, 0, c.HeadCount, c.HeadDim, inverse: false);
@@ -71,14 +75,17 @@ public sealed partial class DeviceTransformer
             k.DecodeAttention(qkv, cache.Keys.View.SubView(l * cache.LayerStride, cache.LayerStride), cache.Values.View.SubView(l * cache.LayerStride, cache.LayerStride),
                 cache.KeyMask.View, att, batch, newTokens, past, cap, c.HeadCount, c.KvHeadCount, c.HeadDim);
             LinearForward(ly.AttnOut, att, tmp, n);
+            if (lora != null) ApplyAdapter(lora, l, 1, att, tmp, n, loraXaView, xaPerSlot: false, loraDeltaView);
             k.Add(x, tmp, x);
             NormForward(x, h, ly.Norm2Weight, ly.Norm2Bias, s1, s2, n);
             var up = cache.Up.View.SubView(0, (long)n * c.UpDim);
             LinearForward(ly.Up, h, up, n);
+            if (lora != null) ApplyAdapter(lora, l, 2, h, up, n, loraXaView, xaPerSlot: false, loraDeltaView);
             var act = cache.Act.View.SubView(0, (long)n * c.HiddenDim);
             if (c.Family == ModelFamily.Gpt2) k.GeluForward(up, act);
             else k.SwiGluForward(up, act, n, c.HiddenDim);
             LinearForward(ly.Down, act, tmp, n);
+            if (lora != null) ApplyAdapter(lora, l, 3, act, tmp, n, loraXaView, xaPerSlot: false, loraDeltaView);
             k.Add(x, tmp, x);
         }
 

@@ -116,12 +116,23 @@ public sealed partial class DeviceTransformer
             throw new ArgumentOutOfRangeException(nameof(rowCount), rowCount, $"rows [{rowStart}, {rowStart + rowCount}) are outside [0, {acts.N}).");
     }
 
-    /// <summary>y [n,out] of linear group g of layer l += every adapted part's scale·(x·Aᵀ)·Bᵀ.</summary>
+    /// <summary>Training forward: the adapted parts' x·Aᵀ [slot, n, r] stay in the LoRA scratch for <see cref="AdapterBackward"/>.</summary>
     private void AdapterForward(int l, int g, ArrayView<float> x, ArrayView<float> y, int n)
     {
         var lora = adapter;
         if (lora is null || forwardSkippedAdapter) return;
         EnsureLoraScratch(n);
+        ApplyAdapter(lora, l, g, x, y, n, loraXa!.View, xaPerSlot: true, loraDelta!.View);
+    }
+
+    /// <summary>
+    /// y [n,out] of linear group g of layer l += every adapted part's scale·(x·Aᵀ)·Bᵀ: the one LoRA forward of the
+    /// training pass and of cached decoding. <paramref name="xa"/> holds x·Aᵀ, [slots, n, r] when
+    /// <paramref name="xaPerSlot"/> (kept for the backward), else [n, r] reused by every part; <paramref name="delta"/>
+    /// is [n, max part width] scratch.
+    /// </summary>
+    private void ApplyAdapter(LoraAdapter lora, int l, int g, ArrayView<float> x, ArrayView<float> y, int n, ArrayView<float> xa, bool xaPerSlot, ArrayView<float> delta)
+    {
         var grp = LoraAdapter.Group(Layout.Layers[l], g);
         int r = lora.Rank;
         for (int p = 0; p < grp.Parts.Length; p++)
@@ -129,12 +140,20 @@ public sealed partial class DeviceTransformer
             int s = lora.SlotIndex(l, g, p);
             if (s < 0) continue;
             var slot = lora.Slots[s];
-            var xa = loraXa!.View.SubView((long)s * n * r, (long)n * r);
-            gemm.Multiply(x, AP(slot.AOffset, (long)r * slot.In), xa, n, r, slot.In, transposeB: true);
-            var delta = loraDelta!.View.SubView(0, (long)n * slot.Out);
-            gemm.Multiply(xa, AP(slot.BOffset, (long)slot.Out * r), delta, n, slot.Out, r, transposeB: true);
-            loraKernels!.AddScaledColumns(y, delta, n, grp.Out, grp.Parts[p].ColumnOffset, slot.Out, lora.Scale);
+            var xs = xa.SubView(xaPerSlot ? (long)s * n * r : 0, (long)n * r);
+            gemm.Multiply(x, AP(slot.AOffset, (long)r * slot.In), xs, n, r, slot.In, transposeB: true);
+            var ds = delta.SubView(0, (long)n * slot.Out);
+            gemm.Multiply(xs, AP(slot.BOffset, (long)slot.Out * r), ds, n, slot.Out, r, transposeB: true);
+            loraKernels!.AddScaledColumns(y, ds, n, grp.Out, grp.Parts[p].ColumnOffset, slot.Out, lora.Scale);
         }
+    }
+
+    /// <summary>The widest adapted part's output count (the delta scratch's row length).</summary>
+    private static int MaxSlotOut(LoraAdapter lora)
+    {
+        int maxOut = 1;
+        foreach (var s in lora.Slots) maxOut = Math.Max(maxOut, s.Out);
+        return maxOut;
     }
 
     /// <summary>dy [n,out] → dx [n,in] += the adapted parts' input gradients; the adapter's A and B gradients added.</summary>
@@ -168,8 +187,7 @@ public sealed partial class DeviceTransformer
     {
         if (n <= loraCapN) return;
         var lora = adapter!;
-        int maxOut = 1;
-        foreach (var s in lora.Slots) maxOut = Math.Max(maxOut, s.Out);
+        int maxOut = MaxSlotOut(lora);
         acc.Synchronize();
         loraXa?.Dispose();
         loraDelta?.Dispose();

@@ -123,7 +123,8 @@ public sealed record PpoOptions
 
     /// <summary>
     /// Where the policy update (PPO epochs) runs: "cpu", "cuda" (the first NVIDIA GPU) or "ilgpu-cpu" (the device code
-    /// on ILGPU's CPU accelerator, for tests and debugging). Rollouts, scoring and advantages stay on the CPU.
+    /// on ILGPU's CPU accelerator, for tests and debugging). With the engine rollout backend the rollouts are decoded
+    /// there too (tokens picked on the host by the same sampler and seeds); scoring and advantages stay on the CPU.
     /// </summary>
     public string Device { get; init; } = "cpu";
 

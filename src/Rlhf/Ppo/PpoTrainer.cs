@@ -118,7 +118,7 @@ public sealed partial class PpoTrainer : IDisposable
             deviceUpdate = new Rlhf.Compute.DevicePolicyUpdate(device, policy, ownsDevice: true, reference: UsesLora ? null : Reference);
         }
 
-        generator = RolloutSamplers.Create(options.RolloutBackend, policy);
+        generator = RolloutSamplers.Create(options.RolloutBackend, policy, deviceUpdate);
     }
 
     /// <summary>Releases the rollout executor (an ONNX Runtime session and its exported graph, when used) and the device.</summary>
@@ -222,12 +222,18 @@ public sealed partial class PpoTrainer : IDisposable
 
         int eos = tokenizer.EosId ?? -1;
         GenerationResult result;
+        // A device sampler decodes from the device's weights: bring them up to the host's first (a no-op while resident).
+        bool upload = !deviceStateResident;
+        UploadDeviceState();
         using (compute.Measure())
         {
             result = generator.Generate(chosen, new GenerationOptions(
                 Options.MaxNewTokens, Options.Temperature, Options.TopK, Options.TopP, eos, Seed: Mix(Options.Seed, Iteration, 1),
                 PadTokenId: Math.Max(0, eos), UseAdapter: true));
         }
+
+        // Decoding changes nothing on the device: the host copy is still current.
+        if (upload) deviceStateResident = false;
 
         int p = result.PromptLength, r = result.MaxNewTokens;
         var rollout = new PpoRollout(batch, p, r);

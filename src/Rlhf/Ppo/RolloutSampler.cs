@@ -24,8 +24,13 @@ internal interface IRolloutSampler : IDisposable
 
 internal static class RolloutSamplers
 {
-    public static IRolloutSampler Create(RolloutBackend backend, TransformerModel policy) => backend switch
+    /// <summary>
+    /// With <paramref name="device"/> (PPO's update on a GPU) the engine backend decodes on the device from the
+    /// policy there (<see cref="Rlhf.Compute.DeviceGenerator"/>); the caller keeps its trained weights current.
+    /// </summary>
+    public static IRolloutSampler Create(RolloutBackend backend, TransformerModel policy, Rlhf.Compute.DevicePolicyUpdate? device = null) => backend switch
     {
+        RolloutBackend.Engine when device != null => new DeviceSampler(new Rlhf.Compute.DeviceGenerator(device.Model)),
         RolloutBackend.Engine => new EngineSampler(new Generator(policy)),
         RolloutBackend.Ort => OrtSampler.Export(policy),
         _ => throw new ArgumentOutOfRangeException(nameof(backend), backend, null),
@@ -38,6 +43,14 @@ internal static class RolloutSamplers
         public void Dispose()
         {
         }
+    }
+
+    /// <summary>Cached decoding on the device; the host's <see cref="DecodingLoop"/> picks from the downloaded last-position logits.</summary>
+    private sealed class DeviceSampler(Rlhf.Compute.DeviceGenerator generator) : IRolloutSampler
+    {
+        public GenerationResult Generate(IReadOnlyList<int[]> prompts, GenerationOptions options) => generator.Generate(prompts, options);
+
+        public void Dispose() => generator.Dispose();
     }
 
     private sealed class OrtSampler : IRolloutSampler

@@ -77,7 +77,7 @@ public class DevicePpoUpdateTests
         // Make the policy differ from the reference so the two passes are told apart.
         var a = cpu.Generate();
         var b = dev.Generate();
-        Assert.That(b.Tokens, Is.EqualTo(a.Tokens), "rollouts are sampled on the CPU from the same weights");
+        Assert.That(b.Tokens, Is.EqualTo(a.Tokens), "rollouts sampled from the same weights (on the device for dev)");
         a.Mask[^1] = b.Mask[^1] = 0f;
         a.ResponseMask[^1] = b.ResponseMask[^1] = 0f;
         cpu.ComputeLogProbsAndValues(a);
@@ -101,7 +101,7 @@ public class DevicePpoUpdateTests
         using var dev = Trainer(4, CausalLmBackends.IlgpuCpu);
         var c = cpu.Step();
         var d = dev.Step();
-        Assert.That(d.MeanScore, Is.EqualTo(c.MeanScore), "the same rollouts (sampled on the CPU from the same weights)");
+        Assert.That(d.MeanScore, Is.EqualTo(c.MeanScore), "the same rollouts (the device samples the CPU tokens)");
         Assert.That(d.MinibatchSteps, Is.EqualTo(c.MinibatchSteps).And.EqualTo(2));
         Assert.That(d.PolicyLoss, Is.EqualTo(c.PolicyLoss).Within(1e-4 * Math.Abs(c.PolicyLoss) + 1e-6));
         Assert.That(d.ValueLoss, Is.EqualTo(c.ValueLoss).Within(1e-4 * c.ValueLoss));
