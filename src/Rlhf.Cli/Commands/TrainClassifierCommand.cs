@@ -12,8 +12,7 @@ internal static class TrainClassifierCommand
         var input = new Option<FileInfo>("--data") { Description = "labelled text: .csv with a header, or .jsonl", Required = true };
         var textColumn = new Option<string>("--text-column") { Description = "column / property holding the text", DefaultValueFactory = _ => "text" };
         var labelColumn = new Option<string>("--label-column") { Description = "column / property holding the label", DefaultValueFactory = _ => "label" };
-        var d = new ClassifierOptions();
-        var common = new TrainingOptions().WithDefaults(d.LearningRate, d.Epochs, d.BatchSize, d.MaxLength, d.EvalFraction, d.Seed, d.Padding);
+        var common = new TrainingOptions().WithDefaults(new ClassifierOptions());
         var command = new Command("train-classifier", "Train a sequence classifier (cross-entropy over the labels found in the data).") { input, textColumn, labelColumn };
         common.AddTo(command);
         command.SetAction(parse =>
@@ -23,25 +22,7 @@ internal static class TrainClassifierCommand
             var data = LabelledTexts.Read(parse.GetValue(input)!.FullName, parse.GetValue(textColumn)!, parse.GetValue(labelColumn)!);
             var labels = LabelledTexts.LabelNames(data);
             if (labels.Length < 2) throw new Rlhf.IO.InvalidInputException($"{parse.GetValue(input)!.FullName}: needs at least 2 distinct labels, found {labels.Length}");
-            var defaults = new ClassifierOptions();
-            var options = defaults with
-            {
-                LearningRate = TrainingOptions.Or(parse, common.LearningRate, defaults.LearningRate),
-                Epochs = TrainingOptions.Or(parse, common.Epochs, defaults.Epochs),
-                BatchSize = TrainingOptions.Or(parse, common.BatchSize, defaults.BatchSize),
-                MaxLength = TrainingOptions.Or(parse, common.MaxLength, defaults.MaxLength),
-                EvalFraction = TrainingOptions.Or(parse, common.EvalFraction, defaults.EvalFraction),
-                Seed = TrainingOptions.Or(parse, common.Seed, defaults.Seed),
-                Padding = common.PaddingSide(parse),
-            };
-            try
-            {
-                options.Validate();
-            }
-            catch (ArgumentException e)
-            {
-                throw new Rlhf.IO.InvalidInputException($"option: {e.Message}");
-            }
+            var options = common.Apply(parse, new ClassifierOptions());
 
             var tokenizer = common.LoadTokenizer(parse);
             var trunk = common.LoadTrunk(parse, tokenizer, options.MaxLength, options.Seed);

@@ -12,8 +12,7 @@ internal static class TrainRewardCommand
     {
         var pairs = new Option<FileInfo>("--pairs") { Description = "pairs.jsonl: {prompt, chosen, rejected, margin?, preference?} per line", Required = true };
         var useMargins = CommonOptions.Flag("--use-margins", "subtract each pair's margin inside the sigmoid");
-        var d = new RewardModelOptions();
-        var common = new TrainingOptions().WithDefaults(d.LearningRate, d.Epochs, d.BatchSize, d.MaxLength, d.EvalFraction, d.Seed, d.Padding);
+        var common = new TrainingOptions().WithDefaults(new RewardModelOptions());
         var command = new Command("train-reward", "Train a reward model on preference pairs (loss −log σ(r_chosen − r_rejected)).") { pairs, useMargins };
         common.AddTo(command);
         command.SetAction(parse =>
@@ -22,26 +21,7 @@ internal static class TrainRewardCommand
             TrainingOptions.CheckOutFolder(outDir, parse.GetValue(common.Force));
             var data = PreferencePairs.Read(parse.GetValue(pairs)!.FullName);
             if (data.Count == 0) throw new Rlhf.IO.InvalidInputException($"{parse.GetValue(pairs)!.FullName}: no pairs");
-            var defaults = new RewardModelOptions();
-            var options = defaults with
-            {
-                LearningRate = TrainingOptions.Or(parse, common.LearningRate, defaults.LearningRate),
-                Epochs = TrainingOptions.Or(parse, common.Epochs, defaults.Epochs),
-                BatchSize = TrainingOptions.Or(parse, common.BatchSize, defaults.BatchSize),
-                MaxLength = TrainingOptions.Or(parse, common.MaxLength, defaults.MaxLength),
-                EvalFraction = TrainingOptions.Or(parse, common.EvalFraction, defaults.EvalFraction),
-                Seed = TrainingOptions.Or(parse, common.Seed, defaults.Seed),
-                Padding = common.PaddingSide(parse),
-                UseMargins = parse.GetValue(useMargins),
-            };
-            try
-            {
-                options.Validate();
-            }
-            catch (ArgumentException e)
-            {
-                throw new Rlhf.IO.InvalidInputException($"option: {e.Message}");
-            }
+            var options = common.Apply(parse, new RewardModelOptions { UseMargins = parse.GetValue(useMargins) });
 
             var tokenizer = common.LoadTokenizer(parse);
             var trunk = common.LoadTrunk(parse, tokenizer, options.MaxLength, options.Seed);

@@ -46,16 +46,44 @@ internal sealed class TrainingOptions
     public Option<bool> Force { get; } = CommonOptions.Force();
 
     /// <summary>Shows the stage's library defaults in --help (the two trainers differ in batch size and length).</summary>
-    public TrainingOptions WithDefaults(float learningRate, int epochs, int batchSize, int maxLength, double evalFraction, ulong seed, PaddingSide padding)
+    public TrainingOptions WithDefaults(HeadTrainingOptions defaults)
     {
-        Padding.DefaultValueFactory = _ => padding == Reward.PaddingSide.Left ? "left" : "right";
-        LearningRate.DefaultValueFactory = _ => learningRate;
-        Epochs.DefaultValueFactory = _ => epochs;
-        BatchSize.DefaultValueFactory = _ => batchSize;
-        MaxLength.DefaultValueFactory = _ => maxLength;
-        EvalFraction.DefaultValueFactory = _ => evalFraction;
-        Seed.DefaultValueFactory = _ => seed;
+        Padding.DefaultValueFactory = _ => defaults.Padding == Reward.PaddingSide.Left ? "left" : "right";
+        LearningRate.DefaultValueFactory = _ => defaults.LearningRate;
+        Epochs.DefaultValueFactory = _ => defaults.Epochs;
+        BatchSize.DefaultValueFactory = _ => defaults.BatchSize;
+        MaxLength.DefaultValueFactory = _ => defaults.MaxLength;
+        EvalFraction.DefaultValueFactory = _ => defaults.EvalFraction;
+        Seed.DefaultValueFactory = _ => defaults.Seed;
         return this;
+    }
+
+    /// <summary>
+    /// <paramref name="defaults"/> with the options given on the command line (or in --config), validated: a bad
+    /// value is bad input (exit 2) naming the setting.
+    /// </summary>
+    public T Apply<T>(ParseResult parse, T defaults) where T : HeadTrainingOptions
+    {
+        HeadTrainingOptions options = defaults with
+        {
+            LearningRate = Or(parse, LearningRate, defaults.LearningRate),
+            Epochs = Or(parse, Epochs, defaults.Epochs),
+            BatchSize = Or(parse, BatchSize, defaults.BatchSize),
+            MaxLength = Or(parse, MaxLength, defaults.MaxLength),
+            EvalFraction = Or(parse, EvalFraction, defaults.EvalFraction),
+            Seed = Or(parse, Seed, defaults.Seed),
+            Padding = PaddingSide(parse),
+        };
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidInputException($"option: {e.Message}");
+        }
+
+        return (T)options;
     }
 
     public void AddTo(Command command)

@@ -52,9 +52,6 @@ public sealed class ClassifierTrainer
 
     public ClassifierOptions Options { get; }
 
-    private HeadTrainingSettings Settings => new(
-        Options.Epochs, Options.BatchSize, Options.LearningRate, Options.WarmupSteps, Options.Decay, Options.WeightDecay, Options.MaxGradNorm,
-        Options.EvalFraction, Options.Seed);
 
     public IReadOnlyList<string> Labels { get; }
 
@@ -73,7 +70,7 @@ public sealed class ClassifierTrainer
         }
 
         var epochs = new List<ClassifierEpochMetrics>();
-        var (train, heldOut) = HeadTrainingLoop.Run(Model, Head, data.Count, Settings, Step, indices => Evaluate(indices),
+        var (train, heldOut) = HeadTrainingLoop.Run(Model, Head, data.Count, Options.Settings, Step, indices => Evaluate(indices),
             (e, steps, tl, ta, hl, ha, seconds) => new ClassifierEpochMetrics(e, steps, tl, ta, hl, ha, seconds), epochs, onEpoch);
         return new ClassifierTrainingResult(epochs, train.Length, heldOut.Length, Labels);
     }

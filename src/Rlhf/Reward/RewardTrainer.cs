@@ -51,9 +51,6 @@ public sealed class RewardTrainer
 
     public RewardModelOptions Options { get; }
 
-    private HeadTrainingSettings Settings => new(
-        Options.Epochs, Options.BatchSize, Options.LearningRate, Options.WarmupSteps, Options.Decay, Options.WeightDecay, Options.MaxGradNorm,
-        Options.EvalFraction, Options.Seed);
 
     public TokenRows Encoder => encoder;
 
@@ -99,7 +96,7 @@ public sealed class RewardTrainer
     {
         SetData(data);
         var epochs = new List<RewardEpochMetrics>();
-        var (train, heldOut) = HeadTrainingLoop.Run(Model, Head, data.Count, Settings, Step, indices => Evaluate(indices),
+        var (train, heldOut) = HeadTrainingLoop.Run(Model, Head, data.Count, Options.Settings, Step, indices => Evaluate(indices),
             (e, steps, tl, ta, hl, ha, seconds) => new RewardEpochMetrics(e, steps, tl, ta, hl, ha, seconds), epochs, onEpoch);
         var (mean, std) = RewardStatistics(train);
         RewardMean = mean;
