@@ -11,6 +11,14 @@ internal static unsafe class NativeArgs
     }
 
     /// <summary>a·b elements, checked against the int range spans can hold.</summary>
+    /// <summary>The element count of a [rows, columns] buffer: both positive, the product within int.</summary>
+    public static int Shape(long rows, string rowsName, long columns, string columnsName, string bufferName)
+    {
+        Positive(rows, rowsName);
+        Positive(columns, columnsName);
+        return Product(rows, columns, bufferName);
+    }
+
     public static int Product(long a, long b, string name)
     {
         long n = a * b;

@@ -35,9 +35,7 @@ public static unsafe class NativeExports
     {
         try
         {
-            NativeArgs.Positive(rows, nameof(rows));
-            NativeArgs.Positive(vocabularySize, nameof(vocabularySize));
-            int size = NativeArgs.Product(rows, vocabularySize, nameof(logits));
+            int size = NativeArgs.Shape(rows, nameof(rows), vocabularySize, nameof(vocabularySize), nameof(logits));
             TokenStatistics.Compute(
                 NativeArgs.In(logits, size, nameof(logits)), NativeArgs.In(tokens, rows, nameof(tokens)), vocabularySize, temperature,
                 NativeArgs.Out(logProbs, rows, nameof(logProbs)), NativeArgs.Out(entropy, rows, nameof(entropy)),
@@ -57,9 +55,7 @@ public static unsafe class NativeExports
     {
         try
         {
-            NativeArgs.Positive(rows, nameof(rows));
-            NativeArgs.Positive(vocabularySize, nameof(vocabularySize));
-            int size = NativeArgs.Product(rows, vocabularySize, nameof(policyLogits));
+            int size = NativeArgs.Shape(rows, nameof(rows), vocabularySize, nameof(vocabularySize), nameof(policyLogits));
             KullbackLeibler.FullVocabulary(
                 NativeArgs.In(policyLogits, size, nameof(policyLogits)), NativeArgs.In(referenceLogits, size, nameof(referenceLogits)),
                 vocabularySize, temperature, NativeArgs.Out(kl, rows, nameof(kl)));
@@ -106,9 +102,7 @@ public static unsafe class NativeExports
     {
         try
         {
-            NativeArgs.Positive(batch, nameof(batch));
-            NativeArgs.Positive(steps, nameof(steps));
-            int n = NativeArgs.Product(batch, steps, nameof(rewards));
+            int n = NativeArgs.Shape(batch, nameof(batch), steps, nameof(steps), nameof(rewards));
             Gae.Compute(
                 NativeArgs.In(rewards, n, nameof(rewards)), NativeArgs.In(values, n, nameof(values)), NativeArgs.In(mask, n, nameof(mask)),
                 NativeArgs.Out(advantages, n, nameof(advantages)), NativeArgs.Out(returns, n, nameof(returns)),
@@ -129,9 +123,7 @@ public static unsafe class NativeExports
     {
         try
         {
-            NativeArgs.Positive(batch, nameof(batch));
-            NativeArgs.Positive(steps, nameof(steps));
-            int n = NativeArgs.Product(batch, steps, nameof(newLogProbs));
+            int n = NativeArgs.Shape(batch, nameof(batch), steps, nameof(steps), nameof(newLogProbs));
             var result = PolicyLoss.Compute(
                 NativeArgs.In(newLogProbs, n, nameof(newLogProbs)), NativeArgs.In(oldLogProbs, n, nameof(oldLogProbs)),
                 NativeArgs.In(advantages, n, nameof(advantages)), NativeArgs.In(mask, n, nameof(mask)),
@@ -154,9 +146,7 @@ public static unsafe class NativeExports
     {
         try
         {
-            NativeArgs.Positive(batch, nameof(batch));
-            NativeArgs.Positive(steps, nameof(steps));
-            int n = NativeArgs.Product(batch, steps, nameof(values));
+            int n = NativeArgs.Shape(batch, nameof(batch), steps, nameof(steps), nameof(values));
             var result = ValueLoss.Compute(
                 NativeArgs.In(values, n, nameof(values)), NativeArgs.In(oldValues, n, nameof(oldValues)),
                 NativeArgs.In(returns, n, nameof(returns)), NativeArgs.In(mask, n, nameof(mask)),
