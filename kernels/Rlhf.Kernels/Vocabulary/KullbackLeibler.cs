@@ -32,6 +32,7 @@ public static unsafe class KullbackLeibler
             var body = new FullBody
             {
                 Policy = pPolicy, Reference = pReference, Kl = pKl, Vocabulary = vocabularySize, InvT = invT, FirstBadRow = &firstBadRow,
+                PrefetchReference = StreamAliasing.Conflicts(pPolicy, pReference),
             };
             RowParallel.For(rows, 2L * vocabularySize, body);
         }
@@ -49,6 +50,7 @@ public static unsafe class KullbackLeibler
         public int Vocabulary;
         public float InvT;
         public int* FirstBadRow;
+        public bool PrefetchReference;
 
         public readonly void Run(int startRow, int endRow)
         {
@@ -56,7 +58,7 @@ public static unsafe class KullbackLeibler
             {
                 var x = new ReadOnlySpan<float>(Policy + (long)i * Vocabulary, Vocabulary);
                 var y = new ReadOnlySpan<float>(Reference + (long)i * Vocabulary, Vocabulary);
-                var result = KullbackLeiblerRowScan.Scan(x, y, InvT);
+                var result = KullbackLeiblerRowScan.Scan(x, y, InvT, PrefetchReference);
                 if (result.Suspect && (VocabularyChecks.FindInvalid(x) != -2 || VocabularyChecks.FindInvalid(y) != -2))
                 {
                     RowParallel.RecordBadRow(FirstBadRow, i);

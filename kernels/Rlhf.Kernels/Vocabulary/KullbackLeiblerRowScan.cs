@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Rlhf.Kernels.Vocabulary;
 
@@ -12,7 +13,7 @@ namespace Rlhf.Kernels.Vocabulary;
 /// between them costs at most ulp(s)/2 per logit (no rescaling formula can do better once x − y is rounded).
 /// Subtracting offset = x − y at the first column keeps u centred, so the sums lose nothing to the shift itself.
 /// </summary>
-internal static class KullbackLeiblerRowScan
+internal static unsafe class KullbackLeiblerRowScan
 {
     public struct Result
     {
@@ -20,17 +21,24 @@ internal static class KullbackLeiblerRowScan
         public bool Suspect;
     }
 
-    public static Result Scan(ReadOnlySpan<float> policy, ReadOnlySpan<float> reference, float invT)
+    /// <summary>
+    /// With <paramref name="prefetchReference"/> the reference is also read <see cref="StreamAliasing.PrefetchDistance"/>
+    /// floats ahead by address (past the row's end too: prefetches never fault), so it must be pinned.
+    /// </summary>
+    public static Result Scan(ReadOnlySpan<float> policy, ReadOnlySpan<float> reference, float invT, bool prefetchReference = false)
     {
         // Rows shorter than a vector are scanned as one vector padded with −∞ (probability 0 under both).
         if (policy.Length < 16)
             return Scan(SoftmaxRowScan.Padded(policy, stackalloc float[16]), SoftmaxRowScan.Padded(reference, stackalloc float[16]), invT);
-        return invT == 1f ? Scan<Disabled>(policy, reference, invT) : Scan<Enabled>(policy, reference, invT);
+        if (prefetchReference && Sse.IsSupported)
+            return invT == 1f ? Scan<Disabled, Enabled>(policy, reference, invT) : Scan<Enabled, Enabled>(policy, reference, invT);
+        return invT == 1f ? Scan<Disabled, Disabled>(policy, reference, invT) : Scan<Enabled, Disabled>(policy, reference, invT);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static Result Scan<TScaled>(ReadOnlySpan<float> policy, ReadOnlySpan<float> reference, float invT)
+    private static Result Scan<TScaled, TPrefetch>(ReadOnlySpan<float> policy, ReadOnlySpan<float> reference, float invT)
         where TScaled : struct, IFlag
+        where TPrefetch : struct, IFlag
     {
         // State lives in locals of this one method (a struct with mutating helpers would sit on the stack).
         ref float x = ref MemoryMarshal.GetReference(policy);
@@ -60,6 +68,16 @@ internal static class KullbackLeiblerRowScan
             var y1 = Vector512.LoadUnsafe(ref y, (nuint)(j + 16));
             var y2 = Vector512.LoadUnsafe(ref y, (nuint)(j + 32));
             var y3 = Vector512.LoadUnsafe(ref y, (nuint)(j + 48));
+            if (TPrefetch.On)
+            {
+                // One prefetch per 64-byte line of the block, a fixed distance ahead (see StreamAliasing).
+                float* ahead = (float*)Unsafe.AsPointer(ref y) + j + StreamAliasing.PrefetchDistance;
+                Sse.Prefetch0(ahead);
+                Sse.Prefetch0(ahead + 16);
+                Sse.Prefetch0(ahead + 32);
+                Sse.Prefetch0(ahead + 48);
+            }
+
             var blockX = Vector512.MaxNative(Vector512.MaxNative(x0, x1), Vector512.MaxNative(x2, x3));
             var blockY = Vector512.MaxNative(Vector512.MaxNative(y0, y1), Vector512.MaxNative(y2, y3));
             if (Vector512.GreaterThanAny(blockX, mx))
