@@ -13,6 +13,7 @@ public class PpoLossBenchmarks
 {
     private const int B = 256, T = 512;
     private float[] a = null!, b = null!, c = null!, mask = null!, grad = null!, scores = null!;
+    private int validCount;
 
     [Params(1, 2)]
     public int Threads { get; set; }
@@ -36,6 +37,7 @@ public class PpoLossBenchmarks
         for (int r = 0; r < B; r++) mask.AsSpan(r * T, rng.Next(T / 2, T + 1)).Fill(1f);
         grad = new float[B * T];
         scores = new float[B];
+        validCount = MaskCount.Count(mask);
     }
 
     [Benchmark(Baseline = true)]
@@ -44,8 +46,15 @@ public class PpoLossBenchmarks
     [Benchmark]
     public PolicyLossStats PpoPolicyLoss() => PolicyLoss.Compute(a, b, c, mask, grad, B, T, 0.2f);
 
+    /// <summary>As PpoTrainer calls it: the minibatch's mask counted once (<see cref="MaskCount"/>) for both losses.</summary>
+    [Benchmark]
+    public PolicyLossStats PpoPolicyLossGivenCount() => PolicyLoss.Compute(a, b, c, mask, grad, B, T, 0.2f, validCount: validCount);
+
     [Benchmark]
     public ValueLossStats PpoValueLoss() => ValueLoss.Compute(a, b, c, mask, grad, B, T, 0.2f);
+
+    [Benchmark]
+    public ValueLossStats PpoValueLossGivenCount() => ValueLoss.Compute(a, b, c, mask, grad, B, T, 0.2f, validCount: validCount);
 
     [Benchmark]
     public void PpoRewardsKl() => PpoRewards.Compute(a, scores, mask, grad, B, T, 0.1f);

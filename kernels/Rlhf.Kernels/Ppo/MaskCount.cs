@@ -3,8 +3,12 @@ using System.Runtime.Intrinsics;
 namespace Rlhf.Kernels.Ppo;
 
 /// <summary>Counts the valid (non-zero) entries of a mask; the normaliser of every masked mean.</summary>
-internal static unsafe class MaskCount
+public static unsafe class MaskCount
 {
+    /// <summary>
+    /// Effectively computes Σ [mask[i] ≠ 0] (NaN counts as valid, −0 as masked). The PPO losses take the result as
+    /// their <c>validCount</c> so that a minibatch's mask is counted once for all of them, not once per loss.
+    /// </summary>
     public static int Count(ReadOnlySpan<float> mask)
     {
         int chunkLength = ChunkRunner.ChunkLength(mask.Length, 64 * 1024);

@@ -29,6 +29,14 @@ internal static class PpoArgs
         if (!float.IsFinite(value)) throw new ArgumentOutOfRangeException(name, value, $"{name} must be finite (got {value}).");
     }
 
+    /// <summary>Checks a caller-supplied count of valid tokens lies in [0, n] and returns it.</summary>
+    public static int ValidCount(int count, int n, string name)
+    {
+        if (count < 0 || count > n)
+            throw new ArgumentOutOfRangeException(name, count, $"{name} must be -1 (count the mask) or in [0, {n}] (got {count}).");
+        return count;
+    }
+
     public static void UnitInterval(float value, string name)
     {
         if (!(value >= 0f && value <= 1f)) throw new ArgumentOutOfRangeException(name, value, $"{name} must be in [0, 1] (got {value}).");

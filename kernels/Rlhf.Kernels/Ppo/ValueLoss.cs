@@ -17,12 +17,15 @@ public static unsafe class ValueLoss
     /// </summary>
     /// <remarks>Layout [B, T] row-major. A NaN at a valid token throws; masked tokens are never read into the result.
     /// Deterministic for any <see cref="KernelParallelism.MaxThreads"/>.</remarks>
-    /// <exception cref="ArgumentException">Lengths ≠ batch·steps, batch or steps ≤ 0, clipRange &lt; 0 or NaN,
+    /// <param name="validCount"><see cref="MaskCount.Count"/> of <paramref name="mask"/> when the caller already has it
+    /// (several losses over one minibatch); −1, the default, counts here. It is trusted: a wrong count scales the loss and
+    /// the gradient wrongly.</param>
+    /// <exception cref="ArgumentException">Lengths ≠ batch·steps, batch or steps ≤ 0, clipRange &lt; 0 or NaN, validCount outside [−1, batch·steps],
     /// or a NaN input at a valid token (the message names the argument, index and value).</exception>
     public static ValueLossStats Compute(
         ReadOnlySpan<float> values, ReadOnlySpan<float> oldValues, ReadOnlySpan<float> returns,
         ReadOnlySpan<float> mask, Span<float> gradValues, int batch, int steps, float clipRange,
-        float gradientScale = 1f)
+        float gradientScale = 1f, int validCount = -1)
     {
         int n = PpoArgs.Shape(batch, steps);
         PpoArgs.Length(values.Length, n, nameof(values));
@@ -33,7 +36,7 @@ public static unsafe class ValueLoss
         PpoArgs.NonNegative(clipRange, nameof(clipRange));
         PpoArgs.Finite(gradientScale, nameof(gradientScale));
 
-        int valid = MaskCount.Count(mask);
+        int valid = validCount == -1 ? MaskCount.Count(mask) : PpoArgs.ValidCount(validCount, n, nameof(validCount));
         int chunkLength = ChunkRunner.ChunkLength(n, 16 * 1024);
         int chunks = ChunkRunner.ChunkCount(n, chunkLength);
         Partial* partials = stackalloc Partial[ChunkRunner.MaxChunks];

@@ -130,16 +130,44 @@ public class PolicyLossTests
     }
 
     [Test]
-    public void NaNAtAValidTokenThrowsOnTheVectorPaths([Values(0, 1, 2)] int which, [Values(0.1f, 3f)] float spread)
+    public void NaNAtAValidTokenThrowsOnTheVectorPaths([Values(0, 1, 2)] int which, [Values(0.1f, 3f)] float spread, [Values(37, 70)] int index)
     {
-        // 0.1: every vector takes the near-zero exp; 3: the general one. Index 37 lies in the second full vector.
+        // 0.1: every vector takes the near-zero exp; 3: the general one. Of 80 tokens, 0–63 go two vectors at a time
+        // (37 is in the second pair's first vector) and 64–79 one vector at a time.
         const int batch = 2, steps = 40;
         var (nw, old, adv, _) = Inputs(21, batch, steps, spread);
         var mask = Enumerable.Repeat(1f, batch * steps).ToArray();
         var inputs = new[] { nw, old, adv };
-        inputs[which][37] = float.NaN;
+        inputs[which][index] = float.NaN;
         var ex = Assert.Throws<ArgumentException>(() => PolicyLoss.Compute(nw, old, adv, mask, new float[nw.Length], batch, steps, 0.2f));
         Assert.That(ex!.ParamName, Is.EqualTo(new[] { "newLogProbs", "oldLogProbs", "advantages" }[which]));
-        Assert.That(ex.Message, Does.Contain("[37]").And.Contain("row 0, step 37"));
+        Assert.That(ex.Message, Does.Contain($"[{index}]").And.Contain($"row {index / steps}, step {index % steps}"));
+    }
+
+    [Test]
+    public void GivenValidCount_GivesTheSameBitsAsCountingHere()
+    {
+        const int batch = 40, steps = 700;
+        var (nw, old, adv, mask) = Inputs(5, batch, steps, 1f);
+        var counted = new float[nw.Length];
+        var given = new float[nw.Length];
+        var a = PolicyLoss.Compute(nw, old, adv, mask, counted, batch, steps, 0.2f);
+        var b = PolicyLoss.Compute(nw, old, adv, mask, given, batch, steps, 0.2f, validCount: MaskCount.Count(mask));
+        Assert.That(b, Is.EqualTo(a));
+        Assert.That(given, Is.EqualTo(counted));
+        Assert.That(MaskCount.Count(mask), Is.EqualTo(mask.Count(m => m != 0)).And.GreaterThan(0));
+    }
+
+    [TestCase(-2)]
+    [TestCase(41)]
+    public void ValidCountOutsideItsRangeIsRejected(int validCount)
+    {
+        var (nw, old, adv, mask) = Inputs(5, 5, 8, 1f);
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() =>
+            PolicyLoss.Compute(nw, old, adv, mask, new float[40], 5, 8, 0.2f, validCount: validCount));
+        Assert.That(ex!.ParamName, Is.EqualTo("validCount"));
+        Assert.That(ex.Message, Does.Contain($"got {validCount}"));
+        Assert.Throws<ArgumentOutOfRangeException>(() =>
+            ValueLoss.Compute(nw, old, adv, mask, new float[40], 5, 8, 0.2f, validCount: validCount));
     }
 }
