@@ -143,31 +143,4 @@ public class PolicyLossTests
         Assert.That(ex!.ParamName, Is.EqualTo(new[] { "newLogProbs", "oldLogProbs", "advantages" }[which]));
         Assert.That(ex.Message, Does.Contain($"[{index}]").And.Contain($"row {index / steps}, step {index % steps}"));
     }
-
-    [Test]
-    public void GivenValidCount_GivesTheSameBitsAsCountingHere()
-    {
-        const int batch = 40, steps = 700;
-        var (nw, old, adv, mask) = Inputs(5, batch, steps, 1f);
-        var counted = new float[nw.Length];
-        var given = new float[nw.Length];
-        var a = PolicyLoss.Compute(nw, old, adv, mask, counted, batch, steps, 0.2f);
-        var b = PolicyLoss.Compute(nw, old, adv, mask, given, batch, steps, 0.2f, validCount: MaskCount.Count(mask));
-        Assert.That(b, Is.EqualTo(a));
-        Assert.That(given, Is.EqualTo(counted));
-        Assert.That(MaskCount.Count(mask), Is.EqualTo(mask.Count(m => m != 0)).And.GreaterThan(0));
-    }
-
-    [TestCase(-2)]
-    [TestCase(41)]
-    public void ValidCountOutsideItsRangeIsRejected(int validCount)
-    {
-        var (nw, old, adv, mask) = Inputs(5, 5, 8, 1f);
-        var ex = Assert.Throws<ArgumentOutOfRangeException>(() =>
-            PolicyLoss.Compute(nw, old, adv, mask, new float[40], 5, 8, 0.2f, validCount: validCount));
-        Assert.That(ex!.ParamName, Is.EqualTo("validCount"));
-        Assert.That(ex.Message, Does.Contain($"got {validCount}"));
-        Assert.Throws<ArgumentOutOfRangeException>(() =>
-            ValueLoss.Compute(nw, old, adv, mask, new float[40], 5, 8, 0.2f, validCount: validCount));
-    }
 }
