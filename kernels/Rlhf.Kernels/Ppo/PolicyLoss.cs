@@ -136,16 +136,19 @@ public static unsafe class PolicyLoss
                     var dd0 = d0 * d0;
                     var dd1 = d1 * d1;
                     // d² doubles as the range test (NaN fails it and takes the general path, which propagates it).
+                    // Each vector picks its own path, so the bits equal a one-vector-at-a-time loop's.
+                    bool near0 = Vector512.LessThanOrEqualAll(dd0, nearZero);
+                    bool near1 = Vector512.LessThanOrEqualAll(dd1, nearZero);
                     Vector512<float> q0, q1;
-                    if (Vector512.LessThanOrEqualAll(Vector512.Max(dd0, dd1), nearZero))
+                    if (near0 && near1)
                     {
                         q0 = PpoMath.ExpM1NearZero(d0);
                         q1 = PpoMath.ExpM1NearZero(d1);
                     }
                     else
                     {
-                        q0 = PpoMath.Exp(d0) - Vector512<float>.One;
-                        q1 = PpoMath.Exp(d1) - Vector512<float>.One;
+                        q0 = near0 ? PpoMath.ExpM1NearZero(d0) : PpoMath.Exp(d0) - Vector512<float>.One;
+                        q1 = near1 ? PpoMath.ExpM1NearZero(d1) : PpoMath.Exp(d1) - Vector512<float>.One;
                     }
 
                     Accumulate(q0, a0, dd0, lo, hi, minusGs, pGrad + i, ref accLoss, ref accKept, ref accKl, ref accRatio);
