@@ -10,11 +10,54 @@ namespace Rlhf.Compute;
 public sealed class DeviceGenerator : IDecodeStep, IDisposable
 {
     private readonly DeviceTransformer model;
+    private readonly bool ownsModel;
     private readonly DecodingLoop loop = new();
     private DeviceKvCache? cache;
     private bool useAdapter;
 
-    public DeviceGenerator(DeviceTransformer model) => this.model = model ?? throw new ArgumentNullException(nameof(model));
+    /// <param name="model">The model to decode with (its current weights and adapter).</param>
+    /// <param name="ownsModel">Dispose <paramref name="model"/> (and the device it owns) with this generator.</param>
+    public DeviceGenerator(DeviceTransformer model, bool ownsModel = false)
+    {
+        this.model = model ?? throw new ArgumentNullException(nameof(model));
+        this.ownsModel = ownsModel;
+    }
+
+    /// <summary>
+    /// A generator on the device named <paramref name="device"/> ("cuda" or the test device "ilgpu-cpu", as
+    /// <see cref="CausalLmBackends.OpenDevice"/>) holding a copy of <paramref name="source"/>'s weights and, when it has
+    /// one, its adapter; it owns that device. Later changes to <paramref name="source"/> are not seen (attach an adapter
+    /// with <see cref="Model"/>.AttachAdapter).
+    /// </summary>
+    /// <exception cref="DeviceUnavailableException">CUDA was asked for and no driver, device or cuBLAS was found.</exception>
+    public static DeviceGenerator Open(string device, TransformerModel source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        var kernelDevice = CausalLmBackends.OpenDevice(device);
+        DeviceTransformer? model = null;
+        try
+        {
+            model = new DeviceTransformer(kernelDevice, source.Config, ownsDevice: true);
+            model.UploadParameters(source.Parameters);
+            if (source.Adapter is { } adapter) model.AttachAdapter(adapter);
+            return new DeviceGenerator(model, ownsModel: true);
+        }
+        catch (InvalidOperationException e) when (device == "cuda" && e.Message.Contains("cuBLAS", StringComparison.Ordinal))
+        {
+            if (model is null) kernelDevice.Dispose();
+            else model.Dispose();
+            throw new DeviceUnavailableException($"--device cuda: a CUDA device was found but cuBLAS was not: {e.Message}", e);
+        }
+        catch
+        {
+            if (model is null) kernelDevice.Dispose();
+            else model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The model decoded with.</summary>
+    public DeviceTransformer Model => model;
 
     /// <summary>As <see cref="Generator.Generate"/>; <c>options.UseAdapter</c> = false decodes with the frozen base.</summary>
     public GenerationResult Generate(IReadOnlyList<int[]> prompts, GenerationOptions options)
@@ -48,5 +91,6 @@ public sealed class DeviceGenerator : IDecodeStep, IDisposable
     {
         cache?.Dispose();
         cache = null;
+        if (ownsModel) model.Dispose();
     }
 }
