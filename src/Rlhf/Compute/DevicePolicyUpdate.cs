@@ -22,7 +22,9 @@ public readonly record struct PolicyUpdateStats(
 /// weights and the head, one global-norm clip over both, and AdamW on both. Parameters, gradients, moments and
 /// activations stay on the device; per step only the minibatch goes up and the statistics (and the per-token entropy,
 /// for its mean) come back. <see cref="UploadState"/> / <see cref="DownloadState"/> move the trained state between the
-/// host trainer and the device.
+/// host trainer and the device. The rollout API (<see cref="BeginRollout"/>, <see cref="RolloutLogProbsAndValues"/>,
+/// <see cref="RolloutAdvantages"/>, <see cref="TrainRolloutMinibatch"/>) keeps a whole PPO iteration's per-token data
+/// on the device as well, so an iteration sends up tokens, masks and scores and brings back only metrics.
 /// </summary>
 public sealed partial class DevicePolicyUpdate : IDisposable
 {
