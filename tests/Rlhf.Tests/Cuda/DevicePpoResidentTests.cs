@@ -69,6 +69,19 @@ public class DevicePpoResidentTests
     }
 
     [Test]
+    public void FullFineTuningIterationsOnTheDeviceMatchTheCpu()
+    {
+        // Full fine-tuning at a smaller rate (see DevicePpoUpdateTests): the reference is a frozen copy on the device.
+        var options = Options("cpu") with { LoraRank = 0, LearningRate = 2e-3f };
+        using var cpu = new PpoTrainer(PpoTestSupport.TinyByteModel(), new ByteTokenizer(), new PpoTestSupport.LowercaseReward(), PpoTestSupport.Prompts, options);
+        using var dev = new PpoTrainer(PpoTestSupport.TinyByteModel(), new ByteTokenizer(), new PpoTestSupport.LowercaseReward(), PpoTestSupport.Prompts,
+            options with { Device = CausalLmBackends.IlgpuCpu });
+        for (int it = 1; it <= 2; it++) AssertSameMetrics(dev.Step(), cpu.Step(), $"iteration {it}");
+        Assert.That(dev.StateDownloads, Is.EqualTo(0));
+        DeviceTrainingTests.AssertCloseBesidesKeyBias(dev.TrainableParameters.ToArray(), cpu.TrainableParameters.ToArray(), cpu.Policy.Layout, "policy weights after 2 iterations");
+    }
+
+    [Test]
     public void ResumingFromACheckpointOnTheDeviceContinuesAsTheCpu()
     {
         string dir = Directory.CreateTempSubdirectory("ppo-resident-").FullName;
