@@ -19,9 +19,6 @@ public sealed partial class DevicePolicyUpdate
     private MemoryBuffer1D<int, Stride1D.Dense>? rRows;
     private int rolloutBatch, rolloutSteps, rolloutCapacity, rolloutBatchCapacity;
 
-    /// <summary>Rows × response length of the current rollout (0 × 0 before <see cref="BeginRollout"/>).</summary>
-    public (int Batch, int ResponseLength) RolloutShape => (rolloutBatch, rolloutSteps);
-
     /// <summary>Starts a rollout of <paramref name="batch"/> rows of <paramref name="responseLength"/> tokens (buffers reused when they fit).</summary>
     public void BeginRollout(int batch, int responseLength)
     {
@@ -105,17 +102,14 @@ public sealed partial class DevicePolicyUpdate
         ppo.Gae(rewards, values, mask, adv, ret, b, r, gamma, lambda);
         ppo.Whiten(adv, mask, adv);
 
-        // Explained variance of the values (a metric only): masked moments of the returns and of returns − values.
+        // Explained variance of the values (a metric only): masked moments of the returns and of returns − values
+        // (whitening above has already required 2 valid tokens).
         double explained = 0;
-        var (_, count) = ppo.MaskedSum(ret, mask);
-        if (count >= 2)
+        var vr = ppo.Moments(ret, mask);
+        if (vr.Variance != 0)
         {
-            var vr = ppo.Moments(ret, mask);
-            if (vr.Variance != 0)
-            {
-                ppo.Difference(ret, values, diff);
-                explained = 1.0 - ppo.Moments(diff, mask).Variance / vr.Variance;
-            }
+            ppo.Difference(ret, values, diff);
+            explained = 1.0 - ppo.Moments(diff, mask).Variance / vr.Variance;
         }
 
         return new RolloutAdvantageStats(sumKl / b, explained);
