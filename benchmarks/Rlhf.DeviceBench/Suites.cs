@@ -10,6 +10,7 @@ internal static class Suites
         PpoSuite.Run,
         VocabularySuite.Run,
         ModelSuite.Run,
+        SamplingSuite.Run,
         TrainingSuite.Run,
     ];
 }

@@ -19,6 +19,7 @@ internal static class TrainingSuite
         SftParity(device, report, small, loraRank: 4);
         PpoParity(device, report, small, loraRank: 4);
         PpoParity(device, report, small, loraRank: 0);
+        PpoRolloutParity(device, report, small);
         bool full = scale == BenchScale.Full;
         var config = full
             ? TransformerConfig.Gpt2(vocabSize: 50257, contextLength: 1024, modelDim: 768, layerCount: 12, headCount: 12)
@@ -141,6 +142,69 @@ internal static class TrainingSuite
         report.AddParity($"{name}: value head after 2 AdamW steps", Scaled(h, cpu.Head), 1e-4);
         if (loraRank > 0) report.AddParity($"{name}: adapter after 2 AdamW steps", Scaled(t, cpu.Trainable), 1e-4);
         else report.AddParity($"{name}: first moments of every weight after 2 steps", Scaled(scratch, cpu.TrainM), 1e-4);
+    }
+
+    /// <summary>
+    /// The PPO iteration's device-resident rollout (what `ppo --device cuda` runs between sampling and the update): the
+    /// rollout pass into device buffers, k3 KL-penalised rewards, GAE and whitened advantages there, then a minibatch
+    /// whose rows are gathered on the device, against the CPU kernels on the host copies.
+    /// </summary>
+    private static void PpoRolloutParity(KernelDevice device, DeviceReport report, TransformerConfig config)
+    {
+        var policy = new TransformerModel(config);
+        policy.InitializeRandom(9, std: 0.2f);
+        DeviceArrays.Random(policy.AttachAdapter(LoraConfig.Default(config.Family, 4), 1).Parameters.Length, 10, 0.2f).CopyTo(policy.Adapter!.Parameters, 0);
+        const int b = 4, seq = 12, p = 5, r = seq - p, n = b * r;
+        var rollout = PpoBatch.Create(b, seq, p, config.VocabSize, 21);
+        var cpu = new CpuPolicyUpdate(policy, config.ModelDim);
+        using var dev = new DevicePolicyUpdate(device, policy);
+        dev.UploadState(cpu.Trainable, cpu.Head, cpu.TrainM, cpu.TrainV, cpu.HeadM, cpu.HeadV);
+        var settings = new PolicyUpdateSettings(0.9f, 0.2f, 0.2f, 0.5f, 0.01f, 0.5f, 1e-3f, 0.9f, 0.999f, 1e-8f, 0f);
+        const float klCoef = 0.2f, gamma = 0.99f, lambda = 0.95f;
+        var scores = DeviceArrays.Random(b, 22, 2f);
+
+        // Host: the rollout pass, then the CPU kernels as PpoTrainer.ComputeAdvantages runs them.
+        var (refLp, lp, values) = cpu.LogProbsAndValues(rollout, settings.Temperature);
+        var mask = rollout.ResponseMask;
+        var kl = new float[n];
+        var rewards = new float[n];
+        var adv = new float[n];
+        var ret = new float[n];
+        Rlhf.Kernels.Vocabulary.KullbackLeibler.K3(lp, refLp, kl);
+        Rlhf.Kernels.Ppo.PpoRewards.Compute(kl, scores, mask, rewards, b, r, klCoef);
+        Rlhf.Kernels.Ppo.Gae.Compute(rewards, values, mask, adv, ret, b, r, gamma, lambda);
+        Rlhf.Kernels.Ppo.MaskedWhitening.Whiten(adv, mask, adv);
+        double meanKl = 0;
+        for (int i = 0; i < n; i++) meanKl += mask[i] != 0f ? lp[i] - refLp[i] : 0f;
+        meanKl /= b;
+
+        dev.BeginRollout(b, r);
+        for (int start = 0; start < b; start += 2)
+        {
+            dev.RolloutLogProbsAndValues(rollout.Tokens.AsSpan(start * seq, 2 * seq), rollout.Mask.AsSpan(start * seq, 2 * seq),
+                rollout.ResponseTokens.AsSpan(start * r, 2 * r), start, 2, seq, p, settings.Temperature);
+        }
+
+        var stats = dev.RolloutAdvantages(mask, scores, k3: true, klCoef, gamma, lambda);
+        float[] dAdv = new float[n], dRet = new float[n];
+        dev.DownloadRollout(default, default, default, dAdv, dRet);
+        report.AddParity($"PPO rollout on the device (LoRA): k3 rewards, GAE, whitened advantages, returns, mean KL [{b}x{r}]",
+            Math.Max(Math.Max(Scaled(dAdv, adv), Scaled(dRet, ret)), Rel(stats.MeanKl, meanKl)), 1e-4);
+
+        int[] rows = [3, 1];
+        var mb = new PpoBatch(2, seq, p, Rows(rollout.Tokens, rows, seq), Rows(rollout.Mask, rows, seq), Rows(rollout.ResponseTokens, rows, r), Rows(mask, rows, r),
+            Rows(lp, rows, r), Rows(values, rows, r), Rows(adv, rows, r), Rows(ret, rows, r));
+        var c = cpu.TrainMinibatch(mb, 1, settings);
+        var d = dev.TrainRolloutMinibatch(mb.Tokens, mb.Mask, mb.ResponseTokens, mb.ResponseMask, rows, seq, p, 1, settings);
+        double worst = Math.Max(Math.Max(Rel(d.PolicyLoss, c.PolicyLoss), Rel(d.ValueLoss, c.ValueLoss)), Math.Max(Rel(d.Entropy, c.Entropy), Rel(d.GradNorm, c.GradNorm)));
+        report.AddParity("PPO update from the device rollout (rows gathered there): losses, entropy, gradient norm", worst, 1e-4);
+    }
+
+    private static T[] Rows<T>(T[] source, int[] rows, int length)
+    {
+        var result = new T[rows.Length * length];
+        for (int i = 0; i < rows.Length; i++) Array.Copy(source, rows[i] * length, result, i * length, length);
+        return result;
     }
 
     private static void PpoTiming(KernelDevice device, DeviceReport report, TransformerConfig config, int k, int seq, int promptLength, string name)

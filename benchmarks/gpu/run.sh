@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU kernels: parity with the CPU path (every kernel, the model's logits/loss/gradients, an SFT step and a PPO
-# rollout pass + minibatch update, full and LoRA), then timings beside a device-to-device copy and PyTorch.
+# rollout pass + minibatch update, full and LoRA, and the device-resident rollout: KL rewards, GAE, whitening and a
+# minibatch gathered from it), then timings beside a device-to-device copy and PyTorch.
 #
 #   benchmarks/gpu/run.sh publish                 # here (needs the .NET SDK): self-contained, trimmed runner
 #   benchmarks/gpu/run.sh run --device cuda       # on the GPU machine (no .NET needed): parity + timings + torch peer

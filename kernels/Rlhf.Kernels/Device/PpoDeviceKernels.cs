@@ -28,6 +28,9 @@ public sealed class DevicePpoKernels : IDisposable
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> klPenalty;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> addScores;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GaeArgs> gae;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> difference;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> k3;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> gatherRows;
 
     /// <param name="device">The accelerator to run on.</param>
     /// <param name="groupSize">Threads per group for reductions (0: min(256, the device limit)); rounded down to a power of two.</param>
@@ -43,6 +46,9 @@ public sealed class DevicePpoKernels : IDisposable
         klPenalty = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(KlPenaltyKernel);
         addScores = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(AddScoresKernel);
         gae = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GaeArgs>(GaeKernel);
+        difference = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(DifferenceKernel);
+        k3 = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(K3Kernel);
+        gatherRows = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(GatherRowsKernel);
     }
 
     /// <summary>Threads per group used by the reductions.</summary>
@@ -181,6 +187,59 @@ public sealed class DevicePpoKernels : IDisposable
         });
         accelerator.Synchronize();
         return m;
+    }
+
+    /// <summary>
+    /// Effectively computes destination[i] = a[i] − b[i] (k1 = log π − log π_ref as <c>KullbackLeibler.K1</c>, or
+    /// returns − values). IEEE rules for ±∞ and NaN. destination may be a or b.
+    /// </summary>
+    public void Difference(ArrayView<float> a, ArrayView<float> b, ArrayView<float> destination)
+    {
+        int n = (int)a.Length;
+        Len(b, n, nameof(b), "a.Length");
+        Len(destination, n, nameof(destination), "a.Length");
+        if (n > 0) difference(n, a, b, destination);
+    }
+
+    /// <summary>
+    /// Device version of <c>KullbackLeibler.K3</c>: with u = referenceLogProbs[i] − logProbs[i], effectively computes
+    /// destination[i] = e^u − 1 − u, by the series u²·Σ u^k/(k+2)! for |u| &lt; ½ (where the direct form cancels).
+    /// NaN propagates; u = −∞ gives +∞.
+    /// </summary>
+    public void K3(ArrayView<float> logProbs, ArrayView<float> referenceLogProbs, ArrayView<float> destination)
+    {
+        int n = (int)logProbs.Length;
+        Len(referenceLogProbs, n, nameof(referenceLogProbs), "logProbs.Length");
+        Len(destination, n, nameof(destination), "logProbs.Length");
+        if (n > 0) k3(n, logProbs, referenceLogProbs, destination);
+    }
+
+    /// <summary>
+    /// Masked sum and count: Σ_{mask[i] ≠ 0} x[i] (float per thread, groups and partials summed as in
+    /// <see cref="Moments"/>) and the number of valid entries. Any count is allowed; NaN at a valid entry gives NaN.
+    /// </summary>
+    public (double Sum, long Count) MaskedSum(ArrayView<float> x, ArrayView<float> mask)
+    {
+        if (mask.Length != x.Length) throw new ArgumentException($"mask has {mask.Length} elements but x.Length = {x.Length}.", nameof(mask));
+        var config = reduction.Config(x.Length);
+        Span<double> s = stackalloc double[2];
+        moments(config, x, mask, reduction.Partials, new MomentArgs { N = (int)x.Length, Centre = 0f, Squares = 0 });
+        reduction.Sum(config, 2, s);
+        return (s[0], (long)s[1]);
+    }
+
+    /// <summary>
+    /// Effectively computes destination[i·rowLength + j] = source[rows[i]·rowLength + j] for i &lt; rows.Length,
+    /// j &lt; rowLength (a minibatch's rows of a [batch, rowLength] rollout buffer). The row indices are not checked
+    /// here: the caller validates them on the host before uploading.
+    /// </summary>
+    public void GatherRows(ArrayView<float> source, ArrayView<int> rows, ArrayView<float> destination, int rowLength)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rowLength);
+        long n = rows.Length * rowLength;
+        Len(destination, (int)n, nameof(destination), "rows.Length*rowLength");
+        if (source.Length % rowLength != 0) throw new ArgumentException($"source has {source.Length} elements, not a multiple of rowLength = {rowLength}.", nameof(source));
+        if (n > 0) gatherRows((int)n, source, rows, destination, rowLength);
     }
 
     public void Dispose() => reduction.Dispose();
@@ -323,6 +382,35 @@ public sealed class DevicePpoKernels : IDisposable
                 return;
             }
         }
+    }
+
+    private static void DifferenceKernel(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> dest) => dest[i] = a[i] - b[i];
+
+    private static void K3Kernel(Index1D i, ArrayView<float> logp, ArrayView<float> reference, ArrayView<float> dest)
+    {
+        float u = reference[i] - logp[i];
+        if (XMath.Abs(u) < 0.5f)
+        {
+            // (e^u − 1 − u)/u² = Σ u^k/(k + 2)!, k = 0..7, by Horner (as the CPU kernel's series).
+            float r = u * (1f / 362880) + 1f / 40320;
+            r = r * u + 1f / 5040;
+            r = r * u + 1f / 720;
+            r = r * u + 1f / 120;
+            r = r * u + 1f / 24;
+            r = r * u + 1f / 6;
+            r = r * u + 0.5f;
+            dest[i] = u * u * r;
+        }
+        else
+        {
+            dest[i] = XMath.Exp(u) - 1f - u;
+        }
+    }
+
+    private static void GatherRowsKernel(Index1D i, ArrayView<float> source, ArrayView<int> rows, ArrayView<float> dest, int rowLength)
+    {
+        int row = i / rowLength, j = i - row * rowLength;
+        dest[i] = source[(long)rows[row] * rowLength + j];
     }
 
     // One thread per row: TRL's reverse scan with masked inputs, the running advantage carried through masked steps.

@@ -25,6 +25,7 @@ internal static class EvalCommand
         {
             model, tokenizer, adapter, prompts, scorer, reward, output, maxNew, temperature, batch, seed,
         };
+        DeviceOption.AddTo(command);
         ConfigFile.AddTo(command);
         command.SetAction(parse =>
         {
@@ -37,17 +38,22 @@ internal static class EvalCommand
             if (tok.VocabSize != m.Config.VocabSize) throw new Rlhf.IO.InvalidInputException($"the tokenizer has {tok.VocabSize} tokens but the model's vocabulary has {m.Config.VocabSize}.");
             if (parse.GetValue(batch) <= 0) throw new Rlhf.IO.InvalidInputException($"--batch-size must be positive, got {parse.GetValue(batch)}");
             var o = d with { MaxNewTokens = parse.GetValue(maxNew), Temperature = parse.GetValue(temperature), BatchSize = parse.GetValue(batch), Seed = parse.GetValue(seed) };
+            // Sampling runs on the device (opened before any work: a missing GPU exits 2); the KL forward passes stay on the CPU.
+            string device = DeviceOption.Value(parse);
+            using var onDevice = device == "cpu" ? null : Rlhf.Compute.DeviceGenerator.Open(device, m);
+            var sample = onDevice is null ? null : new Func<IReadOnlyList<int[]>, Rlhf.Model.GenerationOptions, Rlhf.Model.GenerationResult>(onDevice.Generate);
             var clock = Stopwatch.StartNew();
             var results = cli.WithProgress(p =>
             {
                 p.Begin("eval before", ps.Count);
-                var r = new List<EvalResult> { PpoEvaluation.Evaluate("before", m, false, tok, ps, sc, rw, o, onBatch: n => p.Report("eval before", n, ps.Count, GenerateCompletionsCommand.Rate(n, clock.Elapsed.TotalSeconds, "items"))) };
+                var r = new List<EvalResult> { PpoEvaluation.Evaluate("before", m, false, tok, ps, sc, rw, o, onBatch: n => p.Report("eval before", n, ps.Count, GenerateCompletionsCommand.Rate(n, clock.Elapsed.TotalSeconds, "items")), generate: sample) };
                 if (parse.GetValue(adapter) is { } a)
                 {
                     PpoInputs.LoadAdapter(m, a);
+                    onDevice?.Model.AttachAdapter(m.Adapter!);
                     var after = Stopwatch.StartNew();
                     p.Begin("eval after", ps.Count);
-                    r.Add(PpoEvaluation.Evaluate("after", m, true, tok, ps, sc, rw, o, onBatch: n => p.Report("eval after", n, ps.Count, GenerateCompletionsCommand.Rate(n, after.Elapsed.TotalSeconds, "items"))));
+                    r.Add(PpoEvaluation.Evaluate("after", m, true, tok, ps, sc, rw, o, onBatch: n => p.Report("eval after", n, ps.Count, GenerateCompletionsCommand.Rate(n, after.Elapsed.TotalSeconds, "items")), generate: sample));
                 }
 
                 return r;

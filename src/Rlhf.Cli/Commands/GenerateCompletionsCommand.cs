@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Rlhf.Checkpoints;
 using Rlhf.Completions;
+using Rlhf.Compute;
 using Rlhf.IO;
 using Rlhf.Model;
 using Rlhf.Tokenizers;
@@ -31,6 +32,7 @@ internal static class GenerateCompletionsCommand
         {
             model, tokenizer, prompts, k, output, maxNew, temperature, topK, topP, seed, force,
         };
+        DeviceOption.AddTo(command);
         ConfigFile.AddTo(command);
         command.SetAction(parse =>
         {
@@ -59,8 +61,12 @@ internal static class GenerateCompletionsCommand
             var records = CompletionGenerator.ReadPrompts(parse.GetValue(prompts)!.FullName);
             var m = ModelCheckpoint.Load(modelPath);
             if (tok.VocabSize > m.Config.VocabSize) throw new InvalidInputException($"--tokenizer has {tok.VocabSize} ids, more than the model's vocabulary {m.Config.VocabSize}");
+            // The device opens before any work, so a missing GPU exits 2 with nothing written.
+            string device = DeviceOption.Value(parse);
+            using var onDevice = device == "cpu" ? null : DeviceGenerator.Open(device, m);
+            Func<IReadOnlyList<int[]>, GenerationOptions, GenerationResult> sample = onDevice is null ? new Generator(m).Generate : onDevice.Generate;
             var clock = Stopwatch.StartNew();
-            var sets = o.WithProgress(p => CompletionGenerator.Generate(m, tok, records, count, options,
+            var sets = o.WithProgress(p => CompletionGenerator.Generate(sample, tok, records, count, options,
                 done => p.Report("generate-completions", done, records.Count, Rate(done * count, clock.Elapsed.TotalSeconds, "completions"))));
             CompletionGenerator.Write(outFile.FullName, sets, options, modelPath);
             return o.Result(

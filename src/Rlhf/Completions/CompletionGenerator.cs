@@ -55,11 +55,17 @@ public static class CompletionGenerator
     public static List<GeneratedCompletionSet> Generate(TransformerModel model, ITokenizer tokenizer, IReadOnlyList<PromptRecord> prompts, int k, GenerationOptions options, Action<int>? onPrompt = null)
     {
         ArgumentNullException.ThrowIfNull(model);
+        return Generate(new Generator(model).Generate, tokenizer, prompts, k, options, onPrompt);
+    }
+
+    /// <summary>As the overload above with any sampler (e.g. a device's <c>Rlhf.Compute.DeviceGenerator</c>) behind <paramref name="generate"/>.</summary>
+    public static List<GeneratedCompletionSet> Generate(Func<IReadOnlyList<int[]>, GenerationOptions, GenerationResult> generate, ITokenizer tokenizer, IReadOnlyList<PromptRecord> prompts, int k, GenerationOptions options, Action<int>? onPrompt = null)
+    {
+        ArgumentNullException.ThrowIfNull(generate);
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(prompts);
         ArgumentNullException.ThrowIfNull(options);
         if (k < 2) throw new ArgumentOutOfRangeException(nameof(k), k, "need at least 2 completions per prompt to rank.");
-        var generator = new Generator(model);
         var result = new List<GeneratedCompletionSet>(prompts.Count);
         for (int i = 0; i < prompts.Count; i++)
         {
@@ -73,7 +79,7 @@ public static class CompletionGenerator
             for (int j = 0; j < k; j++)
             {
                 // One row per call: the sample depends only on its own seed, not on what else is in the batch.
-                var g = generator.Generate([row], options with { Seed = options.Seed + 1000003UL * (ulong)i + (ulong)j, EosTokenId = tokenizer.EosId ?? -1, PadTokenId = TokenizerLoader.PadId(tokenizer) });
+                var g = generate([row], options with { Seed = options.Seed + 1000003UL * (ulong)i + (ulong)j, EosTokenId = tokenizer.EosId ?? -1, PadTokenId = TokenizerLoader.PadId(tokenizer) });
                 samples[j] = tokenizer.Decode(g.Tokens.AsSpan(0, g.Lengths[0]));
             }
 

@@ -22,9 +22,11 @@ public readonly record struct PolicyUpdateStats(
 /// weights and the head, one global-norm clip over both, and AdamW on both. Parameters, gradients, moments and
 /// activations stay on the device; per step only the minibatch goes up and the statistics (and the per-token entropy,
 /// for its mean) come back. <see cref="UploadState"/> / <see cref="DownloadState"/> move the trained state between the
-/// host trainer and the device.
+/// host trainer and the device. The rollout API (<see cref="BeginRollout"/>, <see cref="RolloutLogProbsAndValues"/>,
+/// <see cref="RolloutAdvantages"/>, <see cref="TrainRolloutMinibatch"/>) keeps a whole PPO iteration's per-token data
+/// on the device as well, so an iteration sends up tokens, masks and scores and brings back only metrics.
 /// </summary>
-public sealed class DevicePolicyUpdate : IDisposable
+public sealed partial class DevicePolicyUpdate : IDisposable
 {
     private readonly DeviceTransformer model;
     private readonly DeviceTransformer? reference;
@@ -36,6 +38,7 @@ public sealed class DevicePolicyUpdate : IDisposable
     private MemoryBuffer1D<float, Stride1D.Dense> logits = null!, values = null!, valuesAll = null!, dScores = null!;
     private MemoryBuffer1D<float, Stride1D.Dense> logp = null!, entropy = null!, lse = null!, gradLogp = null!, gradEnt = null!, gradV = null!;
     private MemoryBuffer1D<float, Stride1D.Dense> oldLogp = null!, dOldValues = null!, dAdvantages = null!, dReturns = null!, respMask = null!;
+    private MemoryBuffer1D<float, Stride1D.Dense> passRef = null!, passLogp = null!;
     private MemoryBuffer1D<int, Stride1D.Dense> respTokens = null!, status = null!;
     private int capRows = -1, capN = -1;
     private float[] hostEntropy = [], hostGradEnt = [];
@@ -140,6 +143,22 @@ public sealed class DevicePolicyUpdate : IDisposable
         }
 
         Ensure(kr, n);
+        Up(oldLogp.View.SubView(0, kr), oldLogProbs, nameof(oldLogProbs));
+        Up(dOldValues.View.SubView(0, kr), oldValues, nameof(oldValues));
+        Up(dAdvantages.View.SubView(0, kr), advantages, nameof(advantages));
+        Up(dReturns.View.SubView(0, kr), returns, nameof(returns));
+        return TrainCore(tokens, mask, responseTokens, responseMask, k, seq, promptLength, step, o);
+    }
+
+    /// <summary>
+    /// The minibatch step once oldLogp, dOldValues, dAdvantages and dReturns hold the minibatch's [k, r] inputs on the
+    /// device (uploaded by <see cref="TrainMinibatch"/>, gathered from the rollout by <see cref="TrainRolloutMinibatch"/>).
+    /// </summary>
+    private PolicyUpdateStats TrainCore(
+        ReadOnlySpan<int> tokens, ReadOnlySpan<float> mask, ReadOnlySpan<int> responseTokens, ReadOnlySpan<float> responseMask,
+        int k, int seq, int promptLength, int step, in PolicyUpdateSettings o)
+    {
+        int r = seq - promptLength, kr = k * r, n = k * seq, p = promptLength;
         var gemm = model.Gemm;
         model.ZeroGradients();
         headGrad.MemSetToZero();
@@ -170,10 +189,6 @@ public sealed class DevicePolicyUpdate : IDisposable
 
         var m = respMask.View.SubView(0, kr);
         Up(m, responseMask, nameof(responseMask));
-        Up(oldLogp.View.SubView(0, kr), oldLogProbs, nameof(oldLogProbs));
-        Up(dOldValues.View.SubView(0, kr), oldValues, nameof(oldValues));
-        Up(dAdvantages.View.SubView(0, kr), advantages, nameof(advantages));
-        Up(dReturns.View.SubView(0, kr), returns, nameof(returns));
         acc.Synchronize();
         st.CopyToCPU(ref hostStatus[0], kr);
         VocabularyDeviceKernels.ThrowIfInvalid(hostStatus.AsSpan(0, kr));
@@ -239,6 +254,21 @@ public sealed class DevicePolicyUpdate : IDisposable
         }
 
         Ensure(kr, n);
+        var refOut = passRef.View.SubView(0, kr);
+        var lpOut = passLogp.View.SubView(0, kr);
+        var vals = this.values.View.SubView(0, kr);
+        PassCore(tokens, mask, responseTokens, k, seq, p, temperature, refOut, lpOut, vals);
+        acc.Synchronize();
+        Down(refOut, referenceLogProbs, nameof(referenceLogProbs));
+        Down(lpOut, logProbs, nameof(logProbs));
+        Down(vals, values, nameof(values));
+    }
+
+    /// <summary>The passes of <see cref="LogProbsAndValues"/> into device views [k, r] (validated and sized by the caller).</summary>
+    private void PassCore(ReadOnlySpan<int> tokens, ReadOnlySpan<float> mask, ReadOnlySpan<int> responseTokens, int k, int seq, int p, float temperature,
+        ArrayView<float> referenceLogProbs, ArrayView<float> logProbs, ArrayView<float> values)
+    {
+        int r = seq - p, kr = k * r, n = k * seq;
         Up(respTokens.View.SubView(0, kr), responseTokens, nameof(responseTokens));
         var refModel = reference ?? model;
         refModel.Forward(tokens, mask, k, seq, computeLogits: false, useAdapter: false);
@@ -248,14 +278,11 @@ public sealed class DevicePolicyUpdate : IDisposable
         var all = valuesAll.View.SubView(0, n);
         model.Gemm.Multiply(model.FinalHidden, head.View.SubView(0, dim), all, n, 1, dim, transposeB: true);
         model.LayerKernels.AddBias(all, head.View.SubView(dim, 1), n, 1);
-        var vals = this.values.View.SubView(0, kr);
-        for (int i = 0; i < k; i++) all.SubView(i * seq + p - 1, r).CopyTo(vals.SubView(i * r, r));
-        acc.Synchronize();
-        Down(vals, values, nameof(values));
+        for (int i = 0; i < k; i++) all.SubView(i * seq + p - 1, r).CopyTo(values.SubView(i * r, r));
     }
 
     /// <summary>Log-probs of the response tokens (uploaded to respTokens) under the last forward of <paramref name="m"/>.</summary>
-    private void ResponseLogProbs(DeviceTransformer m, int k, int seq, int p, float temperature, Span<float> destination)
+    private void ResponseLogProbs(DeviceTransformer m, int k, int seq, int p, float temperature, ArrayView<float> destination)
     {
         int r = seq - p, kr = k * r;
         var lg = logits.View.SubView(0, (long)kr * vocab);
@@ -266,7 +293,7 @@ public sealed class DevicePolicyUpdate : IDisposable
         acc.Synchronize();
         st.CopyToCPU(ref hostStatus[0], kr);
         VocabularyDeviceKernels.ThrowIfInvalid(hostStatus.AsSpan(0, kr));
-        Down(lp, destination, nameof(destination));
+        lp.CopyTo(destination);
     }
 
     public void Dispose()
@@ -274,6 +301,7 @@ public sealed class DevicePolicyUpdate : IDisposable
         acc?.Synchronize();
         foreach (var s in scratch) s.Dispose();
         scratch.Clear();
+        DisposeRollout();
         ppo?.Dispose();
         reference?.Dispose();
         model.Dispose();
@@ -287,6 +315,7 @@ public sealed class DevicePolicyUpdate : IDisposable
             values = Allocate(rows); logp = Allocate(rows); entropy = Allocate(rows); lse = Allocate(rows);
             gradLogp = Allocate(rows); gradEnt = Allocate(rows); gradV = Allocate(rows);
             oldLogp = Allocate(rows); dOldValues = Allocate(rows); dAdvantages = Allocate(rows); dReturns = Allocate(rows); respMask = Allocate(rows);
+            passRef = Allocate(rows); passLogp = Allocate(rows);
             respTokens = acc.Allocate1D<int>(rows);
             status = acc.Allocate1D<int>(rows);
             scratch.Add(respTokens);

@@ -10,7 +10,8 @@ public sealed partial class DeviceTransformer
     /// copied to the host, or [batch, vocab] for the last new position when <paramref name="lastOnly"/>. New keys and
     /// values are appended on the device; attention runs over the cache with the fused decode kernel. An attached
     /// adapter adds its LoRA deltas (the training forward's <see cref="ApplyAdapter"/>) unless
-    /// <paramref name="useAdapter"/> is false (the frozen base: PPO's reference).
+    /// <paramref name="useAdapter"/> is false (the frozen base: PPO's reference). An empty <paramref name="logits"/>
+    /// leaves them on the device, in the cache's logits buffer (for a device sampler), and copies nothing back.
     /// </summary>
     public void ForwardCached(ReadOnlySpan<int> tokens, ReadOnlySpan<float> mask, int newTokens, DeviceKvCache cache, Span<float> logits, bool lastOnly, bool useAdapter = true)
     {
@@ -23,7 +24,7 @@ public sealed partial class DeviceTransformer
         if (tokens.Length != n) throw new ArgumentException($"tokens has {tokens.Length} elements, needs batch*newTokens = {n}.", nameof(tokens));
         if (mask.Length != n) throw new ArgumentException($"mask has {mask.Length} elements, needs batch*newTokens = {n}.", nameof(mask));
         int rowsOut = lastOnly ? batch : n;
-        if (logits.Length != rowsOut * c.VocabSize) throw new ArgumentException($"logits has {logits.Length} elements, needs {rowsOut * c.VocabSize}.", nameof(logits));
+        if (!logits.IsEmpty && logits.Length != rowsOut * c.VocabSize) throw new ArgumentException($"logits has {logits.Length} elements, needs {rowsOut * c.VocabSize}.", nameof(logits));
         for (int i = 0; i < n; i++)
         {
             if ((uint)tokens[i] >= (uint)c.VocabSize) throw new ArgumentOutOfRangeException(nameof(tokens), tokens[i], $"token at index {i} is outside [0, {c.VocabSize}).");
@@ -103,6 +104,7 @@ public sealed partial class DeviceTransformer
                 gemm.Multiply(h.SubView((long)(b * newTokens + newTokens - 1) * d, d), head, outView.SubView((long)b * c.VocabSize, c.VocabSize), 1, c.VocabSize, d, transposeB: true);
         }
 
+        if (logits.IsEmpty) return;
         acc.Synchronize();
         Download(outView, logits, nameof(logits));
     }

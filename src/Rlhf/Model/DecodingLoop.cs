@@ -13,6 +13,25 @@ internal interface IDecodeStep
 }
 
 /// <summary>
+/// An <see cref="IDecodeStep"/> that can pick the tokens itself where it keeps the logits (a device), from the uniforms
+/// the loop draws with its own generator, so the same seed gives the same tokens as the loop's sampler.
+/// </summary>
+internal interface IDecodeSampler : IDecodeStep
+{
+    /// <summary>
+    /// True when it picks for these options (then its Prefill/Step need not write the logits span). Implementations
+    /// may only claim options whose picks they reproduce: greedy (Temperature 0) or plain sampling (no top-k/top-p).
+    /// </summary>
+    bool Picks(GenerationOptions options);
+
+    /// <summary>
+    /// Picks every row's token from the last Prefill/Step (the loop ignores rows that have stopped): uniforms[b] is the
+    /// row's draw in [0, 1) (0 when greedy); writes tokens[b] and the token's log-probability at the temperature.
+    /// </summary>
+    void Pick(ReadOnlySpan<double> uniforms, GenerationOptions options, Span<int> tokens, Span<float> logProbs);
+}
+
+/// <summary>
 /// The decoding loop and sampler shared by every backend (engine and ONNX Runtime), so the same options and seed
 /// give the same tokens whatever computed the logits.
 /// </summary>
@@ -73,9 +92,21 @@ internal sealed class DecodingLoop
         var stepMask = new float[batch];
         Array.Fill(outTokens, options.PadTokenId);
         var rng = new Xoshiro256(options.Seed);
+        var sampler = model as IDecodeSampler;
+        bool pickedThere = sampler != null && sampler.Picks(options) && (options.Temperature == 0f || (options.TopK == 0 && options.TopP >= 1f));
+        var uniforms = pickedThere ? new double[batch] : null;
+        var picked = pickedThere ? new int[batch] : null;
+        var pickedLogp = pickedThere ? new float[batch] : null;
         for (int i = 0; i < maxNew; i++)
         {
             bool any = false;
+            if (pickedThere)
+            {
+                // One draw per live row in row order, as Pick below would take them.
+                for (int b = 0; b < batch; b++) uniforms![b] = done[b] || options.Temperature == 0f ? 0.0 : rng.NextDouble();
+                sampler!.Pick(uniforms, options, picked, pickedLogp);
+            }
+
             for (int b = 0; b < batch; b++)
             {
                 if (done[b])
@@ -85,8 +116,18 @@ internal sealed class DecodingLoop
                     continue;
                 }
 
-                var z = lg.Slice(b * v, v);
-                int tok = Pick(z, options, ref rng, out float logp);
+                float logp;
+                int tok;
+                if (pickedThere)
+                {
+                    tok = picked![b];
+                    logp = pickedLogp![b];
+                }
+                else
+                {
+                    tok = Pick(lg.Slice(b * v, v), options, ref rng, out logp);
+                }
+
                 step[b] = tok;
                 stepMask[b] = 1f;
                 outTokens[b * maxNew + i] = tok;

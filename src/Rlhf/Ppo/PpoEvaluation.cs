@@ -36,11 +36,13 @@ public static class PpoEvaluation
     /// Samples one response per prompt from <paramref name="model"/> (with its adapter when <paramref name="useAdapter"/>),
     /// then averages the scorer's unwanted-class probability, the reward, and the summed per-token k1 KL against the
     /// reference (the same base with the adapter off when <paramref name="reference"/> is null).
-    /// <paramref name="onBatch"/> gets the number of prompts done after each batch (progress).
+    /// <paramref name="onBatch"/> gets the number of prompts done after each batch (progress). <paramref name="generate"/>
+    /// samples instead of a <see cref="Generator"/> on <paramref name="model"/> when given (e.g. the same model on a device).
     /// </summary>
     public static EvalResult Evaluate(
         string label, TransformerModel model, bool useAdapter, ITokenizer tokenizer, IReadOnlyList<string> prompts,
-        IProbabilityScorer scorer, IRewardFunction? reward, EvalOptions options, TransformerModel? reference = null, Action<int>? onBatch = null)
+        IProbabilityScorer scorer, IRewardFunction? reward, EvalOptions options, TransformerModel? reference = null, Action<int>? onBatch = null,
+        Func<IReadOnlyList<int[]>, GenerationOptions, GenerationResult>? generate = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -52,7 +54,7 @@ public static class PpoEvaluation
             throw new InvalidInputException($"the tokenizer has {tokenizer.VocabSize} tokens but the model's vocabulary has {model.Config.VocabSize}.");
         reference ??= model;
         bool sameAsReference = ReferenceEquals(reference, model) && (!useAdapter || model.Adapter is null);
-        var gen = new Generator(model);
+        generate ??= new Generator(model).Generate;
         int eos = tokenizer.EosId ?? -1;
         double tox = 0, rew = 0, kl = 0, len = 0;
         int v = model.Config.VocabSize;
@@ -70,7 +72,7 @@ public static class PpoEvaluation
                 if (ids[i].Length > room) ids[i] = ids[i][^room..];
             }
 
-            var res = gen.Generate(ids, new GenerationOptions(options.MaxNewTokens, options.Temperature, EosTokenId: eos,
+            var res = generate(ids, new GenerationOptions(options.MaxNewTokens, options.Temperature, EosTokenId: eos,
                 Seed: options.Seed + (ulong)start, PadTokenId: Math.Max(0, eos), UseAdapter: useAdapter));
             var texts = new string[k];
             for (int i = 0; i < k; i++)

@@ -18,9 +18,10 @@ public sealed partial class PpoTrainer
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         Directory.CreateDirectory(directory);
+        SyncHost();
         var t = new NamedTensors(directory);
         t.Add("policy.trainable", [trainable.Length], (float[])trainable.Clone());
-        t.Add("value_head", [ValueHead.Parameters.Length], (float[])ValueHead.Parameters.Clone());
+        t.Add("value_head", [valueHead.Parameters.Length], (float[])valueHead.Parameters.Clone());
         t.Add("adam.policy.m", [policyM.Length], (float[])policyM.Clone());
         t.Add("adam.policy.v", [policyV.Length], (float[])policyV.Clone());
         t.Add("adam.head.m", [headM.Length], (float[])headM.Clone());
@@ -51,12 +52,15 @@ public sealed partial class PpoTrainer
             throw new InvalidInputException($"{statePath} was written for {(state.UsesLora ? "LoRA" : "full fine-tuning")} with {state.TrainableLength} trained weights; this trainer has {trainable.Length}.");
         if (state.Seed != Options.Seed) throw new InvalidInputException($"{statePath} was written with seed {state.Seed}, this run uses {Options.Seed}.");
         var t = Safetensors.Read(Path.Combine(directory, TensorsFileName));
+        SyncHost();
         t.Get("policy.trainable", [trainable.Length]).CopyTo(trainable, 0);
-        t.Get("value_head", [ValueHead.Parameters.Length]).CopyTo(ValueHead.Parameters, 0);
+        t.Get("value_head", [valueHead.Parameters.Length]).CopyTo(valueHead.Parameters, 0);
         t.Get("adam.policy.m", [policyM.Length]).CopyTo(policyM, 0);
         t.Get("adam.policy.v", [policyV.Length]).CopyTo(policyV, 0);
         t.Get("adam.head.m", [headM.Length]).CopyTo(headM, 0);
         t.Get("adam.head.v", [headV.Length]).CopyTo(headV, 0);
+        // The host now holds the state: the next device step uploads it.
+        deviceStateResident = false;
         Iteration = state.Iteration;
         OptimizerSteps = state.OptimizerSteps;
         Kl.Value = state.KlCoef;

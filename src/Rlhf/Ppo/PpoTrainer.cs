@@ -34,8 +34,14 @@ public sealed partial class PpoTrainer : IDisposable
     private readonly ComputeClock compute = new();
 
     // The policy update on a GPU (Options.Device other than "cpu"); its state is mirrored to the host arrays around each Update.
+    private readonly TransformerModel policyModel, referenceModel;
+    private readonly ScoreHead valueHead;
+
+    // The PPO work on a GPU (Options.Device other than "cpu"). Its trained state (weights, value head, AdamW moments)
+    // goes up once and stays there across iterations (resident); the host arrays are brought up to date (hostStale
+    // cleared) only when read: the public Policy/ValueHead/TrainableParameters, checkpoints, an ONNX rollout sampler, Dispose.
     private readonly Rlhf.Compute.DevicePolicyUpdate? deviceUpdate;
-    private bool deviceStateResident;
+    private bool deviceStateResident, hostStale;
 
     /// <summary>
     /// Prepares a trainer (no work yet besides encoding the prompts). With <c>options.LoraRank</c> &gt; 0 an adapter is
@@ -56,7 +62,7 @@ public sealed partial class PpoTrainer : IDisposable
             throw new InvalidInputException($"the tokenizer has {tokenizer.VocabSize} tokens but the model's vocabulary has {policy.Config.VocabSize}.");
         if (prompts.Count == 0) throw new InvalidInputException("no prompts given.");
         Options = options;
-        Policy = policy;
+        policyModel = policy;
         this.tokenizer = tokenizer;
         vocab = policy.Config.VocabSize;
         dim = policy.Config.ModelDim;
@@ -82,7 +88,7 @@ public sealed partial class PpoTrainer : IDisposable
                 policy.AttachAdapter(new LoraConfig(options.LoraRank, options.LoraAlpha, targets), Mix(options.Seed, 0, 101));
             }
 
-            Reference = policy;
+            referenceModel = policy;
             trainable = policy.Adapter!.Parameters;
             trainableGrad = policy.Adapter.Gradients;
         }
@@ -99,43 +105,74 @@ public sealed partial class PpoTrainer : IDisposable
                 throw new InvalidInputException("the reference model's configuration differs from the policy's.");
             }
 
-            Reference = reference;
+            referenceModel = reference;
             trainable = policy.Parameters;
             trainableGrad = policy.Gradients;
         }
 
-        ValueHead = ScoreHead.Value(dim);
-        ValueHead.InitializeRandom(Mix(options.Seed, 0, 102));
+        valueHead = ScoreHead.Value(dim);
+        valueHead.InitializeRandom(Mix(options.Seed, 0, 102));
         policyM = new float[trainable.Length];
         policyV = new float[trainable.Length];
-        headM = new float[ValueHead.Parameters.Length];
-        headV = new float[ValueHead.Parameters.Length];
+        headM = new float[valueHead.Parameters.Length];
+        headV = new float[valueHead.Parameters.Length];
         Kl = new KlController(options.InitialKlCoef, options.AdaptiveKl, options.TargetKl, options.KlHorizon);
         if (options.Device != "cpu")
         {
             // Before the rollout executor, so a missing GPU fails fast and leaves nothing open.
             var device = Rlhf.Compute.CausalLmBackends.OpenDevice(options.Device);
-            deviceUpdate = new Rlhf.Compute.DevicePolicyUpdate(device, policy, ownsDevice: true, reference: UsesLora ? null : Reference);
+            deviceUpdate = new Rlhf.Compute.DevicePolicyUpdate(device, policy, ownsDevice: true, reference: UsesLora ? null : referenceModel);
         }
 
         generator = RolloutSamplers.Create(options.RolloutBackend, policy, deviceUpdate);
     }
 
     /// <summary>Releases the rollout executor (an ONNX Runtime session and its exported graph, when used) and the device.</summary>
+    /// <remarks>On a device the trained state is copied back to the host objects first (<see cref="Policy"/>, <see cref="ValueHead"/>).</remarks>
     public void Dispose()
     {
-        generator.Dispose();
-        deviceUpdate?.Dispose();
+        try
+        {
+            SyncHost();
+        }
+        finally
+        {
+            generator.Dispose();
+            deviceUpdate?.Dispose();
+        }
     }
 
     public PpoOptions Options { get; }
 
-    public TransformerModel Policy { get; }
+    /// <summary>The policy (its host copy, brought up to date from the device first when the state lives there).</summary>
+    public TransformerModel Policy
+    {
+        get
+        {
+            SyncHost();
+            return policyModel;
+        }
+    }
 
     /// <summary>The frozen reference: <see cref="Policy"/> itself under LoRA (run with the adapter off), else a separate model.</summary>
-    public TransformerModel Reference { get; }
+    public TransformerModel Reference
+    {
+        get
+        {
+            SyncHost();
+            return referenceModel;
+        }
+    }
 
-    public ScoreHead ValueHead { get; }
+    /// <summary>The value head (its host copy, brought up to date from the device first when the state lives there).</summary>
+    public ScoreHead ValueHead
+    {
+        get
+        {
+            SyncHost();
+            return valueHead;
+        }
+    }
 
     public KlController Kl { get; }
 
@@ -147,8 +184,15 @@ public sealed partial class PpoTrainer : IDisposable
     /// <summary>AdamW steps taken.</summary>
     public int OptimizerSteps { get; private set; }
 
-    /// <summary>The trained weights: the adapter's flat buffer under LoRA, else the policy's parameters.</summary>
-    public ReadOnlySpan<float> TrainableParameters => trainable;
+    /// <summary>The trained weights: the adapter's flat buffer under LoRA, else the policy's parameters (host copy, brought up to date first).</summary>
+    public ReadOnlySpan<float> TrainableParameters
+    {
+        get
+        {
+            SyncHost();
+            return trainable;
+        }
+    }
 
     // torch.finfo(torch.float32).eps, which TRL adds to the running std.
     private const double FloatEpsilon = 1.1920928955078125e-07;
@@ -164,15 +208,21 @@ public sealed partial class PpoTrainer : IDisposable
         var rollout = Generate();
         double genS = sw.Elapsed.TotalSeconds;
         sw.Restart();
-        ComputeLogProbsAndValues(rollout);
+        // On a device the rollout's log-probs, values and advantages stay there (the host rollout keeps only the
+        // tokens, masks and scores); the minibatches gather their rows on the device and only metrics come back.
+        var device = deviceUpdate;
+        if (device != null) RolloutPassOnDevice(device, rollout);
+        else ComputeLogProbsAndValues(rollout);
         double refS = sw.Elapsed.TotalSeconds;
         sw.Restart();
         ScoreResponses(rollout);
         double scoreS = sw.Elapsed.TotalSeconds;
         sw.Restart();
         float beta = Kl.Value;
-        double meanKl = ComputeAdvantages(rollout);
-        var upd = Update(rollout);
+        double meanKl, explained = 0;
+        if (device != null) (meanKl, explained) = AdvantagesOnDevice(device, rollout);
+        else meanKl = ComputeAdvantages(rollout);
+        var upd = Update(rollout, device != null);
         Kl.Update(meanKl, rollout.Batch);
         double updS = sw.Elapsed.TotalSeconds;
         double totalS = total.Elapsed.TotalSeconds;
@@ -195,7 +245,7 @@ public sealed partial class PpoTrainer : IDisposable
             StdScore = rollout.Batch > 1 ? Math.Sqrt(raw2 / (rollout.Batch - 1)) : 0,
             MeanKl = meanKl,
             KlCoef = beta,
-            ExplainedVariance = ExplainedVariance(rollout),
+            ExplainedVariance = device != null ? explained : ExplainedVariance(rollout),
             MeanResponseLength = len / rollout.Batch,
             TokensPerSecond = tokens * (1 + Options.PpoEpochs) / totalS,
             GenerationSeconds = genS,
@@ -222,18 +272,15 @@ public sealed partial class PpoTrainer : IDisposable
 
         int eos = tokenizer.EosId ?? -1;
         GenerationResult result;
-        // A device sampler decodes from the device's weights: bring them up to the host's first (a no-op while resident).
-        bool upload = !deviceStateResident;
-        UploadDeviceState();
+        // The engine sampler decodes from the device's weights (uploaded once, then resident); ONNX reads the host's.
+        if (deviceUpdate != null && Options.RolloutBackend == RolloutBackend.Engine) UploadDeviceState();
+        else SyncHost();
         using (compute.Measure())
         {
             result = generator.Generate(chosen, new GenerationOptions(
                 Options.MaxNewTokens, Options.Temperature, Options.TopK, Options.TopP, eos, Seed: Mix(Options.Seed, Iteration, 1),
                 PadTokenId: Math.Max(0, eos), UseAdapter: true));
         }
-
-        // Decoding changes nothing on the device: the host copy is still current.
-        if (upload) deviceStateResident = false;
 
         int p = result.PromptLength, r = result.MaxNewTokens;
         var rollout = new PpoRollout(batch, p, r);
@@ -294,7 +341,6 @@ public sealed partial class PpoTrainer : IDisposable
         ArgumentNullException.ThrowIfNull(rollout);
         int mb = Options.MiniBatchSize, r = rollout.ResponseLength, s = rollout.SequenceLength;
         EnsureBuffers(mb, rollout);
-        bool upload = !deviceStateResident;
         UploadDeviceState();
         for (int start = 0; start < rollout.Batch; start += mb)
         {
@@ -310,15 +356,12 @@ public sealed partial class PpoTrainer : IDisposable
                 continue;
             }
 
-            using (compute.Measure()) Reference.Forward(tok, msk, k, s, computeLogits: false, useAdapter: false);
-            ResponseLogProbs(Reference, rollout, k, respTok, rollout.ReferenceLogProbs.AsSpan(start * r, k * r), default);
-            using (compute.Measure()) Policy.Forward(tok, msk, k, s, computeLogits: false, useAdapter: true);
-            ResponseLogProbs(Policy, rollout, k, respTok, rollout.OldLogProbs.AsSpan(start * r, k * r), default);
+            using (compute.Measure()) referenceModel.Forward(tok, msk, k, s, computeLogits: false, useAdapter: false);
+            ResponseLogProbs(referenceModel, rollout, k, respTok, rollout.ReferenceLogProbs.AsSpan(start * r, k * r), default);
+            using (compute.Measure()) policyModel.Forward(tok, msk, k, s, computeLogits: false, useAdapter: true);
+            ResponseLogProbs(policyModel, rollout, k, respTok, rollout.OldLogProbs.AsSpan(start * r, k * r), default);
             ResponseValues(rollout, msk, k, rollout.Values.AsSpan(start * r, k * r));
         }
-
-        // Forward passes change nothing on the device: the host copy is still current.
-        if (upload) deviceStateResident = false;
 
         // Masked positions never reach a loss; zero them so stored rollouts are clean.
         for (int i = 0; i < rollout.ResponseMask.Length; i++)
@@ -334,6 +377,8 @@ public sealed partial class PpoTrainer : IDisposable
     /// KL per token (k1 or k3 from old and reference log-probs), rewards = −β·KL + score at the last token, GAE,
     /// returns = advantages + values, then whitened advantages. Returns the mean over rows of Σ_t k1 (TRL objective/kl).
     /// </summary>
+    /// <remarks>This is the host computation (also with a device, for callers that hold a host rollout); <see cref="Step"/>
+    /// on a device computes the same on the device's copy of the rollout.</remarks>
     public double ComputeAdvantages(PpoRollout rollout)
     {
         ArgumentNullException.ThrowIfNull(rollout);
@@ -363,6 +408,12 @@ public sealed partial class PpoTrainer : IDisposable
     public PpoMetrics Update(PpoRollout rollout)
     {
         ArgumentNullException.ThrowIfNull(rollout);
+        return Update(rollout, onDevice: false);
+    }
+
+    /// <summary><see cref="Update"/>; with <paramref name="onDevice"/> the per-token inputs come from the device's rollout (<see cref="AdvantagesOnDevice"/>).</summary>
+    private PpoMetrics Update(PpoRollout rollout, bool onDevice)
+    {
         int batch = rollout.Batch, mb = Options.MiniBatchSize;
         EnsureBuffers(mb, rollout);
         var order = new int[batch];
@@ -376,7 +427,7 @@ public sealed partial class PpoTrainer : IDisposable
             for (int start = 0; start < batch && !stopped; start += mb)
             {
                 int k = Math.Min(mb, batch - start);
-                var st = TrainMinibatch(rollout, order.AsSpan(start, k));
+                var st = onDevice ? TrainRolloutMinibatchOnDevice(deviceUpdate!, rollout, order.AsSpan(start, k)) : TrainMinibatch(rollout, order.AsSpan(start, k));
                 pg += st.PolicyLoss;
                 vf += st.ValueLoss;
                 ent += st.Entropy;
@@ -388,8 +439,6 @@ public sealed partial class PpoTrainer : IDisposable
                 if (Options.EarlyStopping && st.ApproxKl > 1.5 * Options.EarlyStopKl) stopped = true;
             }
         }
-
-        DownloadDeviceState();
 
         return new PpoMetrics
         {
@@ -406,14 +455,10 @@ public sealed partial class PpoTrainer : IDisposable
         if (k == 0 || k > Options.MiniBatchSize) throw new ArgumentOutOfRangeException(nameof(rows), k, $"needs 1..{Options.MiniBatchSize} rows.");
         EnsureBuffers(Options.MiniBatchSize, rollout);
         int kr = k * r, ks = k * s;
+        CopyHostRows(rollout, rows);
         for (int i = 0; i < k; i++)
         {
             int row = rows[i];
-            if ((uint)row >= (uint)rollout.Batch) throw new ArgumentOutOfRangeException(nameof(rows), row, $"row index {row} at {i} is outside [0, {rollout.Batch}).");
-            rollout.Tokens.AsSpan(row * s, s).CopyTo(mbTokens.AsSpan(i * s));
-            rollout.Mask.AsSpan(row * s, s).CopyTo(mbMask.AsSpan(i * s));
-            rollout.ResponseTokens.AsSpan(row * r, r).CopyTo(mRespTokens.AsSpan(i * r));
-            rollout.ResponseMask.AsSpan(row * r, r).CopyTo(mRespMask.AsSpan(i * r));
             rollout.OldLogProbs.AsSpan(row * r, r).CopyTo(mOldLogp.AsSpan(i * r));
             rollout.Values.AsSpan(row * r, r).CopyTo(mOldValues.AsSpan(i * r));
             rollout.Advantages.AsSpan(row * r, r).CopyTo(mAdv.AsSpan(i * r));
@@ -427,8 +472,8 @@ public sealed partial class PpoTrainer : IDisposable
         if (deviceUpdate != null) return TrainMinibatchOnDevice(deviceUpdate, k, s, p);
         // Only the trained buffer: under LoRA the engine's base-gradient buffer is never written, so its pages stay untouched.
         Array.Clear(trainableGrad);
-        Array.Clear(ValueHead.Gradients);
-        using (compute.Measure()) Policy.Forward(tokens, mask, k, s, computeLogits: false, useAdapter: true);
+        Array.Clear(valueHead.Gradients);
+        using (compute.Measure()) policyModel.Forward(tokens, mask, k, s, computeLogits: false, useAdapter: true);
         var newLogp = mNewLogp.AsSpan(0, kr);
         var entropy = mEntropy.AsSpan(0, kr);
         var lse = mLse.AsSpan(0, kr);
@@ -437,14 +482,14 @@ public sealed partial class PpoTrainer : IDisposable
         if (keepLogits)
         {
             using var measured = compute.Measure();
-            Policy.ComputeLogits(p - 1, r, k, s, logitChunk.AsSpan(0, k * r * vocab));
+            policyModel.ComputeLogits(p - 1, r, k, s, logitChunk.AsSpan(0, k * r * vocab));
         }
 
         for (int i = 0; i < k; i++)
         {
             using var measured = compute.Measure();
             var chunk = RowLogits(keepLogits, i, r);
-            if (!keepLogits) Policy.ComputeLogits(i * s + p - 1, r, chunk);
+            if (!keepLogits) policyModel.ComputeLogits(i * s + p - 1, r, chunk);
             TokenStatistics.Compute(chunk, respTok.Slice(i * r, r), vocab, t, newLogp.Slice(i * r, r), entropy.Slice(i * r, r), lse.Slice(i * r, r));
         }
 
@@ -476,15 +521,15 @@ public sealed partial class PpoTrainer : IDisposable
         {
             using var measured = compute.Measure();
             var chunk = RowLogits(keepLogits, i, r);
-            if (!keepLogits) Policy.ComputeLogits(i * s + p - 1, r, chunk);
+            if (!keepLogits) policyModel.ComputeLogits(i * s + p - 1, r, chunk);
             TokenStatistics.Backward(chunk, respTok.Slice(i * r, r), vocab, t, lse.Slice(i * r, r), entropy.Slice(i * r, r), gradLogp.Slice(i * r, r), gradEnt.Slice(i * r, r));
-            if (!keepLogits) Policy.AccumulateLogitsGradient(i * s + p - 1, r, chunk);
+            if (!keepLogits) policyModel.AccumulateLogitsGradient(i * s + p - 1, r, chunk);
         }
 
         if (keepLogits)
         {
             using var measured = compute.Measure();
-            Policy.AccumulateLogitsGradient(p - 1, r, k, s, logitChunk.AsSpan(0, k * r * vocab));
+            policyModel.AccumulateLogitsGradient(p - 1, r, k, s, logitChunk.AsSpan(0, k * r * vocab));
         }
 
         var dScores = headGrad.AsSpan(0, ks);
@@ -496,13 +541,13 @@ public sealed partial class PpoTrainer : IDisposable
         OptimizerSteps++;
         using (compute.Measure())
         {
-            ValueHead.Backward(dScores, Policy.FinalHidden, mask, k, s, dHidden);
-            Policy.Backward(default, dHidden);
-            ReadOnlySpan<Memory<float>> grads = [trainableGrad, ValueHead.Gradients];
+            valueHead.Backward(dScores, policyModel.FinalHidden, mask, k, s, dHidden);
+            policyModel.Backward(default, dHidden);
+            ReadOnlySpan<Memory<float>> grads = [trainableGrad, valueHead.Gradients];
             if (Options.MaxGradNorm > 0) norm = KernelClipping.ClipByGlobalNorm(grads, Options.MaxGradNorm);
             else norm = KernelClipping.GlobalNorm(grads);
             KernelAdamW.Step(trainable, trainableGrad, policyM, policyV, OptimizerSteps, Options.LearningRate, Options.AdamBeta1, Options.AdamBeta2, Options.AdamEpsilon, Options.WeightDecay);
-            KernelAdamW.Step(ValueHead.Parameters, ValueHead.Gradients, headM, headV, OptimizerSteps, Options.LearningRate, Options.AdamBeta1, Options.AdamBeta2, Options.AdamEpsilon, Options.WeightDecay);
+            KernelAdamW.Step(valueHead.Parameters, valueHead.Gradients, headM, headV, OptimizerSteps, Options.LearningRate, Options.AdamBeta1, Options.AdamBeta2, Options.AdamEpsilon, Options.WeightDecay);
         }
 
         return new PpoMetrics
@@ -512,40 +557,103 @@ public sealed partial class PpoTrainer : IDisposable
         };
     }
 
-    private PpoMetrics TrainMinibatchOnDevice(Rlhf.Compute.DevicePolicyUpdate update, int k, int s, int p)
+    /// <summary>The tokens, masks and response tokens/mask of <paramref name="rows"/> into the minibatch buffers (rows checked).</summary>
+    private void CopyHostRows(PpoRollout rollout, ReadOnlySpan<int> rows)
     {
-        using var measured = compute.Measure();
-        int kr = k * (s - p);
-        bool upload = !deviceStateResident;
-        UploadDeviceState();
-        OptimizerSteps++;
-        var o = Options;
-        var st = update.TrainMinibatch(mbTokens.AsSpan(0, k * s), mbMask.AsSpan(0, k * s), mRespTokens.AsSpan(0, kr), mRespMask.AsSpan(0, kr),
-            mOldLogp.AsSpan(0, kr), mOldValues.AsSpan(0, kr), mAdv.AsSpan(0, kr), mRet.AsSpan(0, kr), k, s, p, OptimizerSteps,
-            new Rlhf.Compute.PolicyUpdateSettings(o.Temperature, o.ClipRange, o.ValueClipRange, o.ValueCoef, o.EntropyCoef, o.MaxGradNorm,
-                o.LearningRate, o.AdamBeta1, o.AdamBeta2, o.AdamEpsilon, o.WeightDecay));
-        if (upload) DownloadDeviceState();
-        return new PpoMetrics
+        int r = rollout.ResponseLength, s = rollout.SequenceLength;
+        for (int i = 0; i < rows.Length; i++)
         {
-            PolicyLoss = st.PolicyLoss, ValueLoss = st.ValueLoss, Entropy = st.Entropy, ClipFraction = st.ClipFraction, ApproxKl = st.ApproxKl,
-            ValueClipFraction = st.ValueClipFraction, GradNorm = st.GradNorm, MinibatchSteps = 1,
-        };
+            int row = rows[i];
+            if ((uint)row >= (uint)rollout.Batch) throw new ArgumentOutOfRangeException(nameof(rows), row, $"row index {row} at {i} is outside [0, {rollout.Batch}).");
+            rollout.Tokens.AsSpan(row * s, s).CopyTo(mbTokens.AsSpan(i * s));
+            rollout.Mask.AsSpan(row * s, s).CopyTo(mbMask.AsSpan(i * s));
+            rollout.ResponseTokens.AsSpan(row * r, r).CopyTo(mRespTokens.AsSpan(i * r));
+            rollout.ResponseMask.AsSpan(row * r, r).CopyTo(mRespMask.AsSpan(i * r));
+        }
     }
 
+    private Rlhf.Compute.PolicyUpdateSettings DeviceSettings()
+    {
+        var o = Options;
+        return new Rlhf.Compute.PolicyUpdateSettings(o.Temperature, o.ClipRange, o.ValueClipRange, o.ValueCoef, o.EntropyCoef, o.MaxGradNorm,
+            o.LearningRate, o.AdamBeta1, o.AdamBeta2, o.AdamEpsilon, o.WeightDecay);
+    }
+
+    /// <summary>The rollout pass of <see cref="Step"/> on a device: log-probs and values into the device's rollout, nothing back.</summary>
+    private void RolloutPassOnDevice(Rlhf.Compute.DevicePolicyUpdate update, PpoRollout rollout)
+    {
+        int mb = Options.MiniBatchSize, r = rollout.ResponseLength, s = rollout.SequenceLength;
+        UploadDeviceState();
+        using var measured = compute.Measure();
+        update.BeginRollout(rollout.Batch, r);
+        for (int start = 0; start < rollout.Batch; start += mb)
+        {
+            int k = Math.Min(mb, rollout.Batch - start);
+            update.RolloutLogProbsAndValues(rollout.Tokens.AsSpan(start * s, k * s), rollout.Mask.AsSpan(start * s, k * s),
+                rollout.ResponseTokens.AsSpan(start * r, k * r), start, k, s, rollout.PromptLength, Options.Temperature);
+        }
+    }
+
+    /// <summary><see cref="ComputeAdvantages"/> on the device's rollout (after <see cref="ScoreResponses"/>): returns the mean KL and the explained variance.</summary>
+    private (double MeanKl, double ExplainedVariance) AdvantagesOnDevice(Rlhf.Compute.DevicePolicyUpdate update, PpoRollout rollout)
+    {
+        using var measured = compute.Measure();
+        var a = update.RolloutAdvantages(rollout.ResponseMask, rollout.Scores, Options.KlEstimator == KlEstimator.K3, Kl.Value, Options.Gamma, Options.Lambda);
+        return (a.MeanKl, a.ExplainedVariance);
+    }
+
+    /// <summary><see cref="TrainMinibatch"/> on rows of the device's rollout: only the rows' host tokens and masks go up.</summary>
+    private PpoMetrics TrainRolloutMinibatchOnDevice(Rlhf.Compute.DevicePolicyUpdate update, PpoRollout rollout, ReadOnlySpan<int> rows)
+    {
+        int k = rows.Length, r = rollout.ResponseLength, s = rollout.SequenceLength, kr = k * r;
+        EnsureBuffers(Options.MiniBatchSize, rollout);
+        CopyHostRows(rollout, rows);
+        UploadDeviceState();
+        using var measured = compute.Measure();
+        OptimizerSteps++;
+        var st = update.TrainRolloutMinibatch(mbTokens.AsSpan(0, k * s), mbMask.AsSpan(0, k * s), mRespTokens.AsSpan(0, kr), mRespMask.AsSpan(0, kr),
+            rows, s, rollout.PromptLength, OptimizerSteps, DeviceSettings());
+        hostStale = true;
+        return Metrics(st);
+    }
+
+    private static PpoMetrics Metrics(in Rlhf.Compute.PolicyUpdateStats st) => new()
+    {
+        PolicyLoss = st.PolicyLoss, ValueLoss = st.ValueLoss, Entropy = st.Entropy, ClipFraction = st.ClipFraction, ApproxKl = st.ApproxKl,
+        ValueClipFraction = st.ValueClipFraction, GradNorm = st.GradNorm, MinibatchSteps = 1,
+    };
+
+    private PpoMetrics TrainMinibatchOnDevice(Rlhf.Compute.DevicePolicyUpdate update, int k, int s, int p)
+    {
+        int kr = k * (s - p);
+        UploadDeviceState();
+        using var measured = compute.Measure();
+        OptimizerSteps++;
+        var st = update.TrainMinibatch(mbTokens.AsSpan(0, k * s), mbMask.AsSpan(0, k * s), mRespTokens.AsSpan(0, kr), mRespMask.AsSpan(0, kr),
+            mOldLogp.AsSpan(0, kr), mOldValues.AsSpan(0, kr), mAdv.AsSpan(0, kr), mRet.AsSpan(0, kr), k, s, p, OptimizerSteps, DeviceSettings());
+        hostStale = true;
+        return Metrics(st);
+    }
+
+    /// <summary>Puts the host's state on the device unless it is there already (from construction, a checkpoint load).</summary>
     private void UploadDeviceState()
     {
         if (deviceUpdate is null || deviceStateResident) return;
-        deviceUpdate.UploadState(trainable, ValueHead.Parameters, policyM, policyV, headM, headV);
+        deviceUpdate.UploadState(trainable, valueHead.Parameters, policyM, policyV, headM, headV);
         deviceStateResident = true;
     }
 
-    /// <summary>The host policy samples the next rollouts and checkpoints read the host arrays, so the state comes back after each update.</summary>
-    private void DownloadDeviceState()
+    /// <summary>Brings the host arrays up to date with the device's state after device steps (the state stays resident there).</summary>
+    private void SyncHost()
     {
-        if (deviceUpdate is null || !deviceStateResident) return;
-        deviceUpdate.DownloadState(trainable, ValueHead.Parameters, policyM, policyV, headM, headV);
-        deviceStateResident = false;
+        if (deviceUpdate is null || !hostStale) return;
+        deviceUpdate.DownloadState(trainable, valueHead.Parameters, policyM, policyV, headM, headV);
+        hostStale = false;
+        StateDownloads++;
     }
+
+    /// <summary>How many times the device's trained state was copied back to the host (for tests: none between iterations).</summary>
+    internal int StateDownloads { get; private set; }
 
     /// <summary>Total loss of the last statistics: policy + c1·value − c2·entropy.</summary>
     public double TotalLoss(PpoMetrics m)
@@ -589,7 +697,7 @@ public sealed partial class PpoTrainer : IDisposable
     {
         int r = rollout.ResponseLength, s = rollout.SequenceLength, p = rollout.PromptLength;
         var all = headAll.AsSpan(0, k * s);
-        using (compute.Measure()) ValueHead.Forward(Policy.FinalHidden, mask, k, s, all);
+        using (compute.Measure()) valueHead.Forward(policyModel.FinalHidden, mask, k, s, all);
         for (int i = 0; i < k; i++) all.Slice(i * s + p - 1, r).CopyTo(values.Slice(i * r, r));
     }
 

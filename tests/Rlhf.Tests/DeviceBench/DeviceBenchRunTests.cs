@@ -29,6 +29,8 @@ public class DeviceBenchRunTests
             Assert.That(p.ExitCode, Is.EqualTo(0), stdout.Result + stderr.Result);
             string report = File.ReadAllText(Path.Combine(outDir, "device-report.md"));
             Assert.That(report, Does.Contain("| GAE advantages").And.Contain("| token log-probs").And.Contain("| AdamW parameters"));
+            Assert.That(report, Does.Contain("| PPO rollout on the device").And.Contain("| PPO update from the device rollout"));
+            Assert.That(report, Does.Contain("| decoding picks on the device (sampled").And.Contain("| decoding picks on the device (greedy)"));
             Assert.That(report, Does.Not.Contain("FAIL"));
         }
         finally
