@@ -502,8 +502,12 @@ public sealed partial class PpoTrainer : IDisposable
         ValueLossStats vl;
         using (compute.Measure())
         {
-            pl = PolicyLoss.Compute(newLogp, mOldLogp.AsSpan(0, kr), mAdv.AsSpan(0, kr), respMask, gradLogp, k, r, Options.ClipRange);
-            vl = ValueLoss.Compute(values, mOldValues.AsSpan(0, kr), mRet.AsSpan(0, kr), respMask, gradV, k, r, Options.ValueClipRange, Options.ValueCoef);
+            // One count of the minibatch's mask serves both losses.
+            int validTokens = MaskCount.Count(respMask);
+            pl = PolicyLoss.Compute(newLogp, mOldLogp.AsSpan(0, kr), mAdv.AsSpan(0, kr), respMask, gradLogp, k, r, Options.ClipRange,
+                validCount: validTokens);
+            vl = ValueLoss.Compute(values, mOldValues.AsSpan(0, kr), mRet.AsSpan(0, kr), respMask, gradV, k, r, Options.ValueClipRange,
+                Options.ValueCoef, validTokens);
         }
 
         double entSum = 0;
