@@ -1,11 +1,9 @@
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using Rlhf.Checkpoints;
 using Rlhf.Formats;
 using Rlhf.Model;
 using Rlhf.Tests.Cli;
 using Rlhf.Tests.Formats;
-using Rlhf.Tokenizers;
 
 namespace Rlhf.Tests.Cuda;
 
@@ -15,10 +13,7 @@ public class DeviceGenerationCliTests
 {
     private static void Setup(TempDir dir)
     {
-        var model = new TransformerModel(TransformerConfig.Gpt2(ByteTokenizer.Size, 32, 8, 1, 2));
-        model.InitializeRandom(3, 0.3f);
-        ModelCheckpoint.SaveHf(model, dir.File("model"));
-        File.WriteAllLines(dir.File("prompts.jsonl"), ["{\"prompt\": \"hi\"}", "{\"prompt\": \"so we\"}", "{\"prompt\": \"a\"}"]);
+        var model = DeviceCli.SaveTinyModel(dir, 3, 0.3f, "hi", "so we", "a");
 
         // A PEFT adapter with non-zero B, so "after" samples differ from "before".
         var adapter = model.AttachAdapter(LoraConfig.Default(model.Config.Family, 2), 4);
@@ -41,10 +36,7 @@ public class DeviceGenerationCliTests
     {
         using var dir = new TempDir();
         Setup(dir);
-        var cpu = CliRunner.Run(dir.Path, Generate(dir, "cpu", "cpu.jsonl"));
-        var dev = CliRunner.Run(dir.Path, Generate(dir, "ilgpu-cpu", "dev.jsonl"));
-        Assert.That(cpu.ExitCode, Is.EqualTo(0), cpu.Stderr);
-        Assert.That(dev.ExitCode, Is.EqualTo(0), dev.Stderr);
+        DeviceCli.RunOnCpuAndTestDevice(dir, (device, output) => Generate(dir, device, output), "cpu.jsonl", "dev.jsonl");
         var want = File.ReadAllLines(dir.File("cpu.jsonl"));
         Assert.That(want, Has.Length.EqualTo(3));
         Assert.That(File.ReadAllLines(dir.File("dev.jsonl")), Is.EqualTo(want), "the same sampled tokens, so the same file");
@@ -55,10 +47,7 @@ public class DeviceGenerationCliTests
     {
         using var dir = new TempDir();
         Setup(dir);
-        var cpu = CliRunner.Run(dir.Path, Eval(dir, "cpu", "cpu-eval"));
-        var dev = CliRunner.Run(dir.Path, Eval(dir, "ilgpu-cpu", "dev-eval"));
-        Assert.That(cpu.ExitCode, Is.EqualTo(0), cpu.Stderr);
-        Assert.That(dev.ExitCode, Is.EqualTo(0), dev.Stderr);
+        DeviceCli.RunOnCpuAndTestDevice(dir, (device, output) => Eval(dir, device, output), "cpu-eval", "dev-eval");
         var a = Results(dir.File("cpu-eval"));
         var b = Results(dir.File("dev-eval"));
         Assert.That(a, Has.Count.EqualTo(2));
@@ -78,27 +67,11 @@ public class DeviceGenerationCliTests
         using var dir = new TempDir();
         Setup(dir);
         var runs = new[] { Generate(dir, "cuda", "gen.jsonl"), Eval(dir, "cuda", "eval-out") }.Select(a => (a[0], CliRunner.Run(dir.Path, a))).ToList();
-        if (NativeLibrary.TryLoad("libcuda.so.1", out nint driver))
+        DeviceCli.AssertCudaWorksOrFailsCleanly(runs, () =>
         {
-            // A GPU machine: the run either works or names the missing piece (a device or cuBLAS).
-            NativeLibrary.Free(driver);
-            foreach (var (name, r) in runs)
-            {
-                Assert.That(r.ExitCode, Is.EqualTo(0).Or.EqualTo(2), name + ": " + r.Stderr);
-                if (r.ExitCode == 2) Assert.That(r.Stderr, Does.Contain("CUDA device").Or.Contain("cuBLAS"), name);
-            }
-
-            return;
-        }
-
-        foreach (var (name, r) in runs)
-        {
-            Assert.That(r.ExitCode, Is.EqualTo(2), name + ": " + r.Stdout + r.Stderr);
-            Assert.That(r.Stderr, Does.Contain("no NVIDIA driver found"), name);
-        }
-
-        Assert.That(File.Exists(dir.File("gen.jsonl")), Is.False, "generate-completions wrote nothing");
-        Assert.That(Directory.Exists(dir.File("eval-out")), Is.False, "eval wrote nothing");
+            Assert.That(File.Exists(dir.File("gen.jsonl")), Is.False, "generate-completions wrote nothing");
+            Assert.That(Directory.Exists(dir.File("eval-out")), Is.False, "eval wrote nothing");
+        });
     }
 
     private static List<(double Toxicity, double Reward, double Kl, double Length)> Results(string run)

@@ -1,10 +1,6 @@
-using System.Runtime.InteropServices;
 using System.Text.Json;
-using Rlhf.Checkpoints;
-using Rlhf.Model;
 using Rlhf.Tests.Cli;
 using Rlhf.Tests.Formats;
-using Rlhf.Tokenizers;
 
 namespace Rlhf.Tests.Cuda;
 
@@ -14,11 +10,8 @@ public class DeviceOptionCliTests
 {
     private static string Setup(TempDir dir)
     {
-        var model = new TransformerModel(TransformerConfig.Gpt2(ByteTokenizer.Size, 32, 8, 1, 2));
-        model.InitializeRandom(2, 0.1f);
-        ModelCheckpoint.SaveHf(model, dir.File("model"));
+        DeviceCli.SaveTinyModel(dir, 2, 0.1f, "hi", "so");
         File.WriteAllLines(dir.File("sft.jsonl"), ["{\"prompt\": \"hi\", \"response\": \"ok\"}", "{\"prompt\": \"yo\", \"response\": \"no!\"}", "{\"prompt\": \"ab\", \"response\": \"cd\"}"]);
-        File.WriteAllLines(dir.File("prompts.jsonl"), ["{\"prompt\": \"hi\"}", "{\"prompt\": \"so\"}"]);
         return dir.File("model");
     }
 
@@ -31,10 +24,7 @@ public class DeviceOptionCliTests
     {
         using var dir = new TempDir();
         Setup(dir);
-        var cpu = CliRunner.Run(dir.Path, Sft(dir, "cpu", "cpu-run"));
-        var dev = CliRunner.Run(dir.Path, Sft(dir, "ilgpu-cpu", "dev-run"));
-        Assert.That(cpu.ExitCode, Is.EqualTo(0), cpu.Stderr);
-        Assert.That(dev.ExitCode, Is.EqualTo(0), dev.Stderr);
+        DeviceCli.RunOnCpuAndTestDevice(dir, (device, output) => Sft(dir, device, output), "cpu-run", "dev-run");
         var a = Metrics(dir.File("cpu-run"));
         var b = Metrics(dir.File("dev-run"));
         Assert.That(b, Has.Count.EqualTo(a.Count).And.Count.GreaterThanOrEqualTo(5));
@@ -50,30 +40,14 @@ public class DeviceOptionCliTests
         var sft = CliRunner.Run(dir.Path, Sft(dir, "cuda", "run"));
         var ppo = CliRunner.Run(dir.Path, "ppo", "--model", dir.File("model"), "--tokenizer", "byte", "--prompts", dir.File("prompts.jsonl"),
             "--reward", "keyword:a", "--out", dir.File("ppo-run"), "--steps", "1", "--batch-size", "2", "--mini-batch-size", "2", "--max-new-tokens", "2", "--device", "cuda");
-        if (NativeLibrary.TryLoad("libcuda.so.1", out nint driver))
+        DeviceCli.AssertCudaWorksOrFailsCleanly([("sft", sft), ("ppo", ppo)], () =>
         {
-            // A GPU machine: the run either works or names the missing piece (a device or cuBLAS).
-            NativeLibrary.Free(driver);
-            foreach (var r in new[] { sft, ppo })
+            foreach (var run in new[] { "run", "ppo-run" })
             {
-                Assert.That(r.ExitCode, Is.EqualTo(0).Or.EqualTo(2), r.Stderr);
-                if (r.ExitCode == 2) Assert.That(r.Stderr, Does.Contain("CUDA device").Or.Contain("cuBLAS"));
+                var path = dir.File(run);
+                Assert.That(!Directory.Exists(path) || !Directory.EnumerateFileSystemEntries(path).Any(), $"{run} is left with files: nothing is written before the device opens");
             }
-
-            return;
-        }
-
-        foreach (var r in new[] { sft, ppo })
-        {
-            Assert.That(r.ExitCode, Is.EqualTo(2), r.Stdout + r.Stderr);
-            Assert.That(r.Stderr, Does.Contain("no NVIDIA driver found"));
-        }
-
-        foreach (var run in new[] { "run", "ppo-run" })
-        {
-            var path = dir.File(run);
-            Assert.That(!Directory.Exists(path) || !Directory.EnumerateFileSystemEntries(path).Any(), $"{run} is left with files: nothing is written before the device opens");
-        }
+        });
     }
 
     [Test]

@@ -1,10 +1,7 @@
 using System.Text.Json;
 using Rlhf.Checkpoints;
 using Rlhf.Formats;
-using Rlhf.Model;
-using Rlhf.Tests.Cli;
 using Rlhf.Tests.Formats;
-using Rlhf.Tokenizers;
 
 namespace Rlhf.Tests.Cuda;
 
@@ -21,14 +18,8 @@ public class DevicePpoCliTests
     public void ThreeIterationsWithACheckpointMatchTheCpuRun()
     {
         using var dir = new TempDir();
-        var model = new TransformerModel(TransformerConfig.Gpt2(ByteTokenizer.Size, 32, 8, 1, 2));
-        model.InitializeRandom(2, 0.3f);
-        ModelCheckpoint.SaveHf(model, dir.File("model"));
-        File.WriteAllLines(dir.File("prompts.jsonl"), ["{\"prompt\": \"hi\"}", "{\"prompt\": \"see\"}", "{\"prompt\": \"we\"}"]);
-        var cpu = CliRunner.Run(dir.Path, Ppo(dir, "cpu", "cpu-run"));
-        var dev = CliRunner.Run(dir.Path, Ppo(dir, "ilgpu-cpu", "dev-run"));
-        Assert.That(cpu.ExitCode, Is.EqualTo(0), cpu.Stderr);
-        Assert.That(dev.ExitCode, Is.EqualTo(0), dev.Stderr);
+        DeviceCli.SaveTinyModel(dir, 2, 0.3f, "hi", "see", "we");
+        DeviceCli.RunOnCpuAndTestDevice(dir, (device, output) => Ppo(dir, device, output), "cpu-run", "dev-run");
 
         var a = Metrics(dir.File("cpu-run"));
         var b = Metrics(dir.File("dev-run"));
