@@ -127,32 +127,44 @@ public static unsafe class PolicyLoss
                 Vector512<float> accLoss = default, accKl = default, accRatio = default;
                 var accKept = Vector512<int>.Zero;
                 int begin = i;
-                // Two vectors per iteration with one range test: two independent dependency chains for the core to
-                // overlap (8 % faster on one thread than one vector per iteration).
-                for (; i + 32 <= end; i += 32)
+                // Four vectors per iteration, one branch for the common case (all log-ratios small): independent
+                // dependency chains for the core to overlap (10 % faster on one thread than one vector at a time).
+                for (; i + 64 <= end; i += 64)
                 {
                     var (d0, a0) = LoadValid(pNew, pOld, pAdv, pMask, i);
                     var (d1, a1) = LoadValid(pNew, pOld, pAdv, pMask, i + 16);
+                    var (d2, a2) = LoadValid(pNew, pOld, pAdv, pMask, i + 32);
+                    var (d3, a3) = LoadValid(pNew, pOld, pAdv, pMask, i + 48);
                     var dd0 = d0 * d0;
                     var dd1 = d1 * d1;
+                    var dd2 = d2 * d2;
+                    var dd3 = d3 * d3;
                     // d² doubles as the range test (NaN fails it and takes the general path, which propagates it).
                     // Each vector picks its own path, so the bits equal a one-vector-at-a-time loop's.
                     bool near0 = Vector512.LessThanOrEqualAll(dd0, nearZero);
                     bool near1 = Vector512.LessThanOrEqualAll(dd1, nearZero);
-                    Vector512<float> q0, q1;
-                    if (near0 && near1)
+                    bool near2 = Vector512.LessThanOrEqualAll(dd2, nearZero);
+                    bool near3 = Vector512.LessThanOrEqualAll(dd3, nearZero);
+                    Vector512<float> q0, q1, q2, q3;
+                    if (near0 & near1 & near2 & near3)
                     {
                         q0 = PpoMath.ExpM1NearZero(d0);
                         q1 = PpoMath.ExpM1NearZero(d1);
+                        q2 = PpoMath.ExpM1NearZero(d2);
+                        q3 = PpoMath.ExpM1NearZero(d3);
                     }
                     else
                     {
                         q0 = near0 ? PpoMath.ExpM1NearZero(d0) : PpoMath.Exp(d0) - Vector512<float>.One;
                         q1 = near1 ? PpoMath.ExpM1NearZero(d1) : PpoMath.Exp(d1) - Vector512<float>.One;
+                        q2 = near2 ? PpoMath.ExpM1NearZero(d2) : PpoMath.Exp(d2) - Vector512<float>.One;
+                        q3 = near3 ? PpoMath.ExpM1NearZero(d3) : PpoMath.Exp(d3) - Vector512<float>.One;
                     }
 
                     Accumulate(q0, a0, dd0, lo, hi, minusGs, pGrad + i, ref accLoss, ref accKept, ref accKl, ref accRatio);
                     Accumulate(q1, a1, dd1, lo, hi, minusGs, pGrad + i + 16, ref accLoss, ref accKept, ref accKl, ref accRatio);
+                    Accumulate(q2, a2, dd2, lo, hi, minusGs, pGrad + i + 32, ref accLoss, ref accKept, ref accKl, ref accRatio);
+                    Accumulate(q3, a3, dd3, lo, hi, minusGs, pGrad + i + 48, ref accLoss, ref accKept, ref accKl, ref accRatio);
                 }
 
                 for (; i + 16 <= end; i += 16)

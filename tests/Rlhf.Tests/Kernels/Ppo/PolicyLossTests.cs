@@ -132,8 +132,8 @@ public class PolicyLossTests
     [Test]
     public void NaNAtAValidTokenThrowsOnTheVectorPaths([Values(0, 1, 2)] int which, [Values(0.1f, 3f)] float spread, [Values(37, 70)] int index)
     {
-        // 0.1: every vector takes the near-zero exp; 3: the general one. Of 80 tokens, 0–63 go two vectors at a time
-        // (37 is in the second pair's first vector) and 64–79 one vector at a time.
+        // 0.1: every vector takes the near-zero exp; 3: the general one. Of 80 tokens, 0–63 go four vectors at a time
+        // (37 is in the third) and 64–79 one vector at a time.
         const int batch = 2, steps = 40;
         var (nw, old, adv, _) = Inputs(21, batch, steps, spread);
         var mask = Enumerable.Repeat(1f, batch * steps).ToArray();
