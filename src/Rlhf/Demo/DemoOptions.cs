@@ -76,11 +76,12 @@ public sealed record DemoOptions
     /// <summary>Responses sampled per customer message for the before/after evaluation.</summary>
     public int EvalSamplesPerPrompt { get; init; } = 8;
 
-    /// <summary>A shortened demo (fewer steps everywhere) for tests and a first look.</summary>
+    /// <summary>A shortened demo (a smaller corpus, fewer labels, PPO steps and samples) for tests and a first look.
+    /// Pretraining keeps its full length: with 300 steps the trunk was too weak for the reward model, which then
+    /// rewarded length rather than politeness, and PPO raised toxicity (seeds 7 and 2, measured 2026-11-28).</summary>
     public static DemoOptions Quick => new()
     {
-        CorpusSize = 2000, PretrainSteps = 300, LabelRounds = 2, ClassifierSentences = 800, 
-        PpoSteps = 40, EvalSamplesPerPrompt = 4,
+        CorpusSize = 2000, LabelRounds = 2, ClassifierSentences = 800, PpoSteps = 40, EvalSamplesPerPrompt = 4,
     };
 
     /// <summary>Throws <see cref="InvalidInputException"/> naming the first bad setting.</summary>
@@ -116,11 +117,15 @@ public sealed record DemoOptions
         Positive(EvalSamplesPerPrompt, nameof(EvalSamplesPerPrompt));
     }
 
-    /// <summary>A short hash of the settings that shape the pretrained model: its cache key.</summary>
+    /// <summary>A short hash of the settings that shape the pretrained model and of the code that trains it: its cache
+    /// key.</summary>
     public string PretrainKey()
     {
+        // The engine's and kernels' module ids (the builds are deterministic, so they change exactly when that code
+        // does): a change in training numerics must not leave users a model pretrained by older code.
         string key = string.Join(",", "v1", Seed, CorpusSize, ModelDim, Layers, Heads, ContextLength, PretrainSteps, PretrainBatch,
-            PretrainLearningRate.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+            PretrainLearningRate.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+            typeof(DemoOptions).Assembly.ManifestModule.ModuleVersionId, typeof(Rlhf.Kernels.Gemm).Assembly.ManifestModule.ModuleVersionId);
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..16];
     }
 

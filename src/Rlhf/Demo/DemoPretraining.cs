@@ -8,7 +8,7 @@ namespace Rlhf.Demo;
 /// <summary>
 /// Step 2 of the demo: pretrain a tiny GPT-2 on <see cref="CustomerReplyCorpus"/> with the byte tokenizer, one
 /// exchange per row (BOS, text, EOS, right-padded), so it learns to answer rudely or politely about equally often.
-/// The result is cached as an HF folder under <see cref="CacheRoot"/>/demo-&lt;hash of the settings&gt;.
+/// The result is cached as an HF folder under <see cref="CacheRoot"/>/demo-&lt;hash of the settings and the code version&gt;.
 /// </summary>
 public static class DemoPretraining
 {

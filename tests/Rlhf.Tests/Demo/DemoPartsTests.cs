@@ -91,7 +91,7 @@ public class DemoPartsTests
     }
 
     [Test]
-    public void PretrainKeyChangesWithTheModelSettingsOnly()
+    public void PretrainKeyChangesWithThePretrainingSettingsNotThePpoOnes()
     {
         var a = new DemoOptions();
         Assert.That((a with { PpoSteps = 1 }).PretrainKey(), Is.EqualTo(a.PretrainKey()));
