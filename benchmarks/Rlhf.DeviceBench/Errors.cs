@@ -17,4 +17,20 @@ internal static class Errors
 
         return worst;
     }
+
+    /// <summary>max |a − e| / (|e| + 0.1·max|e|): relative error with a floor at a tenth of the tensor's scale.</summary>
+    public static double MaxScaled(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
+    {
+        double scale = 0;
+        foreach (float e in expected) scale = Math.Max(scale, Math.Abs(e));
+        double worst = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double err = Math.Abs(actual[i] - (double)expected[i]);
+            if (double.IsNaN(err)) return double.PositiveInfinity;
+            worst = Math.Max(worst, err / (Math.Abs(expected[i]) + 0.1 * scale + 1e-12));
+        }
+
+        return worst;
+    }
 }

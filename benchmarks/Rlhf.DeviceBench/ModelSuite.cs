@@ -74,11 +74,11 @@ internal static class ModelSuite
         var grads = new float[cpu.Gradients.Length];
         dev.DownloadGradients(grads);
 
-        report.AddParity($"{name} logits [{n}x{v}]", Scaled(devLogits, logits), 1e-4);
+        report.AddParity($"{name} logits [{n}x{v}]", Errors.MaxScaled(devLogits, logits), 1e-4);
         report.AddParity($"{name} loss", Math.Abs(devLoss - loss) / Math.Abs(loss), 1e-4);
         double worst = 0;
         foreach (var t in cpu.Layout.Tensors)
-            worst = Math.Max(worst, Scaled(grads.AsSpan(t.Offset, t.Length), cpu.Gradients.AsSpan(t.Offset, t.Length)));
+            worst = Math.Max(worst, Errors.MaxScaled(grads.AsSpan(t.Offset, t.Length), cpu.Gradients.AsSpan(t.Offset, t.Length)));
         report.AddParity($"{name} every gradient ({cpu.Layout.Tensors.Count} tensors)", worst, 1e-4);
     }
 
@@ -122,21 +122,5 @@ internal static class ModelSuite
         var weights = new float[n];
         CausalLmLoss.ShiftTargets(tokens, mask, default, targets, weights, batch, seq);
         return (tokens, mask, targets, weights);
-    }
-
-    /// <summary>max |a − e| / (|e| + 0.1·max|e|): relative error with a floor at a tenth of the tensor's scale.</summary>
-    private static double Scaled(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
-    {
-        double scale = 0;
-        foreach (float e in expected) scale = Math.Max(scale, Math.Abs(e));
-        double worst = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double err = Math.Abs(actual[i] - (double)expected[i]);
-            if (double.IsNaN(err)) return double.PositiveInfinity;
-            worst = Math.Max(worst, err / (Math.Abs(expected[i]) + 0.1 * scale + 1e-12));
-        }
-
-        return worst;
     }
 }

@@ -72,7 +72,7 @@ internal static class TrainingSuite
                 {
                     firstGradients[i] = new float[init.Parameters.Length];
                     b.DownloadGradients(firstGradients[i]);
-                    if (i == 1) gradErr = Scaled(firstGradients[1], firstGradients[0]);
+                    if (i == 1) gradErr = Errors.MaxScaled(firstGradients[1], firstGradients[0]);
                 }
 
                 norms[i] = b.ClipGradients(0.5f);
@@ -97,7 +97,7 @@ internal static class TrainingSuite
             var e = new float[lora.Parameters.Length];
             dev.DownloadAdapter(a);
             cpu.DownloadAdapter(e);
-            report.AddParity($"{name}: adapter after 2 AdamW steps", Scaled(a, e), 1e-4);
+            report.AddParity($"{name}: adapter after 2 AdamW steps", Errors.MaxScaled(a, e), 1e-4);
         }
     }
 
@@ -119,7 +119,7 @@ internal static class TrainingSuite
             float[] dRef = new float[refLp.Length], dLp = new float[lp.Length], dValues = new float[values.Length];
             dev.LogProbsAndValues(mb.Tokens, mb.Mask, mb.ResponseTokens, k, seq, p, settings.Temperature, dRef, dLp, dValues);
             report.AddParity("PPO rollout pass (LoRA): reference and policy log-probs, values",
-                Math.Max(Scaled(dRef, refLp), Math.Max(Scaled(dLp, lp), Scaled(dValues, values))), 1e-4);
+                Math.Max(Errors.MaxScaled(dRef, refLp), Math.Max(Errors.MaxScaled(dLp, lp), Errors.MaxScaled(dValues, values))), 1e-4);
         }
 
         double worst = 0;
@@ -139,9 +139,9 @@ internal static class TrainingSuite
         var scratch = new float[cpu.Trainable.Length];
         var hs = new float[cpu.Head.Length];
         dev.DownloadState(t, h, scratch, new float[t.Length], hs, new float[h.Length]);
-        report.AddParity($"{name}: value head after 2 AdamW steps", Scaled(h, cpu.Head), 1e-4);
-        if (loraRank > 0) report.AddParity($"{name}: adapter after 2 AdamW steps", Scaled(t, cpu.Trainable), 1e-4);
-        else report.AddParity($"{name}: first moments of every weight after 2 steps", Scaled(scratch, cpu.TrainM), 1e-4);
+        report.AddParity($"{name}: value head after 2 AdamW steps", Errors.MaxScaled(h, cpu.Head), 1e-4);
+        if (loraRank > 0) report.AddParity($"{name}: adapter after 2 AdamW steps", Errors.MaxScaled(t, cpu.Trainable), 1e-4);
+        else report.AddParity($"{name}: first moments of every weight after 2 steps", Errors.MaxScaled(scratch, cpu.TrainM), 1e-4);
     }
 
     /// <summary>
@@ -189,7 +189,7 @@ internal static class TrainingSuite
         float[] dAdv = new float[n], dRet = new float[n];
         dev.DownloadRollout(default, default, default, dAdv, dRet);
         report.AddParity($"PPO rollout on the device (LoRA): k3 rewards, GAE, whitened advantages, returns, mean KL [{b}x{r}]",
-            Math.Max(Math.Max(Scaled(dAdv, adv), Scaled(dRet, ret)), Rel(stats.MeanKl, meanKl)), 1e-4);
+            Math.Max(Math.Max(Errors.MaxScaled(dAdv, adv), Errors.MaxScaled(dRet, ret)), Rel(stats.MeanKl, meanKl)), 1e-4);
 
         int[] rows = [3, 1];
         var mb = new PpoBatch(2, seq, p, Rows(rollout.Tokens, rows, seq), Rows(rollout.Mask, rows, seq), Rows(rollout.ResponseTokens, rows, r), Rows(mask, rows, r),
@@ -244,19 +244,4 @@ internal static class TrainingSuite
     }
 
     private static double Rel(double actual, double expected) => Math.Abs(actual - expected) / (Math.Abs(expected) + 1e-6);
-
-    private static double Scaled(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
-    {
-        double scale = 0;
-        foreach (float e in expected) scale = Math.Max(scale, Math.Abs(e));
-        double worst = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double err = Math.Abs(actual[i] - (double)expected[i]);
-            if (double.IsNaN(err)) return double.PositiveInfinity;
-            worst = Math.Max(worst, err / (Math.Abs(expected[i]) + 0.1 * scale + 1e-12));
-        }
-
-        return worst;
-    }
 }

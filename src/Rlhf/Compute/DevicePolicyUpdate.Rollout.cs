@@ -54,16 +54,12 @@ public sealed partial class DevicePolicyUpdate
     public void RolloutLogProbsAndValues(ReadOnlySpan<int> tokens, ReadOnlySpan<float> mask, ReadOnlySpan<int> responseTokens, int firstRow, int k, int seq,
         int promptLength, float temperature)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
-        if (promptLength < 1 || promptLength >= seq) throw new ArgumentOutOfRangeException(nameof(promptLength), promptLength, $"must be in [1, {seq}).");
-        int r = seq - promptLength, kr = k * r;
+        int r = ResponseShape(responseTokens, k, seq, promptLength), kr = k * r;
         RequireRollout(r);
         if (firstRow < 0 || firstRow + k > rolloutBatch) throw new ArgumentOutOfRangeException(nameof(firstRow), firstRow, $"rows [{firstRow}, {firstRow + k}) are outside the rollout's [0, {rolloutBatch}).");
         Check(tokens.Length, k * seq, nameof(tokens));
         Check(mask.Length, k * seq, nameof(mask));
-        Check(responseTokens.Length, kr, nameof(responseTokens));
         if (reference is null && model.Adapter is null) throw new InvalidOperationException("full fine-tuning needs the reference model (pass it to the constructor).");
-        CheckTokens(responseTokens);
         Ensure(kr, k * seq);
         long o = (long)firstRow * r;
         PassCore(tokens, mask, responseTokens, k, seq, promptLength, temperature, rRef!.View.SubView(o, kr), rOld!.View.SubView(o, kr), rValues!.View.SubView(o, kr));
@@ -143,17 +139,14 @@ public sealed partial class DevicePolicyUpdate
     {
         int k = rows.Length;
         ArgumentOutOfRangeException.ThrowIfZero(k, nameof(rows));
-        if (promptLength < 1 || promptLength >= seq) throw new ArgumentOutOfRangeException(nameof(promptLength), promptLength, $"must be in [1, {seq}).");
-        int r = seq - promptLength, kr = k * r;
+        int r = ResponseShape(responseTokens, k, seq, promptLength), kr = k * r;
         RequireRollout(r);
-        Check(responseTokens.Length, kr, nameof(responseTokens));
         Check(responseMask.Length, kr, nameof(responseMask));
         for (int i = 0; i < k; i++)
         {
             if ((uint)rows[i] >= (uint)rolloutBatch) throw new ArgumentOutOfRangeException(nameof(rows), rows[i], $"row index {rows[i]} at {i} is outside [0, {rolloutBatch}).");
         }
 
-        CheckTokens(responseTokens);
         Ensure(kr, k * seq);
         var idx = rRows!.View.SubView(0, k);
         Up(idx, rows, nameof(rows));

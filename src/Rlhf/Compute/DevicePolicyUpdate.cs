@@ -128,20 +128,12 @@ public sealed partial class DevicePolicyUpdate : IDisposable
         ReadOnlySpan<float> oldLogProbs, ReadOnlySpan<float> oldValues, ReadOnlySpan<float> advantages, ReadOnlySpan<float> returns,
         int k, int seq, int promptLength, int step, in PolicyUpdateSettings o)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
-        if (promptLength < 1 || promptLength >= seq) throw new ArgumentOutOfRangeException(nameof(promptLength), promptLength, $"must be in [1, {seq}).");
-        int r = seq - promptLength, kr = k * r, n = k * seq, p = promptLength;
-        Check(responseTokens.Length, kr, nameof(responseTokens));
+        int kr = k * ResponseShape(responseTokens, k, seq, promptLength), n = k * seq;
         Check(responseMask.Length, kr, nameof(responseMask));
         Check(oldLogProbs.Length, kr, nameof(oldLogProbs));
         Check(oldValues.Length, kr, nameof(oldValues));
         Check(advantages.Length, kr, nameof(advantages));
         Check(returns.Length, kr, nameof(returns));
-        for (int i = 0; i < kr; i++)
-        {
-            if ((uint)responseTokens[i] >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(responseTokens), responseTokens[i], $"token at index {i} is outside [0, {vocab}).");
-        }
-
         Ensure(kr, n);
         Up(oldLogp.View.SubView(0, kr), oldLogProbs, nameof(oldLogProbs));
         Up(dOldValues.View.SubView(0, kr), oldValues, nameof(oldValues));
@@ -199,15 +191,7 @@ public sealed partial class DevicePolicyUpdate : IDisposable
 
         // Entropy bonus: its mean is a metric anyway, so the per-token entropy comes back and −c2/valid goes up.
         ent.CopyToCPU(ref hostEntropy[0], kr);
-        double entSum = 0;
-        int valid = pl.ValidCount;
-        float entScale = valid > 0 ? -o.EntropyCoef / valid : 0f;
-        for (int i = 0; i < kr; i++)
-        {
-            bool on = responseMask[i] != 0f;
-            if (on) entSum += hostEntropy[i];
-            hostGradEnt[i] = on ? entScale : 0f;
-        }
+        double meanEntropy = EntropyBonus.Gradient(hostEntropy.AsSpan(0, kr), responseMask, pl.ValidCount, o.EntropyCoef, hostGradEnt.AsSpan(0, kr));
 
         var ge = gradEnt.View.SubView(0, kr);
         Up(ge, hostGradEnt.AsSpan(0, kr), "gradEntropy");
@@ -229,7 +213,7 @@ public sealed partial class DevicePolicyUpdate : IDisposable
             : optim.GlobalNorm(model.TrainableGradients, headGrad.View);
         optim.AdamWStep(model.TrainableParameters, model.TrainableGradients, trainM.View, trainV.View, step, o.LearningRate, o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay);
         optim.AdamWStep(head.View, headGrad.View, headM.View, headV.View, step, o.LearningRate, o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay);
-        return new PolicyUpdateStats(pl.Loss, vl.Loss, valid > 0 ? entSum / valid : 0, pl.ClipFraction, pl.ApproxKl, vl.ClipFraction, norm);
+        return new PolicyUpdateStats(pl.Loss, vl.Loss, meanEntropy, pl.ClipFraction, pl.ApproxKl, vl.ClipFraction, norm);
     }
 
     /// <summary>
@@ -240,19 +224,11 @@ public sealed partial class DevicePolicyUpdate : IDisposable
     public void LogProbsAndValues(ReadOnlySpan<int> tokens, ReadOnlySpan<float> mask, ReadOnlySpan<int> responseTokens, int k, int seq, int promptLength,
         float temperature, Span<float> referenceLogProbs, Span<float> logProbs, Span<float> values)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
-        if (promptLength < 1 || promptLength >= seq) throw new ArgumentOutOfRangeException(nameof(promptLength), promptLength, $"must be in [1, {seq}).");
-        int r = seq - promptLength, kr = k * r, n = k * seq, p = promptLength;
-        Check(responseTokens.Length, kr, nameof(responseTokens));
+        int kr = k * ResponseShape(responseTokens, k, seq, promptLength), n = k * seq, p = promptLength;
         Check(referenceLogProbs.Length, kr, nameof(referenceLogProbs));
         Check(logProbs.Length, kr, nameof(logProbs));
         Check(values.Length, kr, nameof(values));
         if (reference is null && model.Adapter is null) throw new InvalidOperationException("full fine-tuning needs the reference model (pass it to the constructor).");
-        for (int i = 0; i < kr; i++)
-        {
-            if ((uint)responseTokens[i] >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(responseTokens), responseTokens[i], $"token at index {i} is outside [0, {vocab}).");
-        }
-
         Ensure(kr, n);
         var refOut = passRef.View.SubView(0, kr);
         var lpOut = passLogp.View.SubView(0, kr);
@@ -340,6 +316,17 @@ public sealed partial class DevicePolicyUpdate : IDisposable
         buffer.MemSetToZero();
         scratch.Add(buffer);
         return buffer;
+    }
+
+    /// <summary>Checks k &gt; 0, promptLength in [1, seq), responseTokens [k, r] inside the vocabulary; returns r = seq − promptLength.</summary>
+    private int ResponseShape(ReadOnlySpan<int> responseTokens, int k, int seq, int promptLength)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
+        if (promptLength < 1 || promptLength >= seq) throw new ArgumentOutOfRangeException(nameof(promptLength), promptLength, $"must be in [1, {seq}).");
+        int r = seq - promptLength;
+        Check(responseTokens.Length, k * r, nameof(responseTokens));
+        CheckTokens(responseTokens);
+        return r;
     }
 
     private static void Check(int length, int expected, string name)

@@ -510,17 +510,7 @@ public sealed partial class PpoTrainer : IDisposable
                 Options.ValueCoef, validTokens);
         }
 
-        double entSum = 0;
-        int valid = pl.ValidCount;
-        float entScale = valid > 0 ? -Options.EntropyCoef / valid : 0f;
-        for (int i = 0; i < kr; i++)
-        {
-            bool on = respMask[i] != 0f;
-            if (on) entSum += entropy[i];
-            gradEnt[i] = on ? entScale : 0f;
-        }
-
-        double meanEnt = valid > 0 ? entSum / valid : 0;
+        double meanEnt = EntropyBonus.Gradient(entropy, respMask, pl.ValidCount, Options.EntropyCoef, gradEnt);
         for (int i = 0; i < k; i++)
         {
             using var measured = compute.Measure();
