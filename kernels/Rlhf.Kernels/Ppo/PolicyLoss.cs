@@ -37,7 +37,7 @@ public static unsafe class PolicyLoss
         PpoArgs.NonNegative(clipRange, nameof(clipRange));
         PpoArgs.Finite(gradientScale, nameof(gradientScale));
 
-        int valid = validCount == -1 ? MaskCount.Count(mask) : PpoArgs.ValidCount(validCount, n, nameof(validCount));
+        int valid = PpoArgs.ValidCount(validCount, mask, nameof(validCount));
         int chunkLength = ChunkRunner.ChunkLength(n, 16 * 1024);
         int chunks = ChunkRunner.ChunkCount(n, chunkLength);
         Partial* partials = stackalloc Partial[ChunkRunner.MaxChunks];

@@ -29,11 +29,13 @@ internal static class PpoArgs
         if (!float.IsFinite(value)) throw new ArgumentOutOfRangeException(name, value, $"{name} must be finite (got {value}).");
     }
 
-    /// <summary>Checks a caller-supplied count of valid tokens lies in [0, n] and returns it.</summary>
-    public static int ValidCount(int count, int n, string name)
+    /// <summary>The mask's valid-token count: <paramref name="count"/> when the caller has it (checked to lie in
+    /// [0, mask length]), counted here when it is −1.</summary>
+    public static int ValidCount(int count, ReadOnlySpan<float> mask, string name)
     {
-        if (count < 0 || count > n)
-            throw new ArgumentOutOfRangeException(name, count, $"{name} must be -1 (count the mask) or in [0, {n}] (got {count}).");
+        if (count == -1) return MaskCount.Count(mask);
+        if (count < 0 || count > mask.Length)
+            throw new ArgumentOutOfRangeException(name, count, $"{name} must be -1 (count the mask) or in [0, {mask.Length}] (got {count}).");
         return count;
     }
 

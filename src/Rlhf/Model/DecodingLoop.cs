@@ -19,8 +19,9 @@ internal interface IDecodeStep
 internal interface IDecodeSampler : IDecodeStep
 {
     /// <summary>
-    /// True when it picks for these options (then its Prefill/Step need not write the logits span). Implementations
-    /// may only claim options whose picks they reproduce: greedy (Temperature 0) or plain sampling (no top-k/top-p).
+    /// True when it picks for these options (then its Prefill/Step need not write the logits span). The loop asks only
+    /// for greedy (Temperature 0) or plain sampling (no top-k/top-p), the picks a sampler can reproduce; the rest it
+    /// picks itself.
     /// </summary>
     bool Picks(GenerationOptions options);
 
@@ -93,7 +94,7 @@ internal sealed class DecodingLoop
         Array.Fill(outTokens, options.PadTokenId);
         var rng = new Xoshiro256(options.Seed);
         var sampler = model as IDecodeSampler;
-        bool pickedThere = sampler != null && sampler.Picks(options) && (options.Temperature == 0f || (options.TopK == 0 && options.TopP >= 1f));
+        bool pickedThere = sampler != null && (options.Temperature == 0f || (options.TopK == 0 && options.TopP >= 1f)) && sampler.Picks(options);
         var uniforms = pickedThere ? new double[batch] : null;
         var picked = pickedThere ? new int[batch] : null;
         var pickedLogp = pickedThere ? new float[batch] : null;
