@@ -33,7 +33,7 @@ public sealed partial class PpoTrainer : IDisposable
     private int[] mRespTokens = [];
     private readonly ComputeClock compute = new();
 
-    // The policy update on a GPU (Options.Device other than "cpu"); its state is mirrored to the host arrays around each Update.
+    // Read through Policy, Reference and ValueHead, which bring the host copy up to date from a device first.
     private readonly TransformerModel policyModel, referenceModel;
     private readonly ScoreHead valueHead;
 
