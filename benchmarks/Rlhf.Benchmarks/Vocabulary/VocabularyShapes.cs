@@ -36,4 +36,22 @@ internal static class VocabularyShapes
         });
         return TensorPrimitives.Sum<float>(partial);
     }
+
+    /// <summary>
+    /// Reads two buffers side by side (a dot product, element i of both together), as any one-pass kernel over two
+    /// inputs must: where the buffers' placement makes that access pattern slower than reading them one after the
+    /// other (see StreamAliasing), this shows how much of a kernel's time the placement alone costs.
+    /// </summary>
+    public static float ReadSideBySide(float[] first, float[] second, int rows, int vocabulary)
+    {
+        int threads = Math.Min(rows, KernelParallelism.MaxThreads);
+        if (threads == 1) return TensorPrimitives.Dot<float>(first, second);
+        var partial = new float[threads];
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, chunk =>
+        {
+            long start = (long)rows * chunk / threads * vocabulary, end = (long)rows * (chunk + 1) / threads * vocabulary;
+            partial[chunk] = TensorPrimitives.Dot<float>(first.AsSpan((int)start, (int)(end - start)), second.AsSpan((int)start, (int)(end - start)));
+        });
+        return TensorPrimitives.Sum<float>(partial);
+    }
 }
