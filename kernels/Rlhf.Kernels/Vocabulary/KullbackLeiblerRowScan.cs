@@ -15,6 +15,10 @@ namespace Rlhf.Kernels.Vocabulary;
 /// </summary>
 internal static unsafe class KullbackLeiblerRowScan
 {
+    /// <summary>False scans every row clamped, as before the unclamped pass existed: only for benchmarks to measure
+    /// that pass against in the same run (results agree either way).</summary>
+    internal static bool UnclampedPass = true;
+
     public struct Result
     {
         public double Kl;
@@ -38,7 +42,7 @@ internal static unsafe class KullbackLeiblerRowScan
         // Rows shorter than a vector are scanned as one vector padded with −∞ (probability 0 under both), so clamped.
         if (policy.Length < 16)
             return Scan<Enabled>(SoftmaxRowScan.Padded(policy, stackalloc float[16]), SoftmaxRowScan.Padded(reference, stackalloc float[16]), invT, false);
-        if (Avx512F.IsSupported)
+        if (Avx512F.IsSupported && UnclampedPass)
         {
             var unclamped = Scan<Disabled>(policy, reference, invT, prefetchReference);
             if (!unclamped.Suspect && double.IsFinite(unclamped.Kl)) return unclamped;
