@@ -38,22 +38,23 @@ internal static class EvalCommand
             if (tok.VocabSize != m.Config.VocabSize) throw new Rlhf.IO.InvalidInputException($"the tokenizer has {tok.VocabSize} tokens but the model's vocabulary has {m.Config.VocabSize}.");
             if (parse.GetValue(batch) <= 0) throw new Rlhf.IO.InvalidInputException($"--batch-size must be positive, got {parse.GetValue(batch)}");
             var o = d with { MaxNewTokens = parse.GetValue(maxNew), Temperature = parse.GetValue(temperature), BatchSize = parse.GetValue(batch), Seed = parse.GetValue(seed) };
-            // Sampling runs on the device (opened before any work: a missing GPU exits 2); the KL forward passes stay on the CPU.
+            // Sampling and the KL's forward passes run on the device (opened before any work: a missing GPU exits 2).
             string device = DeviceOption.Value(parse);
             using var onDevice = device == "cpu" ? null : Rlhf.Compute.DeviceGenerator.Open(device, m);
             var sample = onDevice is null ? null : new Func<IReadOnlyList<int[]>, Rlhf.Model.GenerationOptions, Rlhf.Model.GenerationResult>(onDevice.Generate);
+            using var scoreOnDevice = onDevice is null ? null : new Rlhf.Compute.DeviceResponseLogProbs(onDevice.Model);
             var clock = Stopwatch.StartNew();
             var results = cli.WithProgress(p =>
             {
                 p.Begin("eval before", ps.Count);
-                var r = new List<EvalResult> { PpoEvaluation.Evaluate("before", m, false, tok, ps, sc, rw, o, onBatch: n => p.Report("eval before", n, ps.Count, GenerateCompletionsCommand.Rate(n, clock.Elapsed.TotalSeconds, "items")), generate: sample) };
+                var r = new List<EvalResult> { PpoEvaluation.Evaluate("before", m, false, tok, ps, sc, rw, o, onBatch: n => p.Report("eval before", n, ps.Count, GenerateCompletionsCommand.Rate(n, clock.Elapsed.TotalSeconds, "items")), generate: sample, responseLogProbs: scoreOnDevice) };
                 if (parse.GetValue(adapter) is { } a)
                 {
                     PpoInputs.LoadAdapter(m, a);
                     onDevice?.Model.AttachAdapter(m.Adapter!);
                     var after = Stopwatch.StartNew();
                     p.Begin("eval after", ps.Count);
-                    r.Add(PpoEvaluation.Evaluate("after", m, true, tok, ps, sc, rw, o, onBatch: n => p.Report("eval after", n, ps.Count, GenerateCompletionsCommand.Rate(n, after.Elapsed.TotalSeconds, "items")), generate: sample));
+                    r.Add(PpoEvaluation.Evaluate("after", m, true, tok, ps, sc, rw, o, onBatch: n => p.Report("eval after", n, ps.Count, GenerateCompletionsCommand.Rate(n, after.Elapsed.TotalSeconds, "items")), generate: sample, responseLogProbs: scoreOnDevice));
                 }
 
                 return r;

@@ -161,7 +161,7 @@ public sealed partial class DevicePolicyUpdate : IDisposable
 
         // Token statistics over the response rows only: [k·r, V], never [k·seq, V].
         var lg = logits.View.SubView(0, (long)kr * vocab);
-        for (int i = 0; i < k; i++) model.LogitRows(i * seq + p - 1, r, lg.SubView((long)i * r * vocab, (long)r * vocab));
+        model.ResponseLogitRows(k, seq, p, lg);
         Up(respTokens.View.SubView(0, kr), responseTokens, nameof(responseTokens));
         var tok = respTokens.View.SubView(0, kr);
         var lp = logp.View.SubView(0, kr);
@@ -262,7 +262,7 @@ public sealed partial class DevicePolicyUpdate : IDisposable
     {
         int r = seq - p, kr = k * r;
         var lg = logits.View.SubView(0, (long)kr * vocab);
-        for (int i = 0; i < k; i++) m.LogitRows(i * seq + p - 1, r, lg.SubView((long)i * r * vocab, (long)r * vocab));
+        m.ResponseLogitRows(k, seq, p, lg);
         var st = status.View.SubView(0, kr);
         var lp = logp.View.SubView(0, kr);
         m.VocabularyKernels.TokenStatistics(lg, respTokens.View.SubView(0, kr), vocab, temperature, lp, entropy.View.SubView(0, kr), lse.View.SubView(0, kr), st);

@@ -90,6 +90,17 @@ public sealed partial class DeviceTransformer
     }
 
     /// <summary>
+    /// logits [k·r, V] for k sequences of length <paramref name="seq"/> whose last r = seq − promptLength tokens are a
+    /// response: the rows of the last forward that predict each response token (i·seq + promptLength − 1, r of them).
+    /// </summary>
+    internal void ResponseLogitRows(int k, int seq, int promptLength, ArrayView<float> logits)
+    {
+        int r = seq - promptLength;
+        long rowLength = (long)r * Config.VocabSize;
+        for (int i = 0; i < k; i++) LogitRows(i * seq + promptLength - 1, r, logits.SubView(i * rowLength, rowLength));
+    }
+
+    /// <summary>
     /// Backward of <see cref="LogitRows"/>: HiddenGradient[rows] += dLogits·LMhead and, while the base trains, the LM head's
     /// gradient += dLogitsᵀ·FinalHidden[rows] (as <see cref="TransformerModel.AccumulateLogitsGradient"/>).
     /// </summary>

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Rlhf.IO;
-using Rlhf.Kernels.Vocabulary;
 using Rlhf.Model;
 using Rlhf.Reward;
 using Rlhf.Tokenizers;
@@ -37,12 +36,14 @@ public static class PpoEvaluation
     /// then averages the scorer's unwanted-class probability, the reward, and the summed per-token k1 KL against the
     /// reference (the same base with the adapter off when <paramref name="reference"/> is null).
     /// <paramref name="onBatch"/> gets the number of prompts done after each batch (progress). <paramref name="generate"/>
-    /// samples instead of a <see cref="Generator"/> on <paramref name="model"/> when given (e.g. the same model on a device).
+    /// samples instead of a <see cref="Generator"/> on <paramref name="model"/> when given (e.g. the same model on a device),
+    /// and <paramref name="responseLogProbs"/> scores the responses for the KL instead of <paramref name="model"/>'s CPU
+    /// forward passes (the reference is then its adapter-off base, so <paramref name="reference"/> must be null).
     /// </summary>
     public static EvalResult Evaluate(
         string label, TransformerModel model, bool useAdapter, ITokenizer tokenizer, IReadOnlyList<string> prompts,
         IProbabilityScorer scorer, IRewardFunction? reward, EvalOptions options, TransformerModel? reference = null, Action<int>? onBatch = null,
-        Func<IReadOnlyList<int[]>, GenerationOptions, GenerationResult>? generate = null)
+        Func<IReadOnlyList<int[]>, GenerationOptions, GenerationResult>? generate = null, IResponseLogProbs? responseLogProbs = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -52,12 +53,15 @@ public static class PpoEvaluation
         if (prompts.Count == 0) throw new InvalidInputException("no prompts to evaluate.");
         if (tokenizer.VocabSize != model.Config.VocabSize)
             throw new InvalidInputException($"the tokenizer has {tokenizer.VocabSize} tokens but the model's vocabulary has {model.Config.VocabSize}.");
+        if (responseLogProbs != null && reference != null)
+            throw new ArgumentException("responseLogProbs scores against the adapter-off base: pass no separate reference.", nameof(reference));
         reference ??= model;
         bool sameAsReference = ReferenceEquals(reference, model) && (!useAdapter || model.Adapter is null);
         generate ??= new Generator(model).Generate;
+        var policyLogProbs = responseLogProbs ?? new ResponseLogProbs(model);
+        var referenceLogProbs = responseLogProbs ?? (ReferenceEquals(reference, model) ? policyLogProbs : new ResponseLogProbs(reference));
         int eos = tokenizer.EosId ?? -1;
         double tox = 0, rew = 0, kl = 0, len = 0;
-        int v = model.Config.VocabSize;
         for (int start = 0; start < prompts.Count; start += options.BatchSize)
         {
             int k = Math.Min(options.BatchSize, prompts.Count - start);
@@ -91,7 +95,7 @@ public static class PpoEvaluation
                 foreach (float x in r) rew += x;
             }
 
-            if (!sameAsReference) kl += SummedKl(model, useAdapter, reference, res, v, options.Temperature);
+            if (!sameAsReference) kl += SummedKl(policyLogProbs, useAdapter, referenceLogProbs, res, options.Temperature);
             onBatch?.Invoke(start + k);
         }
 
@@ -119,31 +123,17 @@ public static class PpoEvaluation
         AtomicFile.WriteAllText(Path.Combine(directory, "eval.json"), JsonSerializer.Serialize(results, new JsonSerializerOptions(PpoRun.Json) { WriteIndented = true }));
     }
 
-    private static double SummedKl(TransformerModel model, bool useAdapter, TransformerModel reference, GenerationResult res, int v, float temperature)
+    /// <summary>Σ over the valid response tokens of log π − log π_ref (k1), the reference being the adapter-off pass.</summary>
+    private static double SummedKl(IResponseLogProbs policy, bool useAdapter, IResponseLogProbs reference, GenerationResult res, float temperature)
     {
-        var (tokens, mask, seq) = res.Concatenate();
-        int b = res.Batch, p = res.PromptLength, r = res.MaxNewTokens;
         float t = temperature > 0 ? temperature : 1f;
-        var logits = new float[r * v];
-        var lse = new float[r];
-        var refLogp = new float[b * r];
-        var logp = new float[b * r];
-        reference.Forward(tokens, mask, b, seq, computeLogits: false, useAdapter: false);
-        for (int i = 0; i < b; i++)
-        {
-            reference.ComputeLogits(i * seq + p - 1, r, logits);
-            TokenStatistics.LogProbs(logits, res.Tokens.AsSpan(i * r, r), v, t, refLogp.AsSpan(i * r, r), lse);
-        }
-
-        model.Forward(tokens, mask, b, seq, computeLogits: false, useAdapter: useAdapter);
-        for (int i = 0; i < b; i++)
-        {
-            model.ComputeLogits(i * seq + p - 1, r, logits);
-            TokenStatistics.LogProbs(logits, res.Tokens.AsSpan(i * r, r), v, t, logp.AsSpan(i * r, r), lse);
-        }
-
+        int n = res.Batch * res.MaxNewTokens;
+        var refLogp = new float[n];
+        var logp = new float[n];
+        reference.LogProbs(res, t, useAdapter: false, refLogp);
+        policy.LogProbs(res, t, useAdapter, logp);
         double sum = 0;
-        for (int i = 0; i < b * r; i++)
+        for (int i = 0; i < n; i++)
         {
             if (res.Mask[i] != 0f) sum += logp[i] - refLogp[i];
         }

@@ -117,20 +117,7 @@ public class DeviceDecodingTests : DeviceTestBase
         AssertDiffer(adapted, reference, "the adapter changes what greedy decoding sees");
     }
 
-    // Base and adapter weights random (B non-zero), uploaded to a device twin with the same adapter attached.
-    private (TransformerModel Cpu, DeviceTransformer Dev) AdaptedPair(TransformerConfig config, string[] targets)
-    {
-        var cpu = new TransformerModel(config);
-        cpu.InitializeRandom(11, std: 0.3f);
-        var lora = cpu.AttachAdapter(new LoraConfig(2, 4f, targets), 4);
-        Random(lora.Parameters.Length, 5, 0.3f).CopyTo(lora.Parameters, 0);
-        var dev = new DeviceTransformer(Device, config);
-        dev.UploadParameters(cpu.Parameters);
-        dev.AttachAdapter(lora);
-        return (cpu, dev);
-    }
-
-    private static void AssertDiffer(float[] a, float[] b, string what)
+    internal static void AssertDiffer(float[] a, float[] b, string what)
     {
         double max = 0;
         for (int i = 0; i < a.Length; i++) max = Math.Max(max, Math.Abs(a[i] - b[i]));

@@ -57,7 +57,8 @@ public class DeviceGenerationCliTests
             Assert.That(b[i].Length, Is.EqualTo(a[i].Length), $"result {i}: the same response lengths");
             Assert.That(b[i].Reward, Is.EqualTo(a[i].Reward), $"result {i}: the same responses (reward)");
             Assert.That(b[i].Toxicity, Is.EqualTo(a[i].Toxicity), $"result {i}: the same responses (toxicity)");
-            Assert.That(b[i].Kl, Is.EqualTo(a[i].Kl).Within(1e-9), $"result {i}: the same responses (KL, computed on the CPU)");
+            // The KL's forward passes run on the device too: fp32 rounding differs from the CPU's, the responses do not.
+            Assert.That(b[i].Kl, Is.EqualTo(a[i].Kl).Within(1e-5 * Math.Max(1, Math.Abs(a[i].Kl))), $"result {i}: the same responses (KL, computed on the device)");
         }
     }
 

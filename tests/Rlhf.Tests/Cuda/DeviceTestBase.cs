@@ -65,5 +65,18 @@ public abstract class DeviceTestBase
         }
     }
 
+    /// <summary>A CPU model with random base and adapter weights (B non-zero) and its device twin with the same adapter attached.</summary>
+    protected (Rlhf.Model.TransformerModel Cpu, Rlhf.Compute.DeviceTransformer Dev) AdaptedPair(Rlhf.Model.TransformerConfig config, string[] targets)
+    {
+        var cpu = new Rlhf.Model.TransformerModel(config);
+        cpu.InitializeRandom(11, std: 0.3f);
+        var lora = cpu.AttachAdapter(new Rlhf.Model.LoraConfig(2, 4f, targets), 4);
+        Random(lora.Parameters.Length, 5, 0.3f).CopyTo(lora.Parameters, 0);
+        var dev = new Rlhf.Compute.DeviceTransformer(Device, config);
+        dev.UploadParameters(cpu.Parameters);
+        dev.AttachAdapter(lora);
+        return (cpu, dev);
+    }
+
     protected static float[] Random(int n, ulong seed, float scale = 1f) => Rlhf.Tests.Model.ModelTestUtil.RandomFloats(n, seed, scale);
 }
