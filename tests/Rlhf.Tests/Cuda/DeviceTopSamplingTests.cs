@@ -97,23 +97,23 @@ public class DeviceTopSamplingTests : DeviceTestBase
 
     // Top-k only, top-p only, both, k = 1, k ≥ vocab, k above a banned row's allowed tokens (tau down to 0, zero-p
     // candidates), top-p near 1; group sizes 16 (the CPU device's most) and 4 (longer chunks per thread).
-    [TestCase(0.8f, 5, 1f, 0)]
+    [TestCase(0.8f, 5, 1f, 4)]
     [TestCase(1.3f, 0, 0.9f, 0)]
     [TestCase(0.7f, 20, 0.7f, 4)]
-    [TestCase(1f, 1, 1f, 0)]
+    [TestCase(1f, 1, 1f, 4)]
     [TestCase(1f, 400, 1f, 4)]
-    [TestCase(0.9f, 200, 1f, 0)]
+    [TestCase(0.9f, 200, 1f, 4)]
     [TestCase(1f, 0, 0.999f, 4)]
     public void DevicePicksAreTheHostSamplersPicks(float temperature, int topK, float topP, int groupSize)
     {
-        const int batch = 8, steps = 25;
+        const int batch = 8, steps = 15;
         // No EOS (-1): every row runs every step, so each step draws for every row.
         var options = new GenerationOptions(MaxNewTokens: steps, Temperature: temperature, TopK: topK, TopP: topP, Seed: 23, EosTokenId: -1);
         var (host, device) = Decode(this, batch, steps, Vocab, flat: false, options, groupSize);
         Assert.That(device.Tokens, Is.EqualTo(host.Tokens), "tokens");
         AssertClose(device.LogProbs, host.LogProbs, 1e-5, "log-probabilities");
         var distinct = new HashSet<int>(host.Tokens);
-        Assert.That(distinct.Count, Is.GreaterThan(topK == 1 ? 4 : 25), "the draws cover many tokens");
+        Assert.That(distinct.Count, Is.GreaterThan(topK == 1 ? 4 : 20), "the draws cover many tokens");
         if (topK is > 0 and < 150)
         {
             // The filter binds: the host's tokens are among the row's top k (and so the device's).
