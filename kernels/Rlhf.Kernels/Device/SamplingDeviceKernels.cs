@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
@@ -7,17 +8,18 @@ namespace Rlhf.Kernels.Device;
 /// <summary>
 /// Picks each row's next token on the device from its last-position logits [rows, vocab], so decoding downloads two
 /// numbers per row instead of the vocabulary. The formulas and the order of the sums are those of the engine's host
-/// sampler (Rlhf.Model's DecodingLoop without top-k/top-p), and the host draws the uniforms with its own generator, so
-/// the same logits and seed give the same tokens (up to the last ulp of exp). One group per row: a tree for the max
-/// and the log-sum-exp, then fixed contiguous chunks of the vocabulary summed per thread, and one thread walking the
-/// chunk sums in vocabulary order to the chunk holding the draw and through that chunk to the token. Deterministic:
-/// no atomics. Written for CUDA; tested on ILGPU's CPU accelerator.
+/// sampler (Rlhf.Model's DecodingLoop; top-k/top-p in SamplingDeviceKernels.Top.cs), and the host draws the uniforms
+/// with its own generator, so the same logits and seed give the same tokens (up to the last ulp of exp). One group per
+/// row: a tree for the max and the log-sum-exp, then fixed contiguous chunks of the vocabulary summed per thread, and
+/// one thread walking the chunk sums in vocabulary order to the chunk holding the draw and through that chunk to the
+/// token. Deterministic: no atomics. Written for CUDA; tested on ILGPU's CPU accelerator.
 /// </summary>
-public sealed class SamplingDeviceKernels
+public sealed partial class SamplingDeviceKernels
 {
     /// <summary>Largest group the kernel's shared memory is sized for (a power of two).</summary>
     public const int MaxGroupSize = 256;
 
+    private readonly Accelerator accelerator;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<double>, ArrayView<int>, ArrayView<float>, PickArgs> pick;
 
     /// <param name="device">The accelerator to run on.</param>
@@ -28,6 +30,7 @@ public sealed class SamplingDeviceKernels
         int limit = Math.Min(MaxGroupSize, groupSize > 0 ? groupSize : device.MaxGroupSize);
         GroupSize = 1;
         while (GroupSize * 2 <= limit) GroupSize *= 2;
+        accelerator = device.Accelerator;
         pick = device.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<double>, ArrayView<int>, ArrayView<float>, PickArgs>(PickKernel);
     }
 
@@ -73,54 +76,9 @@ public sealed class SamplingDeviceKernels
         int tid = Group.IdxX, g = Group.DimX, row = Grid.IdxX, v = a.Vocab;
         long o = (long)row * v;
 
-        // Max and its first index (ties → the lower index, as IndexOfMax).
-        float m = float.NegativeInfinity;
-        int arg = int.MaxValue;
-        for (int j = tid; j < v; j += g)
-        {
-            float z = logits[o + j];
-            if (z > m || (z == m && j < arg))
-            {
-                m = z;
-                arg = j;
-            }
-        }
-
-        sMax[tid] = m;
-        sArg[tid] = arg;
-        Group.Barrier();
-        for (int s = g / 2; s > 0; s >>= 1)
-        {
-            if (tid < s)
-            {
-                float m2 = sMax[tid + s];
-                int a2 = sArg[tid + s];
-                if (m2 > sMax[tid] || (m2 == sMax[tid] && a2 < sArg[tid]))
-                {
-                    sMax[tid] = m2;
-                    sArg[tid] = a2;
-                }
-            }
-
-            Group.Barrier();
-        }
-
-        float max = sMax[0] * a.Scale;
-        arg = sArg[0];
-
-        // log Σ exp(scale·z − max), shifted by the max so no exponent overflows.
-        double e = 0;
-        for (int j = tid; j < v; j += g) e += XMath.Exp(logits[o + j] * a.Scale - max);
-        sSum[tid] = e;
-        Group.Barrier();
-        for (int s = g / 2; s > 0; s >>= 1)
-        {
-            if (tid < s) sSum[tid] += sSum[tid + s];
-            Group.Barrier();
-        }
-
-        float lse = (float)(max + XMath.Log(sSum[0]));
-        Group.Barrier();
+        var r = RowMax(logits, o, v, a.Scale, sMax, sArg, sSum);
+        int arg = r.Arg;
+        float lse = r.Lse;
         if (a.Greedy != 0)
         {
             if (tid == 0)
@@ -179,5 +137,73 @@ public sealed class SamplingDeviceKernels
         if (chosen < 0) chosen = lastValid;
         tokens[row] = chosen;
         logProbs[row] = logits[o + chosen] * a.Scale - lse;
+    }
+
+    /// <summary>The first index of a row's max logit and its log-sum-exp at a scale.</summary>
+    private struct RowStats
+    {
+        public int Arg;
+        public float Lse;
+    }
+
+    /// <summary>
+    /// Every thread of the group gets the row's first index of max z (ties → the lower index, as IndexOfMax) and
+    /// lse = log Σ_j exp(scale·z_j − scale·max z) + scale·max z (a tree over the group's strided partial sums, in double).
+    /// Ends with a barrier, so the shared arrays can be reused.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static RowStats RowMax(ArrayView<float> logits, long o, int v, float scale, ArrayView<float> sMax, ArrayView<int> sArg, ArrayView<double> sSum)
+    {
+        int tid = Group.IdxX, g = Group.DimX;
+
+        // Max and its first index (ties → the lower index, as IndexOfMax).
+        float m = float.NegativeInfinity;
+        int arg = int.MaxValue;
+        for (int j = tid; j < v; j += g)
+        {
+            float z = logits[o + j];
+            if (z > m || (z == m && j < arg))
+            {
+                m = z;
+                arg = j;
+            }
+        }
+
+        sMax[tid] = m;
+        sArg[tid] = arg;
+        Group.Barrier();
+        for (int s = g / 2; s > 0; s >>= 1)
+        {
+            if (tid < s)
+            {
+                float m2 = sMax[tid + s];
+                int a2 = sArg[tid + s];
+                if (m2 > sMax[tid] || (m2 == sMax[tid] && a2 < sArg[tid]))
+                {
+                    sMax[tid] = m2;
+                    sArg[tid] = a2;
+                }
+            }
+
+            Group.Barrier();
+        }
+
+        float max = sMax[0] * scale;
+        arg = sArg[0];
+
+        // log Σ exp(scale·z − max), shifted by the max so no exponent overflows.
+        double e = 0;
+        for (int j = tid; j < v; j += g) e += XMath.Exp(logits[o + j] * scale - max);
+        sSum[tid] = e;
+        Group.Barrier();
+        for (int s = g / 2; s > 0; s >>= 1)
+        {
+            if (tid < s) sSum[tid] += sSum[tid + s];
+            Group.Barrier();
+        }
+
+        float lse = (float)(max + XMath.Log(sSum[0]));
+        Group.Barrier();
+        return new RowStats { Arg = arg, Lse = lse };
     }
 }

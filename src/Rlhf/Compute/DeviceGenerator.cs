@@ -7,11 +7,10 @@ using Rlhf.Model;
 namespace Rlhf.Compute;
 
 /// <summary>
-/// <see cref="Generator"/> on a <see cref="DeviceTransformer"/>: the KV cache and the forward stay on the device. Greedy
-/// and plain sampling (no top-k/top-p) pick the tokens there too (<see cref="SamplingDeviceKernels"/>, from uniforms the
-/// engine's <see cref="DecodingLoop"/> draws), so only a token and its log-probability per row come down per step; with
-/// top-k/top-p the last position's logits [batch, vocab] come down and the loop picks on the host. Either way the same
-/// options and seed give the same tokens as on the CPU (up to fp32 rounding of the logits).
+/// <see cref="Generator"/> on a <see cref="DeviceTransformer"/>: the KV cache and the forward stay on the device, and so
+/// does the pick (greedy, plain sampling and top-k/top-p: <see cref="SamplingDeviceKernels"/>, from uniforms the engine's
+/// <see cref="DecodingLoop"/> draws), so only a token and its log-probability per row come down per step. The same
+/// options and seed give the same tokens as on the CPU (up to fp32 rounding of the logits and of exp).
 /// </summary>
 public sealed class DeviceGenerator : IDecodeSampler, IDisposable
 {
@@ -24,8 +23,10 @@ public sealed class DeviceGenerator : IDecodeSampler, IDisposable
     private MemoryBuffer1D<double, Stride1D.Dense>? uniforms;
     private MemoryBuffer1D<int, Stride1D.Dense>? tokens;
     private MemoryBuffer1D<float, Stride1D.Dense>? logProbs;
+    private MemoryBuffer1D<float, Stride1D.Dense>? scratchProbs;
+    private MemoryBuffer1D<int, Stride1D.Dense>? scratchTokens;
 
-    /// <summary>Pick greedy and plain-sampling tokens on the device (the default); false downloads the logits every step and picks on the host.</summary>
+    /// <summary>Pick the tokens on the device (the default); false downloads the logits every step and picks on the host.</summary>
     public bool SampleOnDevice { get; set; } = true;
 
     /// <param name="model">The model to decode with (its current weights and adapter).</param>
@@ -77,7 +78,7 @@ public sealed class DeviceGenerator : IDecodeSampler, IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         useAdapter = options.UseAdapter;
-        pickHere = SampleOnDevice && (options.Temperature == 0f || (options.TopK == 0 && options.TopP >= 1f));
+        pickHere = SampleOnDevice;
         return loop.Run(prompts, options, model.Config.VocabSize, model.Config.ContextLength, this);
     }
 
@@ -118,9 +119,21 @@ public sealed class DeviceGenerator : IDecodeSampler, IDisposable
             logProbs = acc.Allocate1D<float>(batch);
         }
 
+        bool filtered = options.Temperature != 0f && (options.TopK != 0 || options.TopP < 1f);
+        long scratch = filtered ? (long)batch * SamplingDeviceKernels.ScratchPerRow(v) : 0;
+        if (filtered && (scratchProbs is null || scratchProbs.Length < scratch))
+        {
+            // Once per (batch, vocab): the sort's candidates can be the whole vocabulary (top-p near 1 on a flat row).
+            scratchProbs?.Dispose();
+            scratchTokens?.Dispose();
+            scratchProbs = acc.Allocate1D<float>(scratch);
+            scratchTokens = acc.Allocate1D<int>(scratch);
+        }
+
         sampling ??= new SamplingDeviceKernels(model.Device);
         uniforms.View.SubView(0, batch).CopyFromCPU(ref MemoryMarshal.GetReference(draws), batch);
-        sampling.Pick(c.Logits.View.SubView(0, (long)batch * v), uniforms.View, tokens!.View, logProbs!.View, batch, v, options.Temperature);
+        sampling.Pick(c.Logits.View.SubView(0, (long)batch * v), uniforms.View, tokens!.View, logProbs!.View, batch, v, options.Temperature,
+            options.TopK, options.TopP, filtered ? scratchProbs!.View : default, filtered ? scratchTokens!.View : default);
         acc.Synchronize();
         tokens.View.SubView(0, batch).CopyToCPU(ref MemoryMarshal.GetReference(picked), batch);
         logProbs.View.SubView(0, batch).CopyToCPU(ref MemoryMarshal.GetReference(pickedLogProbs), batch);
@@ -136,6 +149,10 @@ public sealed class DeviceGenerator : IDecodeSampler, IDisposable
         uniforms = null;
         tokens = null;
         logProbs = null;
+        scratchProbs?.Dispose();
+        scratchTokens?.Dispose();
+        scratchProbs = null;
+        scratchTokens = null;
         if (ownsModel) model.Dispose();
     }
 }

@@ -19,9 +19,9 @@ internal interface IDecodeStep
 internal interface IDecodeSampler : IDecodeStep
 {
     /// <summary>
-    /// True when it picks for these options (then its Prefill/Step need not write the logits span). The loop asks only
-    /// for greedy (Temperature 0) or plain sampling (no top-k/top-p), the picks a sampler can reproduce; the rest it
-    /// picks itself.
+    /// True when it picks for these options (then its Prefill/Step need not write the logits span); false leaves the
+    /// pick to the loop. A sampler that picks reproduces the loop's Pick for every option (greedy, plain sampling and
+    /// top-k/top-p) from the one uniform per live row the loop draws, the draw Pick would take.
     /// </summary>
     bool Picks(GenerationOptions options);
 
@@ -94,7 +94,7 @@ internal sealed class DecodingLoop
         Array.Fill(outTokens, options.PadTokenId);
         var rng = new Xoshiro256(options.Seed);
         var sampler = model as IDecodeSampler;
-        bool pickedThere = sampler != null && (options.Temperature == 0f || (options.TopK == 0 && options.TopP >= 1f)) && sampler.Picks(options);
+        bool pickedThere = sampler != null && sampler.Picks(options);
         var uniforms = pickedThere ? new double[batch] : null;
         var picked = pickedThere ? new int[batch] : null;
         var pickedLogp = pickedThere ? new float[batch] : null;
@@ -103,7 +103,7 @@ internal sealed class DecodingLoop
             bool any = false;
             if (pickedThere)
             {
-                // One draw per live row in row order, as Pick below would take them.
+                // One draw per live row in row order (none when greedy), as Pick below would take them, top-k/top-p included.
                 for (int b = 0; b < batch; b++) uniforms![b] = done[b] || options.Temperature == 0f ? 0.0 : rng.NextDouble();
                 sampler!.Pick(uniforms, options, picked, pickedLogp);
             }
