@@ -187,7 +187,16 @@ internal sealed class DecodingLoop
                 }
 
                 if ((o.TopK > 0 && count >= o.TopK) || (o.TopP < 1f && above >= o.TopP) || tau == 0f || count == v) break;
-                tau = tau < 1e-30f ? 0f : tau * 0.5f;
+                // A NaN threshold (a row with no finite logit) also ends at 0, where nothing passes.
+                tau = tau >= 1e-30f ? tau * 0.5f : 0f;
+            }
+
+            // No probability passes only when they are all NaN: pick as plain sampling does (one draw all the same).
+            if (count == 0)
+            {
+                chosen = SampleFrom(p, ref rng);
+                logp = z[chosen] * invT - lse;
+                return chosen;
             }
 
             var ord = order.AsSpan(0, count);

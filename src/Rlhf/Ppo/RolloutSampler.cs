@@ -45,7 +45,7 @@ internal static class RolloutSamplers
         }
     }
 
-    /// <summary>Cached decoding on the device; the host's <see cref="DecodingLoop"/> picks from the downloaded last-position logits.</summary>
+    /// <summary>Cached decoding on the device, which also picks the tokens (greedy, sampling, top-k/top-p) from the host loop's draws.</summary>
     private sealed class DeviceSampler(Rlhf.Compute.DeviceGenerator generator) : IRolloutSampler
     {
         public GenerationResult Generate(IReadOnlyList<int[]> prompts, GenerationOptions options) => generator.Generate(prompts, options);

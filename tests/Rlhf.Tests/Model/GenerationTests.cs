@@ -214,4 +214,17 @@ public class GenerationTests
         for (int i = 0; i < s.Length; i++) d[i] = s[i];
         return d;
     }
+
+    [Test]
+    public void TopKTopPOnRowsWithoutAFiniteLogitEndLikePlainSampling()
+    {
+        // NaN weights give NaN logits everywhere: the threshold search used to halve a NaN threshold forever.
+        var model = new TransformerModel(TransformerConfig.Gpt2(13, 12, 8, 2, 2));
+        Array.Fill(model.Parameters, float.NaN);
+        var gen = new Generator(model);
+        var run = Task.Run(() => gen.Generate([[1, 2]], new GenerationOptions(3, Temperature: 0.8f, TopK: 4, TopP: 0.9f, Seed: 1)));
+        Assert.That(run.Wait(TimeSpan.FromSeconds(60)), Is.True, "top-k/top-p generation must end");
+        var plain = gen.Generate([[1, 2]], new GenerationOptions(3, Temperature: 0.8f, Seed: 1));
+        Assert.That(run.Result.Tokens, Is.EqualTo(plain.Tokens), "the same pick as plain sampling, from the same draws");
+    }
 }
