@@ -7,8 +7,8 @@ namespace Rlhf.DeviceBench;
 
 /// <summary>
 /// Token picking on the device (what decoding with <see cref="DeviceGenerator"/> runs per step): the tokens and
-/// log-probabilities of seeded sampling and greedy decoding against the CPU <see cref="Generator"/>, then the pick
-/// kernel alone over [rows, vocab] logits.
+/// log-probabilities of seeded sampling (plain and top-k/top-p) and greedy decoding against the CPU
+/// <see cref="Generator"/>, then the pick kernels alone over [rows, vocab] logits.
 /// </summary>
 internal static class SamplingSuite
 {
@@ -26,6 +26,7 @@ internal static class SamplingSuite
         {
             ("sampled, T 0.9", new GenerationOptions(MaxNewTokens: 12, Temperature: 0.9f, Seed: 5, EosTokenId: 0)),
             ("greedy", new GenerationOptions(MaxNewTokens: 12, Temperature: 0f)),
+            ("top-k 20, top-p 0.9, T 0.8", new GenerationOptions(MaxNewTokens: 12, Temperature: 0.8f, TopK: 20, TopP: 0.9f, Seed: 6, EosTokenId: 0)),
         })
         {
             var want = onCpu.Generate(prompts, options);
@@ -46,5 +47,10 @@ internal static class SamplingSuite
         using var logProbs = acc.Allocate1D<float>(rows);
         double ms = Stopwatches.MedianMilliseconds(acc, () => kernels.Pick(logits.View, uniforms.View, tokens.View, logProbs.View, rows, v, 0.9f));
         report.AddTiming($"sampling pick [{rows}x{v}]", ms, 3L * rows * v * sizeof(float), "logits read 3x (max, sum, chunk sums) + 1 chunk rescanned");
+        long scratch = (long)rows * SamplingDeviceKernels.ScratchPerRow(v);
+        using var scratchProbs = acc.Allocate1D<float>(scratch);
+        using var scratchTokens = acc.Allocate1D<int>(scratch);
+        double topMs = Stopwatches.MedianMilliseconds(acc, () => kernels.Pick(logits.View, uniforms.View, tokens.View, logProbs.View, rows, v, 0.9f, 50, 0.95f, scratchProbs.View, scratchTokens.View));
+        report.AddTiming($"top-k 50 / top-p 0.95 pick [{rows}x{v}]", topMs, 3L * rows * v * sizeof(float), "as the sampling pick, plus one read per threshold halving");
     }
 }

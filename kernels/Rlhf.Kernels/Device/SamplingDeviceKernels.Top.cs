@@ -43,7 +43,7 @@ public sealed partial class SamplingDeviceKernels
     /// cut after the first whose running sum (double) ≥ topP; with mass = the kept Σ p and u = uniforms[b]·mass, tokens[b]
     /// = the first kept token in that order whose running sum exceeds u (the last kept when rounding leaves none), and
     /// logProbs[b] = z[token]/T − lse, the log-probability under the untruncated distribution at T. −∞ logits have p = 0;
-    /// rows whose logits are all −∞ or hold NaN give an unspecified token (the host sampler does not return there).
+    /// rows whose logits are all −∞ or hold NaN give an unspecified token (the host picks as plain sampling there).
     /// </summary>
     /// <param name="scratchProbs">Device scratch, rows·<see cref="ScratchPerRow"/>(vocab) floats; overwritten.</param>
     /// <param name="scratchTokens">Device scratch, rows·<see cref="ScratchPerRow"/>(vocab) ints; overwritten.</param>
@@ -134,7 +134,7 @@ public sealed partial class SamplingDeviceKernels
             count = sCount[0];
             double total = sSum[0];
             Group.Barrier();
-            // NaN tau (NaN or all −∞ logits) would never reach 0: stop instead of spinning (the host does not return there).
+            // NaN tau (NaN or all −∞ logits) would never reach 0: stop instead of spinning.
             if ((a.TopK > 0 && count >= a.TopK) || (a.TopP < 1f && total >= a.TopP) || tau == 0f || count == v || XMath.IsNaN(tau)) break;
             tau = tau < 1e-30f ? 0f : tau * 0.5f;
         }
