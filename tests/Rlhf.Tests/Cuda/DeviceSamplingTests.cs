@@ -125,6 +125,9 @@ public class DeviceSamplingTests : DeviceTestBase
         {
             new GenerationOptions(MaxNewTokens: 12, Temperature: 0.9f, Seed: 5, EosTokenId: 0),
             new GenerationOptions(MaxNewTokens: 12, Temperature: 0f),
+            new GenerationOptions(MaxNewTokens: 12, Temperature: 0.9f, TopK: 8, Seed: 5, EosTokenId: 0),
+            new GenerationOptions(MaxNewTokens: 12, Temperature: 1.2f, TopP: 0.8f, Seed: 6, EosTokenId: 0),
+            new GenerationOptions(MaxNewTokens: 12, Temperature: 0.7f, TopK: 30, TopP: 0.95f, Seed: 7),
         })
         {
             var expected = onCpu.Generate(prompts, options);
