@@ -12,7 +12,8 @@ public static unsafe class KullbackLeibler
     /// <summary>
     /// policyLogits, referenceLogits [N, V] → kl [N]. Effectively computes, per row with p = softmax(x/T), q = softmax(y/T):
     /// kl[i] = Σ_j p_j (log p_j − log q_j). −∞ logits are banned tokens: one the policy bans adds 0; one only the reference
-    /// bans (p_j &gt; 0, q_j = 0) makes kl[i] = +∞. Both rows are read once, in parallel over rows.
+    /// bans (p_j &gt; 0, q_j = 0) makes kl[i] = +∞. Both rows are read once, in parallel over rows; a row
+    /// holding a −∞ logit is read twice (the first, faster scan skips the clamp that banned tokens need).
     /// </summary>
     /// <exception cref="ArgumentException">Lengths disagree; temperature is not positive and finite; a logit is NaN or +∞;
     /// or a row is −∞ everywhere. The message names the argument, the row/index and the value.</exception>
