@@ -161,23 +161,15 @@ public sealed partial class DevicePolicyUpdate : IDisposable
 
         // Token statistics over the response rows only: [k·r, V], never [k·seq, V].
         var lg = logits.View.SubView(0, (long)kr * vocab);
-        model.ResponseLogitRows(k, seq, p, lg);
         Up(respTokens.View.SubView(0, kr), responseTokens, nameof(responseTokens));
         var tok = respTokens.View.SubView(0, kr);
         var lp = logp.View.SubView(0, kr);
         var ent = entropy.View.SubView(0, kr);
         var ls = lse.View.SubView(0, kr);
         var st = status.View.SubView(0, kr);
-        model.VocabularyKernels.TokenStatistics(lg, tok, vocab, o.Temperature, lp, ent, ls, st);
-
-        // Value head on every position (as ScoreHead PerToken), then the response positions.
-        var all = valuesAll.View.SubView(0, n);
-        var w = head.View.SubView(0, dim);
-        var b = head.View.SubView(dim, 1);
-        gemm.Multiply(hidden, w, all, n, 1, dim, transposeB: true);
-        model.LayerKernels.AddBias(all, b, n, 1);
+        model.ResponseTokenStatistics(k, seq, p, o.Temperature, lg, tok, lp, ent, ls, st);
         var vals = values.View.SubView(0, kr);
-        for (int i = 0; i < k; i++) all.SubView(i * seq + p - 1, r).CopyTo(vals.SubView(i * r, r));
+        ResponseValues(k, seq, p, vals);
 
         var m = respMask.View.SubView(0, kr);
         Up(m, responseMask, nameof(responseMask));
@@ -196,13 +188,13 @@ public sealed partial class DevicePolicyUpdate : IDisposable
         var ge = gradEnt.View.SubView(0, kr);
         Up(ge, hostGradEnt.AsSpan(0, kr), "gradEntropy");
         model.VocabularyKernels.TokenStatisticsBackward(lg, tok, vocab, o.Temperature, ls, ent, gl, ge);
-        for (int i = 0; i < k; i++) model.AccumulateLogitRowsGradient(i * seq + p - 1, r, lg.SubView((long)i * r * vocab, (long)r * vocab));
+        model.AccumulateResponseLogitRowsGradient(k, seq, p, lg);
 
         // Value head backward: dHidden += dScores·w, dw += dScoresᵀ·hidden, db += Σ dScores.
         var ds = dScores.View.SubView(0, n);
         ds.MemSetToZero();
         for (int i = 0; i < k; i++) gv.SubView(i * r, r).CopyTo(ds.SubView(i * seq + p - 1, r));
-        gemm.Multiply(ds, w, dHidden, n, dim, 1, accumulate: true);
+        gemm.Multiply(ds, head.View.SubView(0, dim), dHidden, n, dim, 1, accumulate: true);
         gemm.Multiply(ds, hidden, headGrad.View.SubView(0, dim), 1, dim, n, transposeA: true, accumulate: true);
         model.LayerKernels.BiasBackward(ds, headGrad.View.SubView(dim, 1), n, 1);
         model.BackwardFromHiddenGradient();
@@ -251,21 +243,27 @@ public sealed partial class DevicePolicyUpdate : IDisposable
         ResponseLogProbs(refModel, k, seq, p, temperature, referenceLogProbs);
         model.Forward(tokens, mask, k, seq, computeLogits: false, useAdapter: true);
         ResponseLogProbs(model, k, seq, p, temperature, logProbs);
+        ResponseValues(k, seq, p, values);
+    }
+
+    /// <summary>The value head on every position of the last forward (as ScoreHead PerToken), then its [k, r] response positions.</summary>
+    private void ResponseValues(int k, int seq, int p, ArrayView<float> destination)
+    {
+        int r = seq - p, n = k * seq;
         var all = valuesAll.View.SubView(0, n);
         model.Gemm.Multiply(model.FinalHidden, head.View.SubView(0, dim), all, n, 1, dim, transposeB: true);
         model.LayerKernels.AddBias(all, head.View.SubView(dim, 1), n, 1);
-        for (int i = 0; i < k; i++) all.SubView(i * seq + p - 1, r).CopyTo(values.SubView(i * r, r));
+        for (int i = 0; i < k; i++) all.SubView(i * seq + p - 1, r).CopyTo(destination.SubView(i * r, r));
     }
 
     /// <summary>Log-probs of the response tokens (uploaded to respTokens) under the last forward of <paramref name="m"/>.</summary>
     private void ResponseLogProbs(DeviceTransformer m, int k, int seq, int p, float temperature, ArrayView<float> destination)
     {
         int r = seq - p, kr = k * r;
-        var lg = logits.View.SubView(0, (long)kr * vocab);
-        m.ResponseLogitRows(k, seq, p, lg);
         var st = status.View.SubView(0, kr);
         var lp = logp.View.SubView(0, kr);
-        m.VocabularyKernels.TokenStatistics(lg, respTokens.View.SubView(0, kr), vocab, temperature, lp, entropy.View.SubView(0, kr), lse.View.SubView(0, kr), st);
+        m.ResponseTokenStatistics(k, seq, p, temperature, logits.View.SubView(0, (long)kr * vocab), respTokens.View.SubView(0, kr), lp,
+            entropy.View.SubView(0, kr), lse.View.SubView(0, kr), st);
         acc.Synchronize();
         st.CopyToCPU(ref hostStatus[0], kr);
         VocabularyDeviceKernels.ThrowIfInvalid(hostStatus.AsSpan(0, kr));

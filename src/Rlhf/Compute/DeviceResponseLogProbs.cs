@@ -29,13 +29,12 @@ public sealed class DeviceResponseLogProbs(DeviceTransformer model) : IResponseL
         var (sequences, mask, seq) = result.Concatenate();
         Ensure(rows, v);
         model.Forward(sequences, mask, b, seq, computeLogits: false, useAdapter: useAdapter);
-        var lg = logits!.View.SubView(0, (long)rows * v);
-        model.ResponseLogitRows(b, seq, p, lg);
         var tok = tokens!.View.SubView(0, rows);
         tok.CopyFromCPU(ref result.Tokens[0], rows);
         var lp = logProbs!.View.SubView(0, rows);
         var st = status!.View.SubView(0, rows);
-        model.VocabularyKernels.TokenStatistics(lg, tok, v, temperature, lp, entropy!.View.SubView(0, rows), logSumExp!.View.SubView(0, rows), st);
+        model.ResponseTokenStatistics(b, seq, p, temperature, logits!.View.SubView(0, (long)rows * v), tok, lp,
+            entropy!.View.SubView(0, rows), logSumExp!.View.SubView(0, rows), st);
         model.Accelerator.Synchronize();
         st.CopyToCPU(ref hostStatus[0], rows);
         VocabularyDeviceKernels.ThrowIfInvalid(hostStatus.AsSpan(0, rows));

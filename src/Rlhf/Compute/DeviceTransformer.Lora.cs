@@ -90,14 +90,26 @@ public sealed partial class DeviceTransformer
     }
 
     /// <summary>
-    /// logits [k·r, V] for k sequences of length <paramref name="seq"/> whose last r = seq − promptLength tokens are a
-    /// response: the rows of the last forward that predict each response token (i·seq + promptLength − 1, r of them).
+    /// For k sequences of length <paramref name="seq"/> whose last r = seq − promptLength tokens are a response:
+    /// logits [k·r, V] from the rows of the last forward that predict each response token (i·seq + promptLength − 1,
+    /// r of them), then the token statistics of <paramref name="tokens"/> [k·r] over them (as
+    /// <see cref="VocabularyDeviceKernels.TokenStatistics"/>; callers check <paramref name="status"/>).
     /// </summary>
-    internal void ResponseLogitRows(int k, int seq, int promptLength, ArrayView<float> logits)
+    internal void ResponseTokenStatistics(int k, int seq, int promptLength, float temperature, ArrayView<float> logits, ArrayView<int> tokens,
+        ArrayView<float> logProbs, ArrayView<float> entropy, ArrayView<float> logSumExp, ArrayView<int> status)
     {
         int r = seq - promptLength;
         long rowLength = (long)r * Config.VocabSize;
         for (int i = 0; i < k; i++) LogitRows(i * seq + promptLength - 1, r, logits.SubView(i * rowLength, rowLength));
+        vocab.TokenStatistics(logits, tokens, Config.VocabSize, temperature, logProbs, entropy, logSumExp, status);
+    }
+
+    /// <summary>Backward of <see cref="ResponseTokenStatistics"/>' logit rows: <see cref="AccumulateLogitRowsGradient"/> for each sequence's r rows.</summary>
+    internal void AccumulateResponseLogitRowsGradient(int k, int seq, int promptLength, ArrayView<float> dLogits)
+    {
+        int r = seq - promptLength;
+        long rowLength = (long)r * Config.VocabSize;
+        for (int i = 0; i < k; i++) AccumulateLogitRowsGradient(i * seq + promptLength - 1, r, dLogits.SubView(i * rowLength, rowLength));
     }
 
     /// <summary>
