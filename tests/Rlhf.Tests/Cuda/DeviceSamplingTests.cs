@@ -1,5 +1,3 @@
-using ILGPU;
-using ILGPU.Runtime;
 using Rlhf.Compute;
 using Rlhf.Kernels.Device;
 using Rlhf.Model;
@@ -31,59 +29,15 @@ public class DeviceSamplingTests : DeviceTestBase
         return z;
     }
 
-    private sealed class HostLogits : IDecodeStep
-    {
-        private int step;
-
-        public void Prefill(int[] tokens, float[] mask, int batch, int promptLen, int total, Span<float> logits)
-        {
-            step = 0;
-            StepLogits(step, batch).CopyTo(logits);
-        }
-
-        public void Step(int[] tokens, float[] mask, Span<float> logits) => StepLogits(++step, logits.Length / Vocab).CopyTo(logits);
-    }
-
-    private sealed class DeviceLogits(DeviceSamplingTests test, int groupSize) : IDecodeSampler
-    {
-        private readonly SamplingDeviceKernels kernels = new(test.Device, groupSize);
-        private int step, batch;
-        private float[] current = [];
-
-        public void Prefill(int[] tokens, float[] mask, int batch, int promptLen, int total, Span<float> logits)
-        {
-            this.batch = batch;
-            step = 0;
-            current = StepLogits(step, batch);
-        }
-
-        public void Step(int[] tokens, float[] mask, Span<float> logits) => current = StepLogits(++step, batch);
-
-        public bool Picks(GenerationOptions options) => true;
-
-        public void Pick(ReadOnlySpan<double> uniforms, GenerationOptions options, Span<int> tokens, Span<float> logProbs)
-        {
-            var u = test.Up(uniforms.ToArray());
-            var t = test.Up(new int[batch]);
-            var lp = test.Up(new float[batch]);
-            kernels.Pick(test.Up(current), u, t, lp, batch, Vocab, options.Temperature);
-            test.Down(t).CopyTo(tokens);
-            test.Down(lp).CopyTo(logProbs);
-        }
-    }
-
     [TestCase(0.7f, 0)]
     [TestCase(1f, 4)]
     [TestCase(0f, 0)]
     public void DevicePicksAreTheHostSamplersPicks(float temperature, int groupSize)
     {
         const int batch = 7;
-        var prompts = new int[batch][];
-        for (int b = 0; b < batch; b++) prompts[b] = [1 + b, 2];
         // No EOS (-1): every row runs all 30 steps, so each step draws for every row.
         var options = new GenerationOptions(MaxNewTokens: 30, Temperature: temperature, Seed: 17, EosTokenId: -1);
-        var host = new DecodingLoop().Run(prompts, options, Vocab, 64, new HostLogits());
-        var device = new DecodingLoop().Run(prompts, options, Vocab, 64, new DeviceLogits(this, groupSize));
+        var (host, device) = ReplayedLogits.Decode(this, batch, Vocab, groupSize, StepLogits, options);
         Assert.That(device.Tokens, Is.EqualTo(host.Tokens), "tokens");
         AssertClose(device.LogProbs, host.LogProbs, 1e-5, "log-probabilities");
         for (int b = 2; b < batch; b += 3)

@@ -9,7 +9,7 @@ public abstract class DeviceTestBase
 {
     private readonly List<IDisposable> buffers = new();
 
-    protected KernelDevice Device { get; private set; } = null!;
+    protected internal KernelDevice Device { get; private set; } = null!;
 
     [OneTimeSetUp]
     public void CreateDevice()
@@ -33,14 +33,14 @@ public abstract class DeviceTestBase
         buffers.Clear();
     }
 
-    protected ArrayView<T> Up<T>(T[] data) where T : unmanaged
+    protected internal ArrayView<T> Up<T>(T[] data) where T : unmanaged
     {
         var b = Device.Accelerator.Allocate1D(data);
         buffers.Add(b);
         return b.View;
     }
 
-    protected T[] Down<T>(ArrayView<T> view) where T : unmanaged
+    protected internal T[] Down<T>(ArrayView<T> view) where T : unmanaged
     {
         Device.Accelerator.Synchronize();
         var r = new T[view.Length];

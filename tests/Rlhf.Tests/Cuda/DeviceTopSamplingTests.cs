@@ -42,58 +42,9 @@ public class DeviceTopSamplingTests : DeviceTestBase
         return z;
     }
 
-    private sealed class HostLogits(int vocab, bool flat) : IDecodeStep
-    {
-        private int step;
-
-        public void Prefill(int[] tokens, float[] mask, int batch, int promptLen, int total, Span<float> logits)
-        {
-            step = 0;
-            StepLogits(step, batch, vocab, flat).CopyTo(logits);
-        }
-
-        public void Step(int[] tokens, float[] mask, Span<float> logits) => StepLogits(++step, logits.Length / vocab, vocab, flat).CopyTo(logits);
-    }
-
-    /// <summary>Writes no logits for the loop: a loop that picked itself would pick from zeros and disagree.</summary>
-    private sealed class DeviceLogits(DeviceTopSamplingTests test, int groupSize, int vocab, bool flat) : IDecodeSampler
-    {
-        private readonly SamplingDeviceKernels kernels = new(test.Device, groupSize);
-        private int step, batch;
-        private float[] current = [];
-
-        public void Prefill(int[] tokens, float[] mask, int batch, int promptLen, int total, Span<float> logits)
-        {
-            this.batch = batch;
-            step = 0;
-            current = StepLogits(step, batch, vocab, flat);
-        }
-
-        public void Step(int[] tokens, float[] mask, Span<float> logits) => current = StepLogits(++step, batch, vocab, flat);
-
-        public bool Picks(GenerationOptions options) => true;
-
-        public void Pick(ReadOnlySpan<double> uniforms, GenerationOptions options, Span<int> tokens, Span<float> logProbs)
-        {
-            int scratch = batch * SamplingDeviceKernels.ScratchPerRow(vocab);
-            var t = test.Up(new int[batch]);
-            var lp = test.Up(new float[batch]);
-            kernels.Pick(test.Up(current), test.Up(uniforms.ToArray()), t, lp, batch, vocab, options.Temperature,
-                options.TopK, options.TopP, test.Up(new float[scratch]), test.Up(new int[scratch]));
-            test.Down(t).CopyTo(tokens);
-            test.Down(lp).CopyTo(logProbs);
-        }
-    }
-
-    private static (GenerationResult Host, GenerationResult Device) Decode(DeviceTopSamplingTests test, int batch, int steps, int vocab, bool flat,
-        GenerationOptions options, int groupSize)
-    {
-        var prompts = new int[batch][];
-        for (int b = 0; b < batch; b++) prompts[b] = [1 + b, 2];
-        var host = new DecodingLoop().Run(prompts, options, vocab, 64, new HostLogits(vocab, flat));
-        var device = new DecodingLoop().Run(prompts, options, vocab, 64, new DeviceLogits(test, groupSize, vocab, flat));
-        return (host, device);
-    }
+    private static (GenerationResult Host, GenerationResult Device) Decode(DeviceTopSamplingTests test, int batch, int vocab, bool flat,
+        GenerationOptions options, int groupSize) =>
+        ReplayedLogits.Decode(test, batch, vocab, groupSize, (step, rows) => StepLogits(step, rows, vocab, flat), options);
 
     // Top-k only, top-p only, both, k = 1, k ≥ vocab, k above a banned row's allowed tokens (tau down to 0, zero-p
     // candidates), top-p near 1; group sizes 16 (the CPU device's most) and 4 (longer chunks per thread).
@@ -109,7 +60,7 @@ public class DeviceTopSamplingTests : DeviceTestBase
         const int batch = 8, steps = 15;
         // No EOS (-1): every row runs every step, so each step draws for every row.
         var options = new GenerationOptions(MaxNewTokens: steps, Temperature: temperature, TopK: topK, TopP: topP, Seed: 23, EosTokenId: -1);
-        var (host, device) = Decode(this, batch, steps, Vocab, flat: false, options, groupSize);
+        var (host, device) = Decode(this, batch, Vocab, flat: false, options, groupSize);
         Assert.That(device.Tokens, Is.EqualTo(host.Tokens), "tokens");
         AssertClose(device.LogProbs, host.LogProbs, 1e-5, "log-probabilities");
         var distinct = new HashSet<int>(host.Tokens);
@@ -138,7 +89,7 @@ public class DeviceTopSamplingTests : DeviceTestBase
     {
         const int batch = 3, steps = 6, vocab = 1500;
         var options = new GenerationOptions(MaxNewTokens: steps, Temperature: temperature, TopK: topK, TopP: topP, Seed: 8, EosTokenId: -1);
-        var (host, device) = Decode(this, batch, steps, vocab, flat: true, options, groupSize);
+        var (host, device) = Decode(this, batch, vocab, flat: true, options, groupSize);
         Assert.That(device.Tokens, Is.EqualTo(host.Tokens), "tokens");
         AssertClose(device.LogProbs, host.LogProbs, 1e-5, "log-probabilities");
         Assert.That(new HashSet<int>(host.Tokens).Count, Is.GreaterThan(batch * steps / 2), "the draws spread over the vocabulary");
