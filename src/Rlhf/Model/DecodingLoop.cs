@@ -162,84 +162,74 @@ internal sealed class DecodingLoop
         TensorPrimitives.Multiply(z, invT, p);
         TensorPrimitives.Subtract(p, lse, p);
         TensorPrimitives.Exp(p, p);
-        int chosen;
-        if (o.TopK == 0 && o.TopP >= 1f)
-        {
-            chosen = SampleFrom(p, ref rng);
-        }
-        else
-        {
-            // Only the most likely tokens can survive the filters: halve a probability threshold until the tokens
-            // above it already satisfy top-k or top-p, then sort just those (descending, ties by token id).
-            float tau = TensorPrimitives.Max(p) * 0.5f;
-            int count;
-            while (true)
-            {
-                count = 0;
-                double above = 0;
-                for (int j = 0; j < v; j++)
-                {
-                    if (p[j] >= tau)
-                    {
-                        count++;
-                        above += p[j];
-                    }
-                }
-
-                if ((o.TopK > 0 && count >= o.TopK) || (o.TopP < 1f && above >= o.TopP) || tau == 0f || count == v) break;
-                // A NaN threshold (a row with no finite logit) also ends at 0, where nothing passes.
-                tau = tau >= 1e-30f ? tau * 0.5f : 0f;
-            }
-
-            // No probability passes only when they are all NaN: pick as plain sampling does (one draw all the same).
-            if (count == 0)
-            {
-                chosen = SampleFrom(p, ref rng);
-                logp = z[chosen] * invT - lse;
-                return chosen;
-            }
-
-            var ord = order.AsSpan(0, count);
-            for (int j = 0, c = 0; j < v; j++)
-            {
-                if (p[j] >= tau) ord[c++] = j;
-            }
-
-            var pr = probs;
-            ord.Sort((a, b) =>
-            {
-                int cmp = pr[b].CompareTo(pr[a]);
-                return cmp != 0 ? cmp : a.CompareTo(b);
-            });
-            int keep = o.TopK > 0 ? Math.Min(o.TopK, count) : count;
-            double cum = 0;
-            for (int j = 0; j < keep; j++)
-            {
-                cum += p[ord[j]];
-                if (cum >= o.TopP)
-                {
-                    keep = j + 1;
-                    break;
-                }
-            }
-
-            double mass = 0;
-            for (int j = 0; j < keep; j++) mass += p[ord[j]];
-            double u = rng.NextDouble() * mass, acc = 0;
-            chosen = ord[keep - 1];
-            for (int j = 0; j < keep; j++)
-            {
-                acc += p[ord[j]];
-                if (u < acc)
-                {
-                    chosen = ord[j];
-                    break;
-                }
-            }
-        }
-
+        int chosen = o.TopK == 0 && o.TopP >= 1f ? SampleFrom(p, ref rng) : SampleFiltered(p, o, ref rng);
         logp = z[chosen] * invT - lse;
         return chosen;
+    }
+
+    /// <summary>Top-k/top-p sampling from p (in <see cref="probs"/>), one draw.</summary>
+    private int SampleFiltered(ReadOnlySpan<float> p, GenerationOptions o, ref Xoshiro256 rng)
+    {
+        int v = p.Length;
+        // Only the most likely tokens can survive the filters: halve a probability threshold until the tokens
+        // above it already satisfy top-k or top-p, then sort just those (descending, ties by token id).
+        float tau = TensorPrimitives.Max(p) * 0.5f;
+        int count;
+        while (true)
+        {
+            count = 0;
+            double above = 0;
+            for (int j = 0; j < v; j++)
+            {
+                if (p[j] >= tau)
+                {
+                    count++;
+                    above += p[j];
+                }
+            }
+
+            if ((o.TopK > 0 && count >= o.TopK) || (o.TopP < 1f && above >= o.TopP) || tau == 0f || count == v) break;
+            // A NaN threshold (a row with no finite logit) also ends at 0, where nothing passes.
+            tau = tau >= 1e-30f ? tau * 0.5f : 0f;
+        }
+
+        // No probability passes only when they are all NaN: pick as plain sampling does (one draw all the same).
+        if (count == 0) return SampleFrom(p, ref rng);
+
+        var ord = order.AsSpan(0, count);
+        for (int j = 0, c = 0; j < v; j++)
+        {
+            if (p[j] >= tau) ord[c++] = j;
+        }
+
+        var pr = probs;
+        ord.Sort((a, b) =>
+        {
+            int cmp = pr[b].CompareTo(pr[a]);
+            return cmp != 0 ? cmp : a.CompareTo(b);
+        });
+        int keep = o.TopK > 0 ? Math.Min(o.TopK, count) : count;
+        double cum = 0;
+        for (int j = 0; j < keep; j++)
+        {
+            cum += p[ord[j]];
+            if (cum >= o.TopP)
+            {
+                keep = j + 1;
+                break;
+            }
+        }
+
+        double mass = 0;
+        for (int j = 0; j < keep; j++) mass += p[ord[j]];
+        double u = rng.NextDouble() * mass, acc = 0;
+        for (int j = 0; j < keep; j++)
+        {
+            acc += p[ord[j]];
+            if (u < acc) return ord[j];
+        }
+
+        return ord[keep - 1];
     }
 
     private static int SampleFrom(ReadOnlySpan<float> p, ref Xoshiro256 rng)
