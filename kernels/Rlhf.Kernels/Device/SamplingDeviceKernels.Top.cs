@@ -33,6 +33,9 @@ public sealed partial class SamplingDeviceKernels
         return n;
     }
 
+    /// <summary>Whether the filtered Pick filters (and so needs its scratch): sampling (T &gt; 0) with top-k or top-p set.</summary>
+    public static bool Filters(float temperature, int topK, float topP) => temperature != 0f && (topK != 0 || topP < 1f);
+
     /// <summary>
     /// As the host sampler with top-k/top-p. With <paramref name="temperature"/> = 0, or <paramref name="topK"/> = 0 and
     /// <paramref name="topP"/> = 1 (no filter), exactly the plain <see cref="Pick(ArrayView{float}, ArrayView{double}, ArrayView{int}, ArrayView{float}, int, int, float)"/>
@@ -54,7 +57,7 @@ public sealed partial class SamplingDeviceKernels
     {
         if (topK < 0) throw new ArgumentOutOfRangeException(nameof(topK), topK, "must be >= 0 (0: no top-k).");
         if (!(topP > 0f && topP <= 1f)) throw new ArgumentOutOfRangeException(nameof(topP), topP, "must be in (0, 1] (1: no top-p).");
-        if (temperature == 0f || (topK == 0 && topP >= 1f))
+        if (!Filters(temperature, topK, topP))
         {
             Pick(logits, uniforms, tokens, logProbs, rows, vocab, temperature);
             return;

@@ -119,7 +119,7 @@ public sealed class DeviceGenerator : IDecodeSampler, IDisposable
             logProbs = acc.Allocate1D<float>(batch);
         }
 
-        bool filtered = options.Temperature != 0f && (options.TopK != 0 || options.TopP < 1f);
+        bool filtered = SamplingDeviceKernels.Filters(options.Temperature, options.TopK, options.TopP);
         long scratch = filtered ? (long)batch * SamplingDeviceKernels.ScratchPerRow(v) : 0;
         if (filtered && (scratchProbs is null || scratchProbs.Length < scratch))
         {

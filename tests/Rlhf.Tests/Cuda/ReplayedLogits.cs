@@ -58,7 +58,7 @@ internal static class ReplayedLogits
             var lp = test.Up(new float[batch]);
             var logits = test.Up(current);
             var u = test.Up(uniforms.ToArray());
-            if (options.TopK == 0 && options.TopP >= 1f)
+            if (!SamplingDeviceKernels.Filters(options.Temperature, options.TopK, options.TopP))
             {
                 kernels.Pick(logits, u, t, lp, batch, vocab, options.Temperature);
             }
