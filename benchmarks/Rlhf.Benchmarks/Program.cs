@@ -6,4 +6,10 @@ if (args.Length > 0 && args[0] == "--layer-split")
     return;
 }
 
+if (args.Length > 0 && args[0] == "--interleaved")
+{
+    Rlhf.Benchmarks.Interleaved.InterleavedRatios.Run(args[1..]);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
