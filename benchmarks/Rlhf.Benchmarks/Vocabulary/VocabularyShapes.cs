@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using Rlhf.Kernels;
+using Rlhf.Kernels.Vocabulary;
 
 namespace Rlhf.Benchmarks.Vocabulary;
 
@@ -49,18 +50,21 @@ internal static class VocabularyShapes
         public float Read(int start, int length) => TensorPrimitives.Dot<float>(first.AsSpan(start, length), second.AsSpan(start, length));
     }
 
-    /// <summary>Σ of <paramref name="read"/> over the kernels' fixed row chunks, one per thread (inline on one thread).</summary>
+    /// <summary>Σ of <paramref name="read"/> over the kernels' row chunks, handed out to the same threads as theirs
+    /// (<see cref="RowParallel"/>; inline on one thread).</summary>
     private static float SumOverRowChunks<TRead>(TRead read, int rows, int vocabulary)
         where TRead : struct, IChunkRead
     {
-        int threads = Math.Min(rows, KernelParallelism.MaxThreads);
-        if (threads == 1) return read.Read(0, rows * vocabulary);
-        var partial = new float[threads];
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, chunk =>
-        {
-            long start = (long)rows * chunk / threads * vocabulary, end = (long)rows * (chunk + 1) / threads * vocabulary;
-            partial[chunk] = read.Read((int)start, (int)(end - start));
-        });
+        // One slot per row: a chunk writes its partial sum at its first row, so no two chunks share a slot.
+        var partial = new float[rows];
+        RowParallel.For(rows, vocabulary, new ChunkSum<TRead>(read, partial, vocabulary));
         return TensorPrimitives.Sum<float>(partial);
+    }
+
+    private readonly struct ChunkSum<TRead>(TRead read, float[] partial, int vocabulary) : IRowBody
+        where TRead : struct, IChunkRead
+    {
+        public void Run(int startRow, int endRow) =>
+            partial[startRow] = read.Read(startRow * vocabulary, (endRow - startRow) * vocabulary);
     }
 }
