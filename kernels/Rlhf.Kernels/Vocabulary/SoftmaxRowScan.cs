@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Rlhf.Kernels.Vocabulary;
 
@@ -46,18 +47,42 @@ internal static class SoftmaxRowScan
 {
     private const int Block = 4 * 16;
 
+    /// <summary>False scans every row clamped, as before the unclamped pass existed: only for the benchmarks to
+    /// measure that pass against in the same run (results agree either way).</summary>
+    internal static bool UnclampedPass = true;
+
+    /// <remarks>
+    /// Rows are first scanned without clamping the exp arguments at <see cref="FastExp.MinArgument"/> (one vector
+    /// operation of ~14 per 16 logits; the scan is compute-bound on one thread). With AVX-512's vscalefps the fast exp
+    /// gives arguments below the range their tiny or zero value, or a non-finite one, never a wrong finite value: a −∞
+    /// logit (a banned token) adds 0 to the sum or makes it NaN, and makes the entropy's Σ e·d NaN (0·(−∞)). So every
+    /// row the unclamped scan gets wrong comes back suspect, and those rows are scanned again clamped, whose result
+    /// stands: rows with banned tokens cost two scans when the entropy is wanted, as in <see cref="KullbackLeiblerRowScan"/>.
+    /// </remarks>
     public static RowMoments Scan<TEntropy>(ReadOnlySpan<float> row, float invT)
         where TEntropy : struct, IFlag
     {
-        // Rows shorter than a vector are scanned as one vector padded with −∞ (probability 0, never a lane max).
-        if (row.Length < 16) return Scan<TEntropy>(Padded(row, stackalloc float[16]), invT);
-        return invT == 1f ? Scan<TEntropy, Disabled>(row, invT) : Scan<TEntropy, Enabled>(row, invT);
+        // Rows shorter than a vector are scanned as one vector padded with −∞ (probability 0, never a lane max), clamped.
+        if (row.Length < 16) return Scan<TEntropy, Enabled>(Padded(row, stackalloc float[16]), invT);
+        if (Avx512F.IsSupported && UnclampedPass)
+        {
+            var unclamped = Scan<TEntropy, Disabled>(row, invT);
+            if (!unclamped.Suspect) return unclamped;
+        }
+
+        return Scan<TEntropy, Enabled>(row, invT);
     }
 
+    internal static RowMoments Scan<TEntropy, TClamped>(ReadOnlySpan<float> row, float invT)
+        where TEntropy : struct, IFlag
+        where TClamped : struct, IFlag
+        => invT == 1f ? Scan<TEntropy, Disabled, TClamped>(row, invT) : Scan<TEntropy, Enabled, TClamped>(row, invT);
+
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static RowMoments Scan<TEntropy, TScaled>(ReadOnlySpan<float> row, float invT)
+    private static RowMoments Scan<TEntropy, TScaled, TClamped>(ReadOnlySpan<float> row, float invT)
         where TEntropy : struct, IFlag
         where TScaled : struct, IFlag
+        where TClamped : struct, IFlag
     {
         // All state stays in locals written out in this one method: passing it by ref to a helper that is not
         // inlined would pin it to the stack and cost a load and a store per vector.
@@ -98,10 +123,10 @@ internal static class SoftmaxRowScan
                 m = newMax;
             }
 
-            var d0 = Clamp(Scale<TScaled>(x0 - m, vInvT), floor);
-            var d1 = Clamp(Scale<TScaled>(x1 - m, vInvT), floor);
-            var d2 = Clamp(Scale<TScaled>(x2 - m, vInvT), floor);
-            var d3 = Clamp(Scale<TScaled>(x3 - m, vInvT), floor);
+            var d0 = ClampIf<TClamped>(Scale<TScaled>(x0 - m, vInvT), floor);
+            var d1 = ClampIf<TClamped>(Scale<TScaled>(x1 - m, vInvT), floor);
+            var d2 = ClampIf<TClamped>(Scale<TScaled>(x2 - m, vInvT), floor);
+            var d3 = ClampIf<TClamped>(Scale<TScaled>(x3 - m, vInvT), floor);
             var e0 = FastExp.Exp(d0);
             var e1 = FastExp.Exp(d1);
             var e2 = FastExp.Exp(d2);
@@ -116,7 +141,7 @@ internal static class SoftmaxRowScan
         }
 
         // The last < 64 logits, 16 at a time; the final partial vector is padded with −∞ (probability 0,
-        // never a lane max).
+        // never a lane max), so these are always clamped (at most four vectors).
         for (; j < n; j += 16)
         {
             var v = j <= n - 16 ? Vector512.LoadUnsafe(ref x, (nuint)j) : LoadLast(ref x, n, j);
@@ -180,6 +205,11 @@ internal static class SoftmaxRowScan
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Clamp(Vector512<float> d, Vector512<float> floor) => Vector512.MaxNative(floor, d);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ClampIf<TClamped>(Vector512<float> d, Vector512<float> floor)
+        where TClamped : struct, IFlag
+        => TClamped.On ? Clamp(d, floor) : d;
+
     private static RowMoments Combine<TEntropy>(Vector512<float> m, Vector512<float> s, Vector512<float> t, float invT)
         where TEntropy : struct, IFlag
     {
@@ -196,12 +226,13 @@ internal static class SoftmaxRowScan
         }
 
         double logSum = Math.Log(sum);
+        double entropy = TEntropy.On ? logSum - tsum / sum : 0;
         return new RowMoments
         {
             Max = max,
             LogSum = logSum,
-            Entropy = TEntropy.On ? logSum - tsum / sum : 0,
-            Suspect = !float.IsFinite(max) || max == float.MinValue || double.IsNaN(logSum),
+            Entropy = entropy,
+            Suspect = !float.IsFinite(max) || max == float.MinValue || double.IsNaN(logSum) || double.IsNaN(entropy),
         };
     }
 }
