@@ -152,22 +152,29 @@ internal static class InterleavedRatios
             .OrderBy(m => m.MetadataToken)
             .ToList();
 
-    /// <summary>Every combination of the suite's [Params] values (inherited members too), in declaration order.</summary>
+    /// <summary>Every combination of the suite's [Params] and [ParamsAllValues] values (inherited members too), in
+    /// declaration order.</summary>
     private static IEnumerable<IReadOnlyList<(MemberInfo Member, object? Value)>> ParameterCombinations(Type suite)
     {
         var members = suite.GetMembers(BindingFlags.Public | BindingFlags.Instance)
             .Where(m => m is PropertyInfo or FieldInfo)
-            .Select(m => (Member: m, Params: m.GetCustomAttribute<ParamsAttribute>()))
-            .Where(p => p.Params is not null)
+            .Select(m => (Member: m, Values: ParameterValues(m)))
+            .Where(p => p.Values is not null)
             .ToList();
         IEnumerable<IReadOnlyList<(MemberInfo, object?)>> combinations = [[]];
-        foreach (var (member, attribute) in members)
-        {
-            var values = attribute!.Values;
-            combinations = combinations.SelectMany(c => values.Select(v => (IReadOnlyList<(MemberInfo, object?)>)[.. c, (member, v)]));
-        }
-
+        foreach (var (member, values) in members)
+            combinations = combinations.SelectMany(c => values!.Select(v => (IReadOnlyList<(MemberInfo, object?)>)[.. c, (member, v)]));
         return combinations;
+    }
+
+    private static object?[]? ParameterValues(MemberInfo member)
+    {
+        if (member.GetCustomAttribute<ParamsAttribute>() is { } parameters) return parameters.Values;
+        if (member.GetCustomAttribute<ParamsAllValuesAttribute>() is null) return null;
+        var type = member is PropertyInfo property ? property.PropertyType : ((FieldInfo)member).FieldType;
+        if (type == typeof(bool)) return [false, true];
+        if (type.IsEnum) return Enum.GetValues(type).Cast<object?>().ToArray();
+        throw new NotSupportedException($"[ParamsAllValues] on {member.Name}: only bool and enum members are supported.");
     }
 
     private static void SetMember(object instance, MemberInfo member, object? value)
