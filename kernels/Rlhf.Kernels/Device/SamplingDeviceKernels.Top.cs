@@ -63,13 +63,9 @@ public sealed partial class SamplingDeviceKernels
             return;
         }
 
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
+        // Filtering implies temperature ≠ 0, so a valid one here is > 0.
+        CheckPick(logits, uniforms, tokens, logProbs, rows, vocab, temperature);
         int stride = ScratchPerRow(vocab);
-        if (!(temperature > 0f) || float.IsPositiveInfinity(temperature)) throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "must be finite and >= 0.");
-        if (logits.Length < (long)rows * vocab) throw new ArgumentException($"logits has {logits.Length} elements, needs rows*vocab = {(long)rows * vocab}.", nameof(logits));
-        if (uniforms.Length < rows) throw new ArgumentException($"uniforms has {uniforms.Length} elements, needs rows = {rows}.", nameof(uniforms));
-        if (tokens.Length < rows) throw new ArgumentException($"tokens has {tokens.Length} elements, needs rows = {rows}.", nameof(tokens));
-        if (logProbs.Length < rows) throw new ArgumentException($"logProbs has {logProbs.Length} elements, needs rows = {rows}.", nameof(logProbs));
         long need = (long)rows * stride;
         if (scratchProbs.Length < need) throw new ArgumentException($"scratchProbs has {scratchProbs.Length} elements, needs rows*ScratchPerRow(vocab) = {need}.", nameof(scratchProbs));
         if (scratchTokens.Length < need) throw new ArgumentException($"scratchTokens has {scratchTokens.Length} elements, needs rows*ScratchPerRow(vocab) = {need}.", nameof(scratchTokens));

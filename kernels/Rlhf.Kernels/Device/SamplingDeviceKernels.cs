@@ -48,6 +48,15 @@ public sealed partial class SamplingDeviceKernels
     /// <exception cref="ArgumentException">A view shorter than rows·vocab (logits) or rows (the others), or a bad temperature.</exception>
     public void Pick(ArrayView<float> logits, ArrayView<double> uniforms, ArrayView<int> tokens, ArrayView<float> logProbs, int rows, int vocab, float temperature)
     {
+        CheckPick(logits, uniforms, tokens, logProbs, rows, vocab, temperature);
+        bool greedy = temperature == 0f;
+        pick(new KernelConfig(rows, GroupSize), logits, uniforms, tokens, logProbs,
+            new PickArgs { Vocab = vocab, Scale = greedy ? 1f : 1f / temperature, Greedy = greedy ? 1 : 0 });
+    }
+
+    /// <summary>The arguments both Pick overloads share: rows and vocab positive, temperature finite and ≥ 0, views long enough.</summary>
+    private static void CheckPick(ArrayView<float> logits, ArrayView<double> uniforms, ArrayView<int> tokens, ArrayView<float> logProbs, int rows, int vocab, float temperature)
+    {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(vocab);
         if (!(temperature >= 0f) || float.IsPositiveInfinity(temperature)) throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "must be finite and >= 0.");
@@ -55,9 +64,6 @@ public sealed partial class SamplingDeviceKernels
         if (uniforms.Length < rows) throw new ArgumentException($"uniforms has {uniforms.Length} elements, needs rows = {rows}.", nameof(uniforms));
         if (tokens.Length < rows) throw new ArgumentException($"tokens has {tokens.Length} elements, needs rows = {rows}.", nameof(tokens));
         if (logProbs.Length < rows) throw new ArgumentException($"logProbs has {logProbs.Length} elements, needs rows = {rows}.", nameof(logProbs));
-        bool greedy = temperature == 0f;
-        pick(new KernelConfig(rows, GroupSize), logits, uniforms, tokens, logProbs,
-            new PickArgs { Vocab = vocab, Scale = greedy ? 1f : 1f / temperature, Greedy = greedy ? 1 : 0 });
     }
 
     internal struct PickArgs

@@ -35,8 +35,8 @@ internal static class FastExp
     /// <summary>
     /// exp(x) for x in [<see cref="MinArgument"/>, 1]; NaN gives NaN; above the range the result is wrong. Below it,
     /// with AVX-512 (vscalefps), x down to −2^22·ln 2 still gives e^x (subnormal or 0) and lower x gives 0 or a
-    /// non-finite value, never a wrong finite one (the KL row scan's unclamped pass relies on this); without AVX-512 the
-    /// exponent wraps there and the result is wrong.
+    /// non-finite value, never a wrong finite one (the unclamped first passes of the KL and softmax row scans rely on
+    /// this); without AVX-512 the exponent wraps there and the result is wrong.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Exp(Vector512<float> x)

@@ -125,13 +125,13 @@ public static unsafe class KullbackLeibler
                 int second = overlapping || aligned == 0 || ((nuint)d & 3) != 0 ? 16 : aligned;
                 int last = overlapping ? (n & ~15) - 16 : n - 16;
                 Vector512.Store(K3Of(Vector512.Load(q) - Vector512.Load(p)), d);
-                // In place, a second pass over [0, 16) would read what the first one wrote.
-                int i = last == 0 ? 0 : Math.Min(second, last);
-                if (!overlapping)
+                // With one vector in all, stop: in place, a second pass over [0, 16) would read what the first wrote.
+                if (last > 0)
                 {
+                    int i = Math.Min(second, last);
                     // Four independent vectors per iteration: one vector's series is a chain of eight dependent
                     // multiply-adds, which alone would leave the FMA units idle most of the time.
-                    for (; i <= last - 64; i += 64)
+                    for (; !overlapping && i <= last - 64; i += 64)
                     {
                         var u0 = Vector512.Load(q + i) - Vector512.Load(p + i);
                         var u1 = Vector512.Load(q + i + 16) - Vector512.Load(p + i + 16);
@@ -142,13 +142,13 @@ public static unsafe class KullbackLeibler
                         Vector512.Store(K3Of(u2), d + i + 32);
                         Vector512.Store(K3Of(u3), d + i + 48);
                     }
-                }
 
-                while (i != 0)
-                {
-                    Vector512.Store(K3Of(Vector512.Load(q + i) - Vector512.Load(p + i)), d + i);
-                    if (i == last) break;
-                    i = Math.Min(i + 16, last);
+                    while (true)
+                    {
+                        Vector512.Store(K3Of(Vector512.Load(q + i) - Vector512.Load(p + i)), d + i);
+                        if (i == last) break;
+                        i = Math.Min(i + 16, last);
+                    }
                 }
 
                 start = overlapping ? n & ~15 : n;
