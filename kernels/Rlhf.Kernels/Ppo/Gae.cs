@@ -131,14 +131,37 @@ public static unsafe class Gae
         // advantage broadcast from lane 0, so no value makes a vector → scalar → vector round trip per block.
         var vAfter = Vector512.Create(nextValue);
         var lastVec = Vector512.Create(last);
-        // Σ adv·0 is NaN once any advantage is NaN (or ±∞: a false alarm the caller's exact re-check clears):
-        // one FMA per block instead of a compare, a mask move and an OR.
-        var nanAcc = Vector512<float>.Zero;
+        var zeroF = Vector512<float>.Zero;
         for (int t0 = full - 16; t0 >= 0; t0 -= 16)
         {
-            var valid = ~Vector512.Equals(Vector512.Load(m + t0), Vector512<float>.Zero);
-            var vt = PpoMath.LoadValid(v + t0, valid);
-            var rt = PpoMath.LoadValid(r + t0, valid);
+            var mv = Vector512.Load(m + t0);
+            if (Vector512.EqualsAll(mv, zeroF) && vAfter.ToScalar() == 0f)
+            {
+                // Padding (all masked, and so is the step after it): δ is 0 everywhere, so the general path below
+                // would give these same bits, without reading rewards or values.
+                zeroF.Store(a + t0);
+                zeroF.Store(ret + t0);
+                lastVec = Avx512F.BroadcastScalarToVector512(Vector512.FusedMultiplyAdd(carryPow, lastVec, zeroF).GetLower().GetLower());
+                vAfter = zeroF;
+                continue;
+            }
+
+            // Selects on the compare's vector, skipped when every step is valid, instead of masked loads (those made
+            // the JIT move the mask from a mask register to a vector and back every block).
+            var masked = Vector512.Equals(mv, zeroF);
+            bool allValid = Vector512.EqualsAll(masked, zeroF);
+            Vector512<float> vt, rt;
+            if (allValid)
+            {
+                vt = Vector512.Load(v + t0);
+                rt = Vector512.Load(r + t0);
+            }
+            else
+            {
+                vt = Vector512.ConditionalSelect(masked, zeroF, Vector512.Load(v + t0));
+                rt = Vector512.ConditionalSelect(masked, zeroF, Vector512.Load(r + t0));
+            }
+
             // lane j ← ṽ[t0+j+1]; lane 15 ← the first value of the block after this one (0 at the row end).
             var vNext = Avx512F.AlignRight32(vAfter.AsInt32(), vt.AsInt32(), 1).AsSingle();
             var x = Vector512.FusedMultiplyAdd(g, vNext, rt) - vt;
@@ -147,16 +170,18 @@ public static unsafe class Gae
             x = Vector512.FusedMultiplyAdd(vc4, Avx512F.AlignRight32(zero, x.AsInt32(), 4).AsSingle(), x);
             x = Vector512.FusedMultiplyAdd(vc8, Avx512F.AlignRight32(zero, x.AsInt32(), 8).AsSingle(), x);
             var adv = Vector512.FusedMultiplyAdd(carryPow, lastVec, x);
-            nanAcc = Vector512.FusedMultiplyAdd(adv, Vector512<float>.Zero, nanAcc);
             // ṽ is already 0 at masked steps, so the masked advantage plus ṽ is the masked return.
-            var maskedAdv = valid & adv;
+            var maskedAdv = allValid ? adv : Vector512.ConditionalSelect(masked, zeroF, adv);
             maskedAdv.Store(a + t0);
             (maskedAdv + vt).Store(ret + t0);
             lastVec = Avx512F.BroadcastScalarToVector512(adv.GetLower().GetLower());
             vAfter = vt;
         }
 
-        return nan || !Vector512.EqualsAll(nanAcc, Vector512<float>.Zero);
+        // No NaN test per block: lane 0 of the scan is a sum over every lane of the block (0·NaN is NaN, so this
+        // holds for γλ = 0 too) and it is the carry of every later block, so a NaN anywhere in the row's vector part
+        // leaves the final carry NaN. (±∞ can end there as NaN too: a false alarm the caller's exact re-check clears.)
+        return nan || float.IsNaN(lastVec.ToScalar());
     }
 
     private static bool ScanRowScalarTail(float* r, float* v, float* m, float* a, float* ret, int begin, int steps,

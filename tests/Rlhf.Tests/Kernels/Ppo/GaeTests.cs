@@ -30,6 +30,28 @@ public class GaeTests
         AssertClose(er, ret, 1e-5, abs, "returns");
     }
 
+    [TestCase(0.99f, 0.95f)]
+    [TestCase(1f, 1f)]
+    public void MaskedBlocksCarryTheChainToEarlierSteps(float gamma, float lambda)
+    {
+        // Whole 16-step blocks masked: before a valid block (δ = γ·v at the masked step just before it), between two
+        // masked blocks, and as trailing padding; the kernel skips only the blocks whose δ is 0 throughout.
+        const int steps = 96;
+        var rng = new Random(12);
+        var r = Normal(rng, 2 * steps, 0.2f);
+        var v = Normal(rng, 2 * steps);
+        var mask = new float[2 * steps];
+        mask.AsSpan(0, 16).Fill(1f);
+        mask.AsSpan(48, 16).Fill(1f);
+        mask.AsSpan(steps + 16, 40).Fill(1f);
+        var adv = new float[r.Length];
+        var ret = new float[r.Length];
+        Gae.Compute(PoisonMasked(r, mask), PoisonMasked(v, mask), mask, adv, ret, 2, steps, gamma, lambda);
+        var (ea, er) = PpoReference.Gae(r, v, mask, 2, steps, gamma, lambda);
+        AssertClose(ea, adv, 1e-5, 1e-5, "advantages");
+        AssertClose(er, ret, 1e-5, 1e-5, "returns");
+    }
+
     [Test]
     public void GammaZeroIsOneStepTemporalDifference()
     {
@@ -108,6 +130,26 @@ public class GaeTests
         var ex = Assert.Throws<ArgumentException>(() => Gae.Compute(r, v, ones, new float[b * t], new float[b * t], b, t, gamma, lambda));
         Assert.That(ex!.ParamName, Is.EqualTo("values"));
         Assert.That(ex.Message, Does.Contain($"values[{t + 37}]").And.Contain("row 1, step 37"));
+    }
+
+    [TestCase(0f, 0f)]
+    [TestCase(0.99f, 0.95f)]
+    public void NaNAtAnyStepOfARowThrows(float gamma, float lambda)
+    {
+        // The vector path looks for NaN only in each row's final carry, so every lane of every block must reach it.
+        const int b = 2, t = 83;
+        var rng = new Random(5);
+        var ones = Enumerable.Repeat(1f, b * t).ToArray();
+        for (int step = 0; step < t; step++)
+        {
+            var r = Normal(rng, b * t);
+            var v = Normal(rng, b * t);
+            r[t + step] = float.NaN;
+            var ex = Assert.Throws<ArgumentException>(
+                () => Gae.Compute(r, v, ones, new float[b * t], new float[b * t], b, t, gamma, lambda), $"step {step}");
+            Assert.That(ex!.ParamName, Is.EqualTo("rewards"));
+            Assert.That(ex.Message, Does.Contain($"rewards[{t + step}]"));
+        }
     }
 
     [Test]
