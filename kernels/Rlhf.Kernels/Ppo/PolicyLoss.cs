@@ -131,6 +131,15 @@ public static unsafe class PolicyLoss
                 // dependency chains for the core to overlap (10 % faster on one thread than one vector at a time).
                 for (; i + 64 <= end; i += 64)
                 {
+                    if (PpoMath.AllMasked64(pMask + i))
+                    {
+                        // Padding: gradient 0, and its lanes count as kept as the general path counts them (p = pc = 0);
+                        // the sums would only add +0. Nothing else is read.
+                        PpoMath.StoreZeros64(pGrad + i);
+                        accKept += Vector512.Create(4);
+                        continue;
+                    }
+
                     var (d0, a0) = LoadValid(pNew, pOld, pAdv, pMask, i);
                     var (d1, a1) = LoadValid(pNew, pOld, pAdv, pMask, i + 16);
                     var (d2, a2) = LoadValid(pNew, pOld, pAdv, pMask, i + 32);

@@ -56,6 +56,25 @@ internal static class PpoMath
         return p * x;
     }
 
+    /// <summary>True when all 64 mask entries from <paramref name="mask"/> are ±0 (masked); NaN counts as valid.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe bool AllMasked64(float* mask)
+    {
+        var bits = Vector512.Load(mask).AsUInt32() | Vector512.Load(mask + 16).AsUInt32()
+            | Vector512.Load(mask + 32).AsUInt32() | Vector512.Load(mask + 48).AsUInt32();
+        return Vector512.EqualsAll(bits & Vector512.Create(0x7FFF_FFFFu), Vector512<uint>.Zero);
+    }
+
+    /// <summary>Writes 64 zeros from <paramref name="destination"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void StoreZeros64(float* destination)
+    {
+        Vector512<float>.Zero.Store(destination);
+        Vector512<float>.Zero.Store(destination + 16);
+        Vector512<float>.Zero.Store(destination + 32);
+        Vector512<float>.Zero.Store(destination + 48);
+    }
+
     /// <summary>
     /// Loads 16 floats with the lanes where <paramref name="valid"/> is all-zero bits set to +0 (so NaN padding under
     /// the mask never enters the arithmetic): a zero-masking load on AVX-512, which costs no extra instruction.
