@@ -80,9 +80,14 @@ internal static unsafe class KullbackLeiblerRowScan
         var sy = Vector512<float>.Zero;
         var u = Vector512<float>.Zero;
 
+        // The first few pairs alone, so that every later policy load is one aligned 64-byte line, and the reference's
+        // too when the two rows are equally aligned, as two GC arrays' rows are (see SoftmaxRowScan.AlignmentHead).
+        int j = SoftmaxRowScan.AlignmentHead(ref x);
+        if (j > 0)
+            Step<TScaled>(SoftmaxRowScan.LoadFirst(ref x, j), SoftmaxRowScan.LoadFirst(ref y, j), ref mx, ref my, ref sx, ref sy, ref u, vOffset, vInvT, floor);
+
         // Blocks of 4 vectors: the maxima are tested once per block (a new lane max is rare after the first blocks),
         // so the common path is two exps, two adds and the cross term per 16 logit pairs.
-        int j = 0;
         for (; j <= n - Block; j += Block)
         {
             var x0 = Vector512.LoadUnsafe(ref x, (nuint)j);
@@ -134,26 +139,37 @@ internal static unsafe class KullbackLeiblerRowScan
             bool full = j <= n - 16;
             var vx = full ? Vector512.LoadUnsafe(ref x, (nuint)j) : SoftmaxRowScan.LoadLast(ref x, n, j);
             var vy = full ? Vector512.LoadUnsafe(ref y, (nuint)j) : SoftmaxRowScan.LoadLast(ref y, n, j);
-            if (Vector512.GreaterThanAny(vx, mx))
-            {
-                var newMax = Vector512.Max(mx, vx);
-                var c = Rescale<TScaled>(mx, newMax, vInvT, floor);
-                sx *= c;
-                u *= c;
-                mx = newMax;
-            }
-
-            if (Vector512.GreaterThanAny(vy, my))
-            {
-                var newMax = Vector512.Max(my, vy);
-                sy *= Rescale<TScaled>(my, newMax, vInvT, floor);
-                my = newMax;
-            }
-
-            Accumulate<TScaled, Enabled>(vx, vy, mx, my, ref sx, ref sy, ref u, vOffset, vInvT, floor);
+            Step<TScaled>(vx, vy, ref mx, ref my, ref sx, ref sy, ref u, vOffset, vInvT, floor);
         }
 
         return Combine(mx, sx, my, sy, u, invT, offset);
+    }
+
+    /// <summary>One vector of logit pairs, clamped (the row's head and tail, whose padding lanes are −∞): new lane
+    /// maxima rescale the sums, then <see cref="Accumulate"/>. Inlined, so the sums stay in registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step<TScaled>(Vector512<float> vx, Vector512<float> vy, ref Vector512<float> mx, ref Vector512<float> my,
+        ref Vector512<float> sx, ref Vector512<float> sy, ref Vector512<float> u,
+        Vector512<float> offset, Vector512<float> invT, Vector512<float> floor)
+        where TScaled : struct, IFlag
+    {
+        if (Vector512.GreaterThanAny(vx, mx))
+        {
+            var newMax = Vector512.Max(mx, vx);
+            var c = Rescale<TScaled>(mx, newMax, invT, floor);
+            sx *= c;
+            u *= c;
+            mx = newMax;
+        }
+
+        if (Vector512.GreaterThanAny(vy, my))
+        {
+            var newMax = Vector512.Max(my, vy);
+            sy *= Rescale<TScaled>(my, newMax, invT, floor);
+            my = newMax;
+        }
+
+        Accumulate<TScaled, Enabled>(vx, vy, mx, my, ref sx, ref sy, ref u, offset, invT, floor);
     }
 
     private const int Block = 4 * 16;

@@ -9,7 +9,9 @@ namespace Rlhf.Kernels.Vocabulary;
 /// buffers interleaved took 32–43 ms at a distance of 2^28, 2^29 or 2^28 + 64 bytes against 22–26 ms at 2^27,
 /// 2^28 + 8 KiB or 2^28 + 4 MiB, and the full-vocabulary KL 62–83 ms against 29–31 ms. Reading one stream 32 KiB
 /// ahead with software prefetches moves the two streams apart and brings the aliased case back to 30–32 ms; at any
-/// other distance the same prefetches cost 20–40 %, so they are used only where this test says so.
+/// other distance the same prefetches cost 20–40 %, so they are used only where this test says so. Where the streams
+/// alias, loads that straddle two cache lines cost a third more again, so the KL scan aligns its loads to the policy
+/// row (<see cref="SoftmaxRowScan.AlignmentHead"/>; two GC arrays' rows are equally aligned).
 /// </remarks>
 internal static unsafe class StreamAliasing
 {

@@ -1,0 +1,93 @@
+using System.Runtime.CompilerServices;
+using Rlhf.Kernels.Vocabulary;
+using static Rlhf.Tests.Kernels.Vocabulary.VocabularyTestData;
+
+namespace Rlhf.Tests.Kernels.Vocabulary;
+
+/// <summary>
+/// The KL row scan takes the first 0–15 logit pairs of a row alone so that its other loads are aligned: every
+/// alignment of a row must give the reference result, with the row's maxima, a banned token or a NaN inside that head.
+/// The token-statistics scan, which loads from wherever the row starts, is held to the same at every alignment.
+/// </summary>
+public class RowScanAlignmentTests
+{
+    private static readonly int[] Offsets = Enumerable.Range(0, 16).ToArray();
+
+    [Test]
+    public unsafe void AlignmentHead_EndsOnA64ByteBoundary([ValueSource(nameof(Offsets))] int offset)
+    {
+        var buffer = GC.AllocateArray<float>(64, pinned: true);
+        ref float start = ref buffer[offset];
+        int head = SoftmaxRowScan.AlignmentHead(ref start);
+        Assert.That(head, Is.InRange(0, 15));
+        Assert.That((long)Unsafe.AsPointer(ref Unsafe.Add(ref start, head)) % 64, Is.EqualTo(0L));
+    }
+
+    [Test]
+    public void TokenStatisticsScan_MatchesTheReference_AtEveryAlignment(
+        [ValueSource(nameof(Offsets))] int offset, [Values(16, 100, 1000)] int v, [Values(1f, 0.7f)] float temperature)
+    {
+        var buffer = GC.AllocateArray<float>(v + 16, pinned: true);
+        Logits(1, v, seed: v + offset).CopyTo(buffer, offset);
+        var row = buffer.AsSpan(offset, v);
+        row[2] = 40f; // the row's maximum, inside the head at most alignments
+        row[1] = float.NegativeInfinity;
+        AssertMatchesReference(row, temperature);
+    }
+
+    [Test]
+    public void TokenStatisticsScan_FindsANaNInTheHead([ValueSource(nameof(Offsets))] int offset)
+    {
+        const int v = 200;
+        var buffer = GC.AllocateArray<float>(v + 16, pinned: true);
+        Logits(1, v, seed: 5).CopyTo(buffer, offset);
+        buffer[offset] = float.NaN;
+        Assert.That(SoftmaxRowScan.Scan<Enabled>(buffer.AsSpan(offset, v), 1f).Suspect, Is.True);
+        Assert.That(SoftmaxRowScan.Scan<Disabled>(buffer.AsSpan(offset, v), 1f).Suspect, Is.True);
+    }
+
+    [Test]
+    public void KlScan_MatchesTheReference_AtEveryAlignment(
+        [ValueSource(nameof(Offsets))] int offset, [Values(0, 3)] int referenceShift, [Values(100, 1000)] int v)
+    {
+        var policy = GC.AllocateArray<float>(v + 32, pinned: true);
+        var reference = GC.AllocateArray<float>(v + 32, pinned: true);
+        Logits(1, v, seed: v + offset).CopyTo(policy, offset);
+        Logits(1, v, seed: v + offset + 1).CopyTo(reference, offset + referenceShift);
+        var x = policy.AsSpan(offset, v);
+        var y = reference.AsSpan(offset + referenceShift, v);
+        x[3] = 30f;
+        y[1] = 25f;
+        x[2] = float.NegativeInfinity;
+        y[2] = float.NegativeInfinity;
+        var result = KullbackLeiblerRowScan.Scan(x, y, 1f);
+        Assert.That(result.Suspect, Is.False);
+        AssertClose(VocabularyReference.Kl(x, y, 1.0), result.Kl, 1e-5, 1e-7, $"KL at offset {offset}");
+    }
+
+    [Test]
+    public void KlScan_FindsANaNInTheHead([ValueSource(nameof(Offsets))] int offset, [Values(true, false)] bool inPolicy)
+    {
+        const int v = 200;
+        var policy = GC.AllocateArray<float>(v + 16, pinned: true);
+        var reference = GC.AllocateArray<float>(v + 16, pinned: true);
+        Logits(1, v, seed: 7).CopyTo(policy, offset);
+        Logits(1, v, seed: 8).CopyTo(reference, offset);
+        (inPolicy ? policy : reference)[offset + 1] = float.NaN;
+        var result = KullbackLeiblerRowScan.Scan(policy.AsSpan(offset, v), reference.AsSpan(offset, v), 1f);
+        Assert.That(result.Suspect || double.IsNaN(result.Kl), Is.True);
+    }
+
+    private static void AssertMatchesReference(ReadOnlySpan<float> row, float temperature)
+    {
+        var expected = VocabularyReference.Row(row, 0, temperature);
+        foreach (var moments in new[] { SoftmaxRowScan.Scan<Enabled>(row, 1f / temperature), SoftmaxRowScan.Scan<Disabled>(row, 1f / temperature) })
+        {
+            Assert.That(moments.Suspect, Is.False);
+            double lse = (double)moments.Max / temperature + moments.LogSum;
+            AssertClose(expected.LogSumExp, lse, 1e-6, 1e-6, "log-sum-exp");
+        }
+
+        AssertClose(expected.Entropy, SoftmaxRowScan.Scan<Enabled>(row, 1f / temperature).Entropy, 1e-5, 1e-6, "entropy");
+    }
+}
