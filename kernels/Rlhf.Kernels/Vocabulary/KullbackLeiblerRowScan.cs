@@ -26,8 +26,10 @@ internal static unsafe class KullbackLeiblerRowScan
     }
 
     /// <summary>
-    /// With <paramref name="prefetchReference"/> the reference is also read <see cref="StreamAliasing.PrefetchDistance"/>
-    /// floats ahead by address (past the row's end too: prefetches never fault), so it must be pinned.
+    /// With <paramref name="prefetchReference"/> (for buffers that alias, <see cref="StreamAliasing"/>) the reference is
+    /// also read <see cref="StreamAliasing.PrefetchDistance"/> floats ahead by address (past the row's end too:
+    /// prefetches never fault), so it must be pinned, and the loads are aligned to the policy row, so the result's last
+    /// bits then depend on the rows' alignment; without it they depend only on the values.
     /// </summary>
     /// <remarks>
     /// Rows are first scanned without clamping the exp arguments, which saves three of the ~30 vector operations per
@@ -80,9 +82,11 @@ internal static unsafe class KullbackLeiblerRowScan
         var sy = Vector512<float>.Zero;
         var u = Vector512<float>.Zero;
 
-        // The first few pairs alone, so that every later policy load is one aligned 64-byte line, and the reference's
-        // too when the two rows are equally aligned, as two GC arrays' rows are (see SoftmaxRowScan.AlignmentHead).
-        int j = SoftmaxRowScan.AlignmentHead(ref x);
+        // Where the buffers alias, the first few pairs alone, so that every later policy load is one aligned 64-byte
+        // line, and the reference's too when the rows are equally aligned, as two GC arrays' rows are (see
+        // SoftmaxRowScan.AlignmentHead). Only there: elsewhere it gains nothing, and it makes the last bits depend on
+        // the buffers' alignment (the lanes and blocks a logit falls in move with it).
+        int j = TPrefetch.On ? SoftmaxRowScan.AlignmentHead(ref x) : 0;
         if (j > 0)
             Step<TScaled>(SoftmaxRowScan.LoadFirst(ref x, j), SoftmaxRowScan.LoadFirst(ref y, j), ref mx, ref my, ref sx, ref sy, ref u, vOffset, vInvT, floor);
 

@@ -10,8 +10,8 @@ namespace Rlhf.Kernels.Vocabulary;
 /// 2^28 + 8 KiB or 2^28 + 4 MiB, and the full-vocabulary KL 62–83 ms against 29–31 ms. Reading one stream 32 KiB
 /// ahead with software prefetches moves the two streams apart and brings the aliased case back to 30–32 ms; at any
 /// other distance the same prefetches cost 20–40 %, so they are used only where this test says so. Where the streams
-/// alias, loads that straddle two cache lines cost a third more again, so the KL scan aligns its loads to the policy
-/// row (<see cref="SoftmaxRowScan.AlignmentHead"/>; two GC arrays' rows are equally aligned).
+/// alias, loads that straddle two cache lines cost a third more again, so there the KL scan also aligns its loads to
+/// the policy row (<see cref="SoftmaxRowScan.AlignmentHead"/>; two GC arrays' rows are equally aligned).
 /// </remarks>
 internal static unsafe class StreamAliasing
 {

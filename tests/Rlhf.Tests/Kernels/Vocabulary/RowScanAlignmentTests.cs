@@ -5,9 +5,10 @@ using static Rlhf.Tests.Kernels.Vocabulary.VocabularyTestData;
 namespace Rlhf.Tests.Kernels.Vocabulary;
 
 /// <summary>
-/// The KL row scan takes the first 0–15 logit pairs of a row alone so that its other loads are aligned: every
-/// alignment of a row must give the reference result, with the row's maxima, a banned token or a NaN inside that head.
-/// The token-statistics scan, which loads from wherever the row starts, is held to the same at every alignment.
+/// Where its buffers alias (the prefetching path) the KL row scan takes the first 0–15 logit pairs of a row alone so
+/// that its other loads are aligned: every alignment of a row must give the reference result, with the row's maxima,
+/// a banned token or a NaN inside that head. Elsewhere both row scans load from wherever the row starts, and their
+/// bits must not depend on the alignment; they are held to the reference at every alignment too.
 /// </summary>
 public class RowScanAlignmentTests
 {
@@ -48,7 +49,8 @@ public class RowScanAlignmentTests
 
     [Test]
     public void KlScan_MatchesTheReference_AtEveryAlignment(
-        [ValueSource(nameof(Offsets))] int offset, [Values(0, 3)] int referenceShift, [Values(100, 1000)] int v)
+        [ValueSource(nameof(Offsets))] int offset, [Values(0, 3)] int referenceShift, [Values(100, 1000)] int v,
+        [Values(true, false)] bool aligningPath)
     {
         var policy = GC.AllocateArray<float>(v + 32, pinned: true);
         var reference = GC.AllocateArray<float>(v + 32, pinned: true);
@@ -60,9 +62,29 @@ public class RowScanAlignmentTests
         y[1] = 25f;
         x[2] = float.NegativeInfinity;
         y[2] = float.NegativeInfinity;
-        var result = KullbackLeiblerRowScan.Scan(x, y, 1f);
+        var result = KullbackLeiblerRowScan.Scan(x, y, 1f, prefetchReference: aligningPath);
         Assert.That(result.Suspect, Is.False);
         AssertClose(VocabularyReference.Kl(x, y, 1.0), result.Kl, 1e-5, 1e-7, $"KL at offset {offset}");
+    }
+
+    [Test]
+    public void WithoutAliasing_TheBitsDoNotDependOnTheAlignment()
+    {
+        const int v = 1000;
+        var policy = Logits(1, v, seed: 21);
+        var reference = Logits(1, v, seed: 22);
+        var moments = SoftmaxRowScan.Scan<Enabled>(policy, 1f);
+        double kl = KullbackLeiblerRowScan.Scan(policy, reference, 1f).Kl;
+        var x = GC.AllocateArray<float>(v + 16, pinned: true);
+        var y = GC.AllocateArray<float>(v + 16, pinned: true);
+        foreach (int offset in Offsets)
+        {
+            policy.CopyTo(x, offset);
+            reference.CopyTo(y, offset);
+            var at = SoftmaxRowScan.Scan<Enabled>(x.AsSpan(offset, v), 1f);
+            Assert.That((at.LogSum, at.Entropy), Is.EqualTo((moments.LogSum, moments.Entropy)), $"token statistics at offset {offset}");
+            Assert.That(KullbackLeiblerRowScan.Scan(x.AsSpan(offset, v), y.AsSpan(offset, v), 1f).Kl, Is.EqualTo(kl), $"KL at offset {offset}");
+        }
     }
 
     [Test]
@@ -74,8 +96,11 @@ public class RowScanAlignmentTests
         Logits(1, v, seed: 7).CopyTo(policy, offset);
         Logits(1, v, seed: 8).CopyTo(reference, offset);
         (inPolicy ? policy : reference)[offset + 1] = float.NaN;
-        var result = KullbackLeiblerRowScan.Scan(policy.AsSpan(offset, v), reference.AsSpan(offset, v), 1f);
-        Assert.That(result.Suspect || double.IsNaN(result.Kl), Is.True);
+        foreach (bool aligningPath in new[] { true, false })
+        {
+            var result = KullbackLeiblerRowScan.Scan(policy.AsSpan(offset, v), reference.AsSpan(offset, v), 1f, aligningPath);
+            Assert.That(result.Suspect || double.IsNaN(result.Kl), Is.True, $"aligning path {aligningPath}");
+        }
     }
 
     private static void AssertMatchesReference(ReadOnlySpan<float> row, float temperature)
