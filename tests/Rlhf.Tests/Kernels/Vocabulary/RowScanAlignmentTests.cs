@@ -103,6 +103,35 @@ public class RowScanAlignmentTests
         }
     }
 
+    [Test]
+    public void Backward_GivesTheSameBitsAtEveryAlignment([Values(16, 17, 31, 50, 1000)] int v)
+    {
+        // The in-place backward stores its first and last 16 after its aligned loop: every element must be written
+        // once with its own gradient, wherever the row starts.
+        var logits = Logits(1, v, seed: v);
+        logits[v / 2] = float.NegativeInfinity;
+        int[] token = [v / 3];
+        float[] logProbs = new float[1], entropy = new float[1], lse = new float[1];
+        TokenStatistics.Compute(logits, token, v, 0.8f, logProbs, entropy, lse);
+        var expected = (float[])logits.Clone();
+        TokenStatistics.Backward(expected, token, v, 0.8f, lse, entropy, [1.5f], [0.25f]);
+        var buffer = GC.AllocateArray<float>(v + 16, pinned: true);
+        foreach (int offset in Offsets)
+        {
+            logits.CopyTo(buffer, offset);
+            TokenStatistics.Backward(buffer.AsSpan(offset, v), token, v, 0.8f, lse, entropy, [1.5f], [0.25f]);
+            Assert.That(buffer.AsSpan(offset, v).ToArray(), Is.EqualTo(expected), $"offset {offset}");
+        }
+
+        for (int j = 0; j < v; j++)
+        {
+            double p = j == v / 2 ? 0 : Math.Exp(logits[j] / 0.8 - lse[0]);
+            double logp = j == v / 2 ? 0 : logits[j] / 0.8 - lse[0];
+            double grad = (1.5 * ((j == token[0] ? 1 : 0) - p) - 0.25 * p * (logp + entropy[0])) / 0.8;
+            AssertClose(grad, expected[j], 1e-4, 1e-6, $"gradient[{j}]");
+        }
+    }
+
     private static void AssertMatchesReference(ReadOnlySpan<float> row, float temperature)
     {
         var expected = VocabularyReference.Row(row, 0, temperature);
