@@ -114,22 +114,7 @@ internal static unsafe class KullbackLeiblerRowScan
 
             var blockX = Vector512.MaxNative(Vector512.MaxNative(x0, x1), Vector512.MaxNative(x2, x3));
             var blockY = Vector512.MaxNative(Vector512.MaxNative(y0, y1), Vector512.MaxNative(y2, y3));
-            if (Vector512.GreaterThanAny(blockX, mx))
-            {
-                var newMax = Vector512.Max(mx, blockX);
-                var c = Rescale<TScaled>(mx, newMax, vInvT, floor);
-                sx *= c;
-                u *= c;
-                mx = newMax;
-            }
-
-            if (Vector512.GreaterThanAny(blockY, my))
-            {
-                var newMax = Vector512.Max(my, blockY);
-                sy *= Rescale<TScaled>(my, newMax, vInvT, floor);
-                my = newMax;
-            }
-
+            RaiseMaxima<TScaled>(blockX, blockY, ref mx, ref my, ref sx, ref sy, ref u, vInvT, floor);
             Accumulate<TScaled, TClamped>(x0, y0, mx, my, ref sx, ref sy, ref u, vOffset, vInvT, floor);
             Accumulate<TScaled, TClamped>(x1, y1, mx, my, ref sx, ref sy, ref u, vOffset, vInvT, floor);
             Accumulate<TScaled, TClamped>(x2, y2, mx, my, ref sx, ref sy, ref u, vOffset, vInvT, floor);
@@ -157,23 +142,32 @@ internal static unsafe class KullbackLeiblerRowScan
         Vector512<float> offset, Vector512<float> invT, Vector512<float> floor)
         where TScaled : struct, IFlag
     {
-        if (Vector512.GreaterThanAny(vx, mx))
+        RaiseMaxima<TScaled>(vx, vy, ref mx, ref my, ref sx, ref sy, ref u, invT, floor);
+        Accumulate<TScaled, Enabled>(vx, vy, mx, my, ref sx, ref sy, ref u, offset, invT, floor);
+    }
+
+    /// <summary>Where <paramref name="x"/> or <paramref name="y"/> beats a lane's running maximum, moves that lane's
+    /// maximum up and rescales the sums kept relative to it (rare after a row's first blocks).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void RaiseMaxima<TScaled>(Vector512<float> x, Vector512<float> y, ref Vector512<float> mx, ref Vector512<float> my,
+        ref Vector512<float> sx, ref Vector512<float> sy, ref Vector512<float> u, Vector512<float> invT, Vector512<float> floor)
+        where TScaled : struct, IFlag
+    {
+        if (Vector512.GreaterThanAny(x, mx))
         {
-            var newMax = Vector512.Max(mx, vx);
+            var newMax = Vector512.Max(mx, x);
             var c = Rescale<TScaled>(mx, newMax, invT, floor);
             sx *= c;
             u *= c;
             mx = newMax;
         }
 
-        if (Vector512.GreaterThanAny(vy, my))
+        if (Vector512.GreaterThanAny(y, my))
         {
-            var newMax = Vector512.Max(my, vy);
+            var newMax = Vector512.Max(my, y);
             sy *= Rescale<TScaled>(my, newMax, invT, floor);
             my = newMax;
         }
-
-        Accumulate<TScaled, Enabled>(vx, vy, mx, my, ref sx, ref sy, ref u, offset, invT, floor);
     }
 
     private const int Block = 4 * 16;
