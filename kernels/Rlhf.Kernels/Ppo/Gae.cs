@@ -137,8 +137,8 @@ public static unsafe class Gae
             var mv = Vector512.Load(m + t0);
             if (Vector512.EqualsAll(mv, zeroF) && vAfter.ToScalar() == 0f)
             {
-                // Padding (all masked, and so is the step after it): δ is 0 everywhere, so the general path below
-                // would give these same bits, without reading rewards or values.
+                // Padding (all masked, and ṽ of the step after it is 0): δ is 0 everywhere, so the general path
+                // below would give these same bits, without reading rewards or values.
                 zeroF.Store(a + t0);
                 zeroF.Store(ret + t0);
                 lastVec = Avx512F.BroadcastScalarToVector512(Vector512.FusedMultiplyAdd(carryPow, lastVec, zeroF).GetLower().GetLower());

@@ -28,8 +28,8 @@ internal static unsafe class KullbackLeiblerRowScan
     /// <summary>
     /// With <paramref name="prefetchReference"/> (for buffers that alias, <see cref="StreamAliasing"/>) the reference is
     /// also read <see cref="StreamAliasing.PrefetchDistance"/> floats ahead by address (past the row's end too:
-    /// prefetches never fault), so it must be pinned, and the loads are aligned to the policy row, so the result's last
-    /// bits then depend on the rows' alignment; without it they depend only on the values.
+    /// prefetches never fault), so it must be pinned; and the loads are aligned to the policy row, whose address then
+    /// decides the result's last bits (without it, only the values do).
     /// </summary>
     /// <remarks>
     /// Rows are first scanned without clamping the exp arguments, which saves three of the ~30 vector operations per
