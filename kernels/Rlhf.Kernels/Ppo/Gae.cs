@@ -134,8 +134,10 @@ public static unsafe class Gae
         var zeroF = Vector512<float>.Zero;
         for (int t0 = full - 16; t0 >= 0; t0 -= 16)
         {
+            // One compare classifies the block: bit j set where step t0 + j is masked.
             var mv = Vector512.Load(m + t0);
-            if (Vector512.EqualsAll(mv, zeroF) && vAfter.ToScalar() == 0f)
+            ulong maskedBits = Vector512.ExtractMostSignificantBits(Vector512.Equals(mv, zeroF));
+            if (maskedBits == 0xFFFF && vAfter.ToScalar() == 0f)
             {
                 // Padding (all masked, and ṽ of the step after it is 0): δ is 0 everywhere, so the general path
                 // below would give these same bits, without reading rewards or values.
@@ -146,20 +148,16 @@ public static unsafe class Gae
                 continue;
             }
 
-            // Selects on the compare's vector, skipped when every step is valid, instead of masked loads (those made
-            // the JIT move the mask from a mask register to a vector and back every block).
-            var masked = Vector512.Equals(mv, zeroF);
-            bool allValid = Vector512.EqualsAll(masked, zeroF);
-            Vector512<float> vt, rt;
-            if (allValid)
+            // Selects only where a step is masked (blocks with every step valid, the common case, skip them), on the
+            // compare's vector: masked loads made the JIT move the mask to a vector and back every block.
+            var masked = Vector512<float>.Zero;
+            var vt = Vector512.Load(v + t0);
+            var rt = Vector512.Load(r + t0);
+            if (maskedBits != 0)
             {
-                vt = Vector512.Load(v + t0);
-                rt = Vector512.Load(r + t0);
-            }
-            else
-            {
-                vt = Vector512.ConditionalSelect(masked, zeroF, Vector512.Load(v + t0));
-                rt = Vector512.ConditionalSelect(masked, zeroF, Vector512.Load(r + t0));
+                masked = Vector512.Equals(mv, zeroF);
+                vt = Vector512.ConditionalSelect(masked, zeroF, vt);
+                rt = Vector512.ConditionalSelect(masked, zeroF, rt);
             }
 
             // lane j ← ṽ[t0+j+1]; lane 15 ← the first value of the block after this one (0 at the row end).
@@ -171,7 +169,7 @@ public static unsafe class Gae
             x = Vector512.FusedMultiplyAdd(vc8, Avx512F.AlignRight32(zero, x.AsInt32(), 8).AsSingle(), x);
             var adv = Vector512.FusedMultiplyAdd(carryPow, lastVec, x);
             // ṽ is already 0 at masked steps, so the masked advantage plus ṽ is the masked return.
-            var maskedAdv = allValid ? adv : Vector512.ConditionalSelect(masked, zeroF, adv);
+            var maskedAdv = maskedBits == 0 ? adv : Vector512.ConditionalSelect(masked, zeroF, adv);
             maskedAdv.Store(a + t0);
             (maskedAdv + vt).Store(ret + t0);
             lastVec = Avx512F.BroadcastScalarToVector512(adv.GetLower().GetLower());
