@@ -25,6 +25,23 @@ public class MaskedWhiteningTests
         AssertClose(PpoReference.Whiten(x, mask, shiftMean), y, 1e-5, 1e-6, "whitened");
     }
 
+    [TestCase(1e4f, 0.1f)]
+    [TestCase(-3e3f, 2f)]
+    [TestCase(0f, 1e-3f)]
+    public void MomentsStayAccurateFarFromZero(float offset, float scale)
+    {
+        // Many 1024-entry blocks merged across chunks, values far from 0 relative to their spread: the block-local
+        // centring and the double-precision merge must keep the variance to float rounding of the inputs.
+        var rng = new Random(9);
+        var x = Normal(rng, 300 * 700, scale);
+        for (int i = 0; i < x.Length; i++) x[i] += offset;
+        var mask = Mask(rng, 300, 700);
+        var m = MaskedWhitening.Moments(PoisonMasked(x, mask), mask);
+        var (mean, variance) = PpoReference.Moments(x, mask);
+        AssertClose(mean, m.Mean, 1e-7, 1e-9, "mean");
+        AssertClose(variance, m.Variance, 1e-5, 0, "variance");
+    }
+
     [Test]
     public void InPlaceAndDeterministicAcrossThreads()
     {
