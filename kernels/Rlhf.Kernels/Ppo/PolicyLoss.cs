@@ -135,7 +135,7 @@ public static unsafe class PolicyLoss
                     {
                         // Padding: gradient 0, and its lanes count as kept as the general path counts them (p = pc = 0);
                         // the sums would only add +0. Nothing else is read.
-                        PpoMath.StoreZeros64(pGrad + i);
+                        new Span<float>(pGrad + i, 64).Clear();
                         accKept += Vector512.Create(4);
                         continue;
                     }

@@ -65,16 +65,6 @@ internal static class PpoMath
         return Vector512.EqualsAll(bits & Vector512.Create(0x7FFF_FFFFu), Vector512<uint>.Zero);
     }
 
-    /// <summary>Writes 64 zeros from <paramref name="destination"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe void StoreZeros64(float* destination)
-    {
-        Vector512<float>.Zero.Store(destination);
-        Vector512<float>.Zero.Store(destination + 16);
-        Vector512<float>.Zero.Store(destination + 32);
-        Vector512<float>.Zero.Store(destination + 48);
-    }
-
     /// <summary>
     /// Loads 16 floats with the lanes where <paramref name="valid"/> is all-zero bits set to +0 (so NaN padding under
     /// the mask never enters the arithmetic): a zero-masking load on AVX-512, which costs no extra instruction.

@@ -121,8 +121,8 @@ public static unsafe class KullbackLeibler
                 // only on its own input, so the overlap rewrites identical bits and the result does not depend on
                 // where the buffers lie. In place (or overlapping) the vectors are strictly sequential instead, each
                 // read before it is written, with a scalar tail.
-                int aligned = (int)((64 - ((nuint)d & 63)) & 63) / sizeof(float);
-                int second = overlapping || aligned == 0 || ((nuint)d & 3) != 0 ? 16 : aligned;
+                int aligned = CacheLine.FloatsToBoundary(d);
+                int second = overlapping || aligned == 0 ? 16 : aligned;
                 int last = overlapping ? (n & ~15) - 16 : n - 16;
                 Vector512.Store(K3Of(Vector512.Load(q) - Vector512.Load(p)), d);
                 // With one vector in all, stop: in place, a second pass over [0, 16) would read what the first wrote.

@@ -83,12 +83,13 @@ internal static unsafe class KullbackLeiblerRowScan
         var u = Vector512<float>.Zero;
 
         // Where the buffers alias, the first few pairs alone, so that every later policy load is one aligned 64-byte
-        // line, and the reference's too when the rows are equally aligned, as two GC arrays' rows are (see
-        // SoftmaxRowScan.AlignmentHead). Only there: elsewhere it gains nothing, and it makes the last bits depend on
-        // the buffers' alignment (the lanes and blocks a logit falls in move with it).
-        int j = TPrefetch.On ? SoftmaxRowScan.AlignmentHead(ref x) : 0;
-        if (j > 0)
-            Step<TScaled>(SoftmaxRowScan.LoadFirst(ref x, j), SoftmaxRowScan.LoadFirst(ref y, j), ref mx, ref my, ref sx, ref sy, ref u, vOffset, vInvT, floor);
+        // line, and the reference's too when the rows are equally aligned, as two GC arrays' rows are. There loads
+        // that straddle two lines cost a third more (an A/B in one process, 2048 × 32000, buffers 2^28 apart, rows 16
+        // or 24 bytes past a line: 42.9–43.7 ms against 32.1–33.8 ms aligned). Only there: elsewhere it gained nothing
+        // (0.98–0.99), nor for the token-statistics scan (0.997–1.044), and it makes the last bits depend on the
+        // buffers' alignment (the lanes and blocks a logit falls in move with it).
+        int j = TPrefetch.On ? CacheLine.FloatsToBoundary(ref x) : 0;
+        if (j > 0) Step<TScaled>(LoadFirst(ref x, j), LoadFirst(ref y, j), ref mx, ref my, ref sx, ref sy, ref u, vOffset, vInvT, floor);
 
         // Blocks of 4 vectors: the maxima are tested once per block (a new lane max is rare after the first blocks),
         // so the common path is two exps, two adds and the cross term per 16 logit pairs.
@@ -144,6 +145,15 @@ internal static unsafe class KullbackLeiblerRowScan
     {
         RaiseMaxima<TScaled>(vx, vy, ref mx, ref my, ref sx, ref sy, ref u, invT, floor);
         Accumulate<TScaled, Enabled>(vx, vy, mx, my, ref sx, ref sy, ref u, offset, invT, floor);
+    }
+
+    /// <summary>The first <paramref name="count"/> (&lt; 16) logits of a row of ≥ 16, the other lanes −∞.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> LoadFirst(ref float row, int count)
+    {
+        var v = Vector512.LoadUnsafe(ref row);
+        var taken = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count));
+        return Vector512.ConditionalSelect(taken.AsSingle(), v, Vector512.Create(float.NegativeInfinity));
     }
 
     /// <summary>Where <paramref name="x"/> or <paramref name="y"/> beats a lane's running maximum, moves that lane's

@@ -171,30 +171,6 @@ internal static class SoftmaxRowScan
         return Combine<TEntropy>(m, sa + sb, ta + tb, invT);
     }
 
-    /// <summary>
-    /// How many logits from <paramref name="row"/> to take alone (0–15) so that the rest starts on a 64-byte boundary:
-    /// then every 16-float load is one cache line. The KL scan does so where its two buffers alias (see
-    /// StreamAliasing): there loads that straddle two lines cost it a third more (an A/B in one process, 2048 × 32000 two
-    /// buffers 2^28 apart, rows 16 or 24 bytes past a line: 42.9–43.7 ms against 32.1–33.8 ms aligned). This scan does
-    /// not: the same A/B showed no difference for it, aliased or not (new/old 0.997–1.044), nor for the KL scan where
-    /// the buffers do not alias (0.98–0.99), and aligning makes the last bits depend on where a row sits.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe int AlignmentHead(ref float row)
-    {
-        nuint address = (nuint)Unsafe.AsPointer(ref row);
-        return (address & 3) != 0 ? 0 : (int)((64 - (address & 63)) & 63) / 4;
-    }
-
-    /// <summary>The first <paramref name="count"/> (&lt; 16) logits of a row of ≥ 16, the other lanes −∞.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> LoadFirst(ref float row, int count)
-    {
-        var v = Vector512.LoadUnsafe(ref row);
-        var taken = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count));
-        return Vector512.ConditionalSelect(taken.AsSingle(), v, Vector512.Create(float.NegativeInfinity));
-    }
-
     /// <summary><paramref name="row"/> (shorter than 16) copied into <paramref name="buffer"/> and padded with −∞.</summary>
     public static ReadOnlySpan<float> Padded(ReadOnlySpan<float> row, Span<float> buffer)
     {

@@ -11,7 +11,7 @@ namespace Rlhf.Kernels.Vocabulary;
 /// ahead with software prefetches moves the two streams apart and brings the aliased case back to 30–32 ms; at any
 /// other distance the same prefetches cost 20–40 %, so they are used only where this test says so. Where the streams
 /// alias, loads that straddle two cache lines cost a third more again, so there the KL scan also aligns its loads to
-/// the policy row (<see cref="SoftmaxRowScan.AlignmentHead"/>; two GC arrays' rows are equally aligned).
+/// the policy row (<see cref="CacheLine.FloatsToBoundary(float*)"/>; two GC arrays' rows are equally aligned).
 /// </remarks>
 internal static unsafe class StreamAliasing
 {

@@ -99,7 +99,7 @@ public static unsafe partial class TokenStatistics
             // loop then loads and stores whole aligned lines, which a misaligned row costs 4–13 % (side program).
             var head = Gradient(Vector512.LoadUnsafe(ref x), vInvT, vNegLse, vSlope, vOffset);
             var tail = Gradient(Vector512.LoadUnsafe(ref x, (nuint)(n - 16)), vInvT, vNegLse, vSlope, vOffset);
-            for (int j = SoftmaxRowScan.AlignmentHead(ref x); j <= n - 16; j += 16)
+            for (int j = CacheLine.FloatsToBoundary(ref x); j <= n - 16; j += 16)
                 Vector512.StoreUnsafe(Gradient(Vector512.LoadUnsafe(ref x, (nuint)j), vInvT, vNegLse, vSlope, vOffset), ref x, (nuint)j);
             Vector512.StoreUnsafe(tail, ref x, (nuint)(n - 16));
             Vector512.StoreUnsafe(head, ref x);

@@ -15,11 +15,11 @@ public class RowScanAlignmentTests
     private static readonly int[] Offsets = Enumerable.Range(0, 16).ToArray();
 
     [Test]
-    public unsafe void AlignmentHead_EndsOnA64ByteBoundary([ValueSource(nameof(Offsets))] int offset)
+    public unsafe void FloatsToBoundary_EndsOnA64ByteBoundary([ValueSource(nameof(Offsets))] int offset)
     {
         var buffer = GC.AllocateArray<float>(64, pinned: true);
         ref float start = ref buffer[offset];
-        int head = SoftmaxRowScan.AlignmentHead(ref start);
+        int head = CacheLine.FloatsToBoundary(ref start);
         Assert.That(head, Is.InRange(0, 15));
         Assert.That((long)Unsafe.AsPointer(ref Unsafe.Add(ref start, head)) % 64, Is.EqualTo(0L));
     }
