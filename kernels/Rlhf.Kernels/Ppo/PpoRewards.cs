@@ -40,14 +40,19 @@ public static unsafe class PpoRewards
             ChunkRunner.Run(chunks, n, body);
         }
 
+        // The alarm can be false (klCoef = 0 with kl = ±∞ gives −0·∞ = NaN), so the exact check runs from a chunk's
+        // first flagged row to the chunk's end: a real NaN further on must not hide behind a false alarm.
         for (int c = 0; c < chunks; c++)
         {
-            int row = badRow[c];
-            if (row < 0) continue;
-            if (float.IsNaN(scores[row])) throw new ArgumentException($"scores[{row}] = NaN is not a number.", nameof(scores));
-            int t0 = row * steps;
-            int i = PpoArgs.FirstNaN(kl.Slice(t0, steps), mask.Slice(t0, steps));
-            if (i >= 0) throw PpoArgs.BadElement(nameof(kl), t0 + i, kl[t0 + i], steps);
+            if (badRow[c] < 0) continue;
+            for (int row = badRow[c]; row < Math.Min(batch, (c + 1) * rowsPerChunk); row++)
+            {
+                int t0 = row * steps;
+                if (float.IsNaN(scores[row]) && mask.Slice(t0, steps).ContainsAnyExcept(0f))
+                    throw new ArgumentException($"scores[{row}] = NaN is not a number.", nameof(scores));
+                int i = PpoArgs.FirstNaN(kl.Slice(t0, steps), mask.Slice(t0, steps));
+                if (i >= 0) throw PpoArgs.BadElement(nameof(kl), t0 + i, kl[t0 + i], steps);
+            }
         }
     }
 

@@ -46,4 +46,19 @@ public class RewardsTests
         Assert.That(ex3!.ParamName, Is.EqualTo("kl"));
         Assert.That(ex3.Message, Does.Contain("kl[6]").And.Contain("row 1, step 2"));
     }
+
+    [Test]
+    public void NaNAfterAFalseAlarmInTheSameChunkThrows()
+    {
+        // With klCoef = 0, row 1's kl = +∞ gives −0·∞ = NaN without a NaN input: the cheap alarm goes off there, and
+        // the exact check must go on to row 3's NaN.
+        const int b = 8, t = 64;
+        var kl = new float[b * t];
+        var mask = Enumerable.Repeat(1f, b * t).ToArray();
+        kl[1 * t + 7] = float.PositiveInfinity;
+        kl[3 * t + 5] = float.NaN;
+        var ex = Assert.Throws<ArgumentException>(() => PpoRewards.Compute(kl, new float[b], mask, new float[b * t], b, t, 0f));
+        Assert.That(ex!.ParamName, Is.EqualTo("kl"));
+        Assert.That(ex.Message, Does.Contain($"kl[{3 * t + 5}]"));
+    }
 }
