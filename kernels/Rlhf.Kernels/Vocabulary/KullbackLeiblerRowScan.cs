@@ -253,8 +253,11 @@ internal static unsafe class KullbackLeiblerRowScan
 
         // KL = (E_p[x − y − offset] + offset − (mx − my))/T − log Sx + log Sy.
         double kl = (u / sx + (offset - ((double)mx - my))) * invT - Math.Log(sx) + Math.Log(sy);
+        // A lane far below a row's maximum gets weight 0 above, NaN sums included (the block maxima use MaxNative,
+        // which drops NaN), so the lanes are tested directly.
         bool suspect = double.IsNaN(kl) || double.IsNaN(sx) || double.IsNaN(sy)
-            || !float.IsFinite(mx) || !float.IsFinite(my) || mx == float.MinValue || my == float.MinValue;
+            || !float.IsFinite(mx) || !float.IsFinite(my) || mx == float.MinValue || my == float.MinValue
+            || !Vector512.EqualsAll(sxLanes, sxLanes) || !Vector512.EqualsAll(syLanes, syLanes) || !Vector512.EqualsAll(uLanes, uLanes);
         return new Result { Kl = kl, Suspect = suspect };
     }
 }

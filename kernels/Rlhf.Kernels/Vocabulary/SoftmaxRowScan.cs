@@ -232,7 +232,10 @@ internal static class SoftmaxRowScan
             Max = max,
             LogSum = logSum,
             Entropy = entropy,
-            Suspect = !float.IsFinite(max) || max == float.MinValue || double.IsNaN(logSum) || double.IsNaN(entropy),
+            // A lane far below the row's maximum gets weight 0 above, NaN sums included (the block maxima use
+            // MaxNative, which drops NaN), so its lanes are tested directly.
+            Suspect = !float.IsFinite(max) || max == float.MinValue || double.IsNaN(logSum) || double.IsNaN(entropy)
+                || !Vector512.EqualsAll(s, s) || (TEntropy.On && !Vector512.EqualsAll(t, t)),
         };
     }
 }

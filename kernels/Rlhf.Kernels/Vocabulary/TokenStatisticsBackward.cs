@@ -112,8 +112,9 @@ public static unsafe partial class TokenStatistics
         {
             var logp = Vector512.FusedMultiplyAdd(v, vInvT, vNegLse);
             var floor = Vector512.Create(FastExp.MinArgument);
-            // Below e^−86 the probability is 0 (exactly, so −∞ logits get 0, not 0·∞); the clamp keeps logp finite.
-            var clamped = Vector512.MaxNative(logp, floor);
+            // Below e^−86 the probability is 0 (exactly, so −∞ logits get 0, not 0·∞); the clamp keeps logp finite
+            // and lets a NaN (from a NaN logSumExp) through, so that it reaches the row's gradients.
+            var clamped = SoftmaxRowScan.Clamp(logp, floor);
             var p = Vector512.ConditionalSelect(Vector512.LessThan(logp, floor), Vector512<float>.Zero, FastExp.Exp(clamped));
             return p * Vector512.FusedMultiplyAdd(vSlope, clamped, vOffset);
         }

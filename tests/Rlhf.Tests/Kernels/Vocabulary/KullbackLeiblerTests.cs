@@ -119,6 +119,22 @@ public class KullbackLeiblerTests
     }
 
     [Test]
+    public void NaN_InALaneFarBelowTheRowMaximum_IsFound([Values(true, false)] bool inPolicy, [Values(64, 32)] int v)
+    {
+        // Lane 0 of the NaN's row holds only −∞ besides it (both models ban those tokens), so its weight in the
+        // row's sums underflows to 0; its NaN must still flag the row.
+        var policy = new float[v];
+        var reference = new float[v];
+        for (int j = 16; j < v; j += 16) policy[j] = reference[j] = float.NegativeInfinity;
+        reference[0] = float.NegativeInfinity;
+        policy[0] = float.NegativeInfinity;
+        (inPolicy ? policy : reference)[0] = float.NaN;
+        var e = Assert.Throws<ArgumentException>(() => Run(policy, reference, v, 1f))!;
+        string name = inPolicy ? "policyLogits" : "referenceLogits";
+        Assert.That(e.Message, Does.Contain($"{name}[0, 0]").And.Contain("NaN"));
+    }
+
+    [Test]
     public void BadShapes_AreRejected()
     {
         var e = Assert.Throws<ArgumentException>(() => KullbackLeibler.FullVocabulary(new float[20], new float[19], 10, 1f, new float[2]))!;

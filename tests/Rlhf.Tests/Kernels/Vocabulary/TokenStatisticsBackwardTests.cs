@@ -94,4 +94,22 @@ public class TokenStatisticsBackwardTests
             Assert.That(sum, Is.EqualTo(0).Within(1e-5), $"row {i}");
         }
     }
+
+    [TestCase(7)] // the short-row path
+    [TestCase(32)]
+    [TestCase(1000)] // the aligned loop with its head and tail
+    public void NaNLogSumExp_PropagatesIntoItsRowOnly(int v)
+    {
+        var logits = new float[2 * v];
+        for (int j = 0; j < v; j++) logits[j] = logits[v + j] = 0.1f * j;
+        double sum = 0;
+        for (int j = 0; j < v; j++) sum += Math.Exp(logits[j]);
+        float[] lse = [float.NaN, (float)Math.Log(sum)];
+        TokenStatistics.Backward(logits, [1, 1], v, 1f, lse, [1f, 1f], [1f, 1f], [0.5f, 0.5f]);
+        for (int j = 0; j < v; j++)
+        {
+            Assert.That(float.IsNaN(logits[j]), Is.True, $"dlogits[0, {j}] = {logits[j]}");
+            Assert.That(float.IsFinite(logits[v + j]), Is.True, $"dlogits[1, {j}] = {logits[v + j]}");
+        }
+    }
 }

@@ -56,6 +56,27 @@ public class TokenStatisticsValidationTests
         Assert.That(e.Message, Does.Contain($"logits[1, {column}]").And.Contain("NaN"));
     }
 
+    [TestCase(64, 0, 1f, float.NegativeInfinity)] // the NaN's lane holds only −∞ besides it: its weight underflows to 0
+    [TestCase(32, 16, 1f, float.NegativeInfinity)] // the same on the tail path
+    [TestCase(64, 0, 0.01f, -10f)] // finite logits: the lane sits 1000·T below the row's maximum
+    public void NaN_InALaneFarBelowTheRowMaximum_IsFound(int v, int column, float temperature, float laneRest)
+    {
+        // Each of the 16 lanes keeps its own maximum and sums; a lane whose maximum is negligible against the row's
+        // adds nothing to the row's sum, and its NaN must still flag the row.
+        var logits = new float[v];
+        for (int j = column % 16; j < v; j += 16) logits[j] = laneRest;
+        logits[column] = float.NaN;
+        foreach (bool withEntropy in new[] { true, false })
+        {
+            var e = Assert.Throws<ArgumentException>(() =>
+            {
+                if (withEntropy) TokenStatistics.Compute(logits, [5], v, temperature, new float[1], new float[1], new float[1]);
+                else TokenStatistics.LogProbs(logits, [5], v, temperature, new float[1], new float[1]);
+            }, $"entropy {withEntropy}")!;
+            Assert.That(e.Message, Does.Contain($"logits[0, {column}]").And.Contain("NaN"));
+        }
+    }
+
     [Test]
     public void PositiveInfinity_IsRejected()
     {
