@@ -66,12 +66,7 @@ public sealed class DeviceOptimKernels : IDisposable
     public float GlobalNorm(ArrayView<float> gradients)
     {
         if (gradients.Length > int.MaxValue) throw new ArgumentException($"gradients has {gradients.Length} elements; at most {int.MaxValue} per call.", nameof(gradients));
-        if (gradients.Length == 0) return 0f;
-        var config = reduction.Config(gradients.Length);
-        squares(config, gradients, reduction.Partials, (int)gradients.Length);
-        Span<double> s = stackalloc double[1];
-        reduction.Sum(config, 1, s);
-        return (float)Math.Sqrt(s[0]);
+        return (float)Math.Sqrt(SumOfSquares(gradients));
     }
 
     /// <summary>Device version of <see cref="GradientClipping.ClipByGlobalNorm(Span{float}, float)"/>; returns the norm before clipping.</summary>
@@ -147,7 +142,13 @@ public sealed class DeviceOptimKernels : IDisposable
         squares(config, x, reduction.Partials, (int)x.Length);
         Span<double> s = stackalloc double[1];
         reduction.Sum(config, 1, s);
-        return s[0];
+        if (!double.IsPositiveInfinity(s[0])) return s[0];
+
+        // The per-thread float sums overflow above ~1.8e19 per element; whether it is that or a ±∞ element, the host
+        // answers in double (rare, so a copy is fine): +∞ again only for an infinite element, as the CPU path.
+        double sum = 0;
+        foreach (float g in reduction.ToHost(x)) sum += (double)g * g;
+        return sum;
     }
 
     private void ThrowNonFinite(ArrayView<float> x, string name)

@@ -330,7 +330,9 @@ public sealed class DevicePpoKernels : IDisposable
                 if (l1 >= l2) g = e1;
                 loss += XMath.Max(l1, l2);
                 clipped += l2 > l1 ? 1f : 0f;
-                squared += l1;
+                // PTX's min.f32/max.f32 return the other operand for NaN, so a NaN old value would leave every sum
+                // finite on CUDA (ILGPU's CPU accelerator propagates it): raise the host's alarm explicitly.
+                squared += XMath.IsNaN(old) ? float.NaN : l1;
                 count += 1f;
             }
 

@@ -117,7 +117,7 @@ public static unsafe class GradientClipping
             // Float partials over 1024 elements (4 independent accumulators), then double.
             while (i < end)
             {
-                int blockEnd = Math.Min(end, i + 1024);
+                int blockStart = i, blockEnd = Math.Min(end, i + 1024);
                 float part = 0f;
                 if (Vector512.IsHardwareAccelerated)
                 {
@@ -144,10 +144,19 @@ public static unsafe class GradientClipping
                 }
 
                 for (; i < blockEnd; i++) part = MathF.FusedMultiplyAdd(X[i], X[i], part);
-                total += part;
+                // A float block sum overflows from elements of ~1.8e19 on; the block again in double is +∞ only when
+                // an element is ±∞ (NaN stays NaN either way), so the norm and the clipping stay right.
+                total += float.IsPositiveInfinity(part) ? SquaresInDouble(X + blockStart, blockEnd - blockStart) : part;
             }
 
             Partials[chunk] = total;
+        }
+
+        private static double SquaresInDouble(float* x, int n)
+        {
+            double sum = 0;
+            for (int k = 0; k < n; k++) sum += (double)x[k] * x[k];
+            return sum;
         }
     }
 

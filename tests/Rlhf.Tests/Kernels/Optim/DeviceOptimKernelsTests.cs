@@ -86,6 +86,23 @@ public class DeviceOptimKernelsTests
     }
 
     [Test]
+    public void HugeFiniteGradientsAreClippedNotZeroed()
+    {
+        var g = new float[3000];
+        g[5] = 2e19f;
+        g[2999] = 1f;
+        var d = Up(g);
+        float norm = kernels.ClipByGlobalNorm(d, 1f);
+        Assert.That(norm, Is.EqualTo(2e19f).Within(1e13f));
+        var clipped = Down(d);
+        Assert.That(clipped[5], Is.EqualTo(1f).Within(1e-6f));
+        Assert.That(clipped[2999], Is.EqualTo(5e-20f).Within(1e-25f));
+        var infinite = new float[3000];
+        infinite[7] = float.PositiveInfinity;
+        Assert.That(kernels.GlobalNorm(Up(infinite)), Is.EqualTo(float.PositiveInfinity));
+    }
+
+    [Test]
     public void RejectsBadArguments()
     {
         var x = Up(new float[8]);

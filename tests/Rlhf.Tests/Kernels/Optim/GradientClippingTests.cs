@@ -25,6 +25,23 @@ public class GradientClippingTests
     }
 
     [Test]
+    public void HugeFiniteGradientsAreClippedNotZeroed()
+    {
+        // 2e19² overflows a float sum though the norm fits in a float: the norm must come out 2e19, not +∞.
+        var g = new float[3000];
+        g[5] = 2e19f;
+        g[2999] = 1f;
+        Assert.That(GradientClipping.GlobalNorm(g), Is.EqualTo(2e19f).Within(1e13f));
+        float norm = GradientClipping.ClipByGlobalNorm(g, 1f);
+        Assert.That(norm, Is.EqualTo(2e19f).Within(1e13f));
+        Assert.That(g[5], Is.EqualTo(1f).Within(1e-6f));
+        Assert.That(g[2999], Is.EqualTo(5e-20f).Within(1e-25f));
+        var infinite = new float[3000];
+        infinite[7] = float.PositiveInfinity;
+        Assert.That(GradientClipping.GlobalNorm(infinite), Is.EqualTo(float.PositiveInfinity));
+    }
+
+    [Test]
     public void ListFormSharesOneNorm()
     {
         var rng = new Random(3);
