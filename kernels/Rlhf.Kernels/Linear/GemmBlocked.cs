@@ -44,6 +44,14 @@ internal static unsafe class GemmBlocked
             return;
         }
 
+        MultiplyParallel(a, b, c, m, n, k, transposeA, transposeB, accumulate, splitColumns, units, threads);
+    }
+
+    // A separate method: the lambda's closure is allocated on entry to the method that holds it, so single-threaded
+    // calls would pay for it too.
+    private static void MultiplyParallel(float* a, float* b, float* c, int m, int n, int k, bool transposeA, bool transposeB, bool accumulate,
+        bool splitColumns, int units, int threads)
+    {
         nint pa = (nint)a, pb = (nint)b, pc = (nint)c;
         Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
         {

@@ -44,6 +44,13 @@ internal static unsafe class GemmSmallM
             return;
         }
 
+        MultiplyParallel(aRows, b, c, m, n, k, transposeB, accumulate, units, threads);
+    }
+
+    // A separate method: the lambda's closure is allocated on entry to the method that holds it, so single-threaded
+    // calls would pay for it too.
+    private static void MultiplyParallel(float* aRows, float* b, float* c, int m, int n, int k, bool transposeB, bool accumulate, int units, int threads)
+    {
         nint pa = (nint)aRows, pb = (nint)b, pc = (nint)c;
         Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
         {

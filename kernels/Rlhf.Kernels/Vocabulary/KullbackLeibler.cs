@@ -120,10 +120,12 @@ public static unsafe class KullbackLeibler
                 // vectors are done unaligned and the aligned ones in between overlap them. Each lane's value depends
                 // only on its own input, so the overlap rewrites identical bits and the result does not depend on
                 // where the buffers lie. In place (or overlapping) the vectors are strictly sequential instead, each
-                // read before it is written, with a scalar tail.
+                // read before it is written, and the row's last vector is computed before anything is stored and
+                // stored last (a scalar tail would round its exps differently from the out-of-place path).
                 int aligned = CacheLine.FloatsToBoundary(d);
                 int second = overlapping || aligned == 0 ? 16 : aligned;
                 int last = overlapping ? (n & ~15) - 16 : n - 16;
+                var tail = overlapping ? K3Of(Vector512.Load(q + n - 16) - Vector512.Load(p + n - 16)) : default;
                 Vector512.Store(K3Of(Vector512.Load(q) - Vector512.Load(p)), d);
                 // With one vector in all, stop: in place, a second pass over [0, 16) would read what the first wrote.
                 if (last > 0)
@@ -151,7 +153,8 @@ public static unsafe class KullbackLeibler
                     }
                 }
 
-                start = overlapping ? n & ~15 : n;
+                if (overlapping) Vector512.Store(tail, d + n - 16);
+                start = n;
             }
         }
 

@@ -37,6 +37,14 @@ internal static class RowParallel
             return;
         }
 
+        RunParallel(rows, threads, body);
+    }
+
+    // A separate method: a lambda's closure is allocated on entry to the method that holds it, so in For it cost
+    // every single-threaded call an allocation too.
+    private static void RunParallel<TBody>(int rows, int threads, TBody body)
+        where TBody : struct, IRowBody
+    {
         int rowsPerChunk = Math.Max(1, rows / (threads * ChunksPerThread));
         int chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
         var taken = new StrongBox<int>(-1);

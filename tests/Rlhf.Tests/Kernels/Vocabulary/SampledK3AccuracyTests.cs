@@ -60,15 +60,18 @@ public class SampledK3AccuracyTests
     }
 
     [Test]
-    public void SameBitsWhereverTheBuffersLie_AndInPlaceAgrees([Values(16, 17, 31, 100, 1001)] int n)
+    public void SameBitsWhereverTheBuffersLie_InPlaceToo([Values(16, 17, 31, 65, 100, 1001)] int n, [Values(false, true)] bool unrelated)
     {
         var rng = new Random(n);
         float[] logp = new float[n], logq = new float[n];
         for (int i = 0; i < n; i++)
         {
             logp[i] = -3f * (float)rng.NextDouble();
-            // Mostly small log-ratios (the series path) with a few large ones (the exp path) in some vectors.
-            logq[i] = logp[i] + (float)(rng.NextDouble() < 0.05 ? 4 * (rng.NextDouble() - 0.5) : 0.2 * (rng.NextDouble() - 0.5));
+            // Mostly small log-ratios (the series path) with a few large ones (the exp path) in some vectors; or
+            // unrelated log-probabilities, mostly on the exp path.
+            logq[i] = unrelated
+                ? -5f * (float)rng.NextDouble()
+                : logp[i] + (float)(rng.NextDouble() < 0.05 ? 4 * (rng.NextDouble() - 0.5) : 0.2 * (rng.NextDouble() - 0.5));
         }
 
         var expected = new float[n];
@@ -84,8 +87,12 @@ public class SampledK3AccuracyTests
             Assert.That(d.AsSpan(offset + 3, n).ToArray(), Is.EqualTo(expected), $"offset {offset}");
         }
 
+        // In place over either input: the same bits too (each element's value is its own, whichever vector computes it).
         var inPlace = (float[])logp.Clone();
         KullbackLeibler.K3(inPlace, logq, inPlace);
-        for (int i = 0; i < n; i++) Assert.That(inPlace[i], Is.EqualTo(expected[i]).Within(2e-6 * expected[i] + 1e-30), $"in place [{i}]");
+        Assert.That(inPlace, Is.EqualTo(expected), "in place over logProbs");
+        var overReference = (float[])logq.Clone();
+        KullbackLeibler.K3(logp, overReference, overReference);
+        Assert.That(overReference, Is.EqualTo(expected), "in place over referenceLogProbs");
     }
 }

@@ -152,11 +152,17 @@ public class TokenStatisticsValidationTests
                 TokenStatistics.Backward(logits, tokens, v, 0.8f, c, b, a, b);
             }
 
-            All();
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            All();
-            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-            Assert.That(allocated, Is.LessThan(1024));
+            for (int w = 0; w < 3; w++) All();
+            // The least of a few calls: a one-off (a late tier-up) is not a per-call allocation; a closure is.
+            long allocated = long.MaxValue;
+            for (int r = 0; r < 5; r++)
+            {
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                All();
+                allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+            }
+
+            Assert.That(allocated, Is.EqualTo(0));
         }
         finally
         {
