@@ -1,4 +1,5 @@
 using Rlhf.Kernels;
+using Rlhf.Tests.Support;
 using KernelGemm = Rlhf.Kernels.Gemm;
 
 namespace Rlhf.Tests.Kernels.Gemm;
@@ -126,16 +127,7 @@ public class GemmBehaviourTests
         try
         {
             KernelParallelism.MaxThreads = 1;
-            for (int w = 0; w < 3; w++) KernelGemm.Multiply(a, b, c, m, n, k, transposeA, transposeB);
-            long allocated = long.MaxValue;
-            for (int r = 0; r < 5; r++)
-            {
-                long before = GC.GetAllocatedBytesForCurrentThread();
-                KernelGemm.Multiply(a, b, c, m, n, k, transposeA, transposeB);
-                allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
-            }
-
-            Assert.That(allocated, Is.EqualTo(0));
+            Assert.That(Allocations.PerCall(() => KernelGemm.Multiply(a, b, c, m, n, k, transposeA, transposeB)), Is.EqualTo(0));
         }
         finally
         {

@@ -156,15 +156,12 @@ public class GaeTests
     public void NaNRowsOfOneChunkNameTheFirst()
     {
         // Rows are scanned last to first; the error still names the first bad element, as TRL's order would.
-        const int b = 8, t = 64;
-        var rng = new Random(7);
-        var r = Normal(rng, b * t);
-        var v = Normal(rng, b * t);
-        var ones = Enumerable.Repeat(1f, b * t).ToArray();
+        const int t = 64;
+        var (r, v) = OneChunkOfRows(7);
         r[5 * t + 9] = float.NaN;
         r[2 * t + 60] = float.NaN;
-        var ex = Assert.Throws<ArgumentException>(() => Gae.Compute(r, v, ones, new float[b * t], new float[b * t], b, t, 0.99f, 0.95f));
-        Assert.That(ex!.Message, Does.Contain($"rewards[{2 * t + 60}]").And.Contain("row 2, step 60"));
+        var ex = ThrowsOnOneChunk(r, v);
+        Assert.That(ex.Message, Does.Contain($"rewards[{2 * t + 60}]").And.Contain("row 2, step 60"));
     }
 
     [Test]
@@ -172,17 +169,27 @@ public class GaeTests
     {
         // +∞ and −∞ rewards in row 1 make its advantages NaN without a NaN input: the cheap alarm goes off there, and
         // the exact re-check must go on to row 3's NaN value.
-        const int b = 8, t = 64;
-        var rng = new Random(8);
-        var r = Normal(rng, b * t);
-        var v = Normal(rng, b * t);
-        var ones = Enumerable.Repeat(1f, b * t).ToArray();
+        const int t = 64;
+        var (r, v) = OneChunkOfRows(8);
         r[1 * t + 20] = float.PositiveInfinity;
         r[1 * t + 21] = float.NegativeInfinity;
         v[3 * t + 33] = float.NaN;
-        var ex = Assert.Throws<ArgumentException>(() => Gae.Compute(r, v, ones, new float[b * t], new float[b * t], b, t, 0.99f, 0.95f));
-        Assert.That(ex!.ParamName, Is.EqualTo("values"));
+        var ex = ThrowsOnOneChunk(r, v);
+        Assert.That(ex.ParamName, Is.EqualTo("values"));
         Assert.That(ex.Message, Does.Contain($"values[{3 * t + 33}]"));
+    }
+
+    /// <summary>Rewards and values for 8 × 64 steps, all valid: rows the kernel puts in one chunk.</summary>
+    private static (float[] Rewards, float[] Values) OneChunkOfRows(int seed)
+    {
+        var rng = new Random(seed);
+        return (Normal(rng, 8 * 64), Normal(rng, 8 * 64));
+    }
+
+    private static ArgumentException ThrowsOnOneChunk(float[] r, float[] v)
+    {
+        var ones = Enumerable.Repeat(1f, 8 * 64).ToArray();
+        return Assert.Throws<ArgumentException>(() => Gae.Compute(r, v, ones, new float[8 * 64], new float[8 * 64], 8, 64, 0.99f, 0.95f))!;
     }
 
     [Test]

@@ -1,6 +1,7 @@
 using Rlhf.Kernels;
 using Rlhf.Kernels.Optim;
 using Rlhf.Kernels.Ppo;
+using Rlhf.Tests.Support;
 using static Rlhf.Tests.Kernels.Ppo.PpoTestData;
 
 namespace Rlhf.Tests.Kernels.Ppo;
@@ -41,18 +42,7 @@ public class PpoAllocationTests
             KernelParallelism.MaxThreads = 1;
             foreach (var (name, run) in runs)
             {
-                // Several warm-up calls: tiered JIT and on-stack replacement settle before the measured call.
-                for (int w = 0; w < 3; w++) run();
-                // Steady state: the least of a few calls, so a one-off (a late tier-up, a lazily built delegate) is not
-                // counted as a per-call allocation while anything that allocates every call still fails.
-                long allocated = long.MaxValue;
-                for (int r = 0; r < 5; r++)
-                {
-                    long before = GC.GetAllocatedBytesForCurrentThread();
-                    run();
-                    allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
-                }
-
+                long allocated = Allocations.PerCall(run);
                 Assert.That(allocated, Is.EqualTo(0), $"{name} allocated {allocated} bytes");
             }
         }

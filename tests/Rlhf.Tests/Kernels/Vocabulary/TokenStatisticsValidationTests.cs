@@ -1,5 +1,6 @@
 using Rlhf.Kernels;
 using Rlhf.Kernels.Vocabulary;
+using Rlhf.Tests.Support;
 
 namespace Rlhf.Tests.Kernels.Vocabulary;
 
@@ -152,17 +153,7 @@ public class TokenStatisticsValidationTests
                 TokenStatistics.Backward(logits, tokens, v, 0.8f, c, b, a, b);
             }
 
-            for (int w = 0; w < 3; w++) All();
-            // The least of a few calls: a one-off (a late tier-up) is not a per-call allocation; a closure is.
-            long allocated = long.MaxValue;
-            for (int r = 0; r < 5; r++)
-            {
-                long before = GC.GetAllocatedBytesForCurrentThread();
-                All();
-                allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
-            }
-
-            Assert.That(allocated, Is.EqualTo(0));
+            Assert.That(Allocations.PerCall(All), Is.EqualTo(0));
         }
         finally
         {
