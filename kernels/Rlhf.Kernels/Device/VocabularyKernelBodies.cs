@@ -203,8 +203,10 @@ internal static class VocabularyKernelBodies
 
                 float ex = XMath.Exp((x - mx) * invT);
                 sx += ex;
-                // y = −∞ under a finite x makes u (and the KL) +∞, as it should.
-                u += ex * ((x - y) - offset);
+                // y = −∞ under a finite x makes u (and the KL) +∞, as it should, also where ex underflows to 0
+                // (0·∞ would be NaN, which CUDA's max.f32 below would then turn into a KL of 0).
+                float w = (x - y) - offset;
+                u = w == float.PositiveInfinity ? w : u + ex * w;
             }
 
             if (y != float.NegativeInfinity)
@@ -237,7 +239,7 @@ internal static class VocabularyKernelBodies
                 float ca = sxa == 0f ? 0f : XMath.Exp((mxa - mxNew) * invT);
                 float cb = sxb == 0f ? 0f : XMath.Exp((mxb - mxNew) * invT);
                 sharedSx[lane] = ca * sxa + cb * sxb;
-                sharedU[lane] = (sxa == 0f ? 0f : ca * sharedU[lane]) + (sxb == 0f ? 0f : cb * sharedU[other]);
+                sharedU[lane] = WeightedU(sxa, ca, sharedU[lane]) + WeightedU(sxb, cb, sharedU[other]);
                 sharedMx[lane] = mxNew;
                 float mya = sharedMy[lane], myb = sharedMy[other], myNew = XMath.Max(mya, myb);
                 float da = sharedSy[lane] == 0f ? 0f : XMath.Exp((mya - myNew) * invT);
@@ -258,8 +260,13 @@ internal static class VocabularyKernelBodies
             : syTotal == 0f ? ReferenceAllBanned
             : 0;
         float value = (sharedU[0] / sxTotal + offset - (sharedMx[0] - sharedMy[0])) * invT - XMath.Log(sxTotal) + XMath.Log(syTotal);
-        kl[row] = XMath.Max(value, 0f);
+        // Rounding can leave an exact 0 slightly negative; CUDA's max.f32 would also turn a NaN into 0, so NaN skips it.
+        kl[row] = XMath.IsNaN(value) ? value : XMath.Max(value, 0f);
     }
+
+    /// <summary>A part's u on the merged maximum: nothing from a part that saw no allowed token (0·∞ would be NaN),
+    /// and +∞ stays +∞ even when the part's weight <paramref name="c"/> underflows.</summary>
+    private static float WeightedU(float s, float c, float u) => s == 0f ? 0f : u == float.PositiveInfinity ? u : c * u;
 
     /// <summary>Index kernel over N tokens: k1, k2, k3 from logProbs and referenceLogProbs.</summary>
     public static void SampledKl(

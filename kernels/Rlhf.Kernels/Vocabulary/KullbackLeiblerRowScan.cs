@@ -247,6 +247,12 @@ internal static unsafe class KullbackLeiblerRowScan
                 sx += cx * sxLanes.GetElement(l);
                 u += cx * uLanes.GetElement(l);
             }
+            else if (uLanes.GetElement(l) == float.PositiveInfinity)
+            {
+                // The reference bans a token the policy allows in a lane too far below the row's maximum to weigh
+                // anything: p is still > 0 there, so KL = +∞.
+                u = double.PositiveInfinity;
+            }
 
             if (cy != 0) sy += cy * syLanes.GetElement(l);
         }

@@ -135,6 +135,19 @@ public class KullbackLeiblerTests
     }
 
     [Test]
+    public void ReferenceBanningATokenInALaneFarBelowTheMaximum_GivesInfinity()
+    {
+        // Lane 0's logits sit 1000 below the row's maximum, so its weight in the lanes' merge underflows even in
+        // double; the reference bans one of its tokens, and KL(p‖q) is still +∞ (p > 0 there).
+        const int v = 64;
+        var policy = new float[v];
+        var reference = new float[v];
+        for (int j = 0; j < v; j += 16) policy[j] = -1000f;
+        reference[16] = float.NegativeInfinity;
+        Assert.That(Run(policy, reference, v, 1f)[0], Is.EqualTo(float.PositiveInfinity));
+    }
+
+    [Test]
     public void BadShapes_AreRejected()
     {
         var e = Assert.Throws<ArgumentException>(() => KullbackLeibler.FullVocabulary(new float[20], new float[19], 10, 1f, new float[2]))!;

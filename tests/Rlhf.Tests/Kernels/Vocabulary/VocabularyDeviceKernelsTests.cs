@@ -147,6 +147,36 @@ public class VocabularyDeviceKernelsTests
         for (int i = 0; i < n; i++) AssertClose(expected[i], kl[i], 1e-5, 1e-6, $"kl[{i}]");
     }
 
+    [TestCase(-200f, 1f, false)] // the token's e^(x − max) underflows to 0 in its thread
+    [TestCase(-6f, 0.05f, false)] // the same at a low temperature
+    [TestCase(-200f, 1f, true)] // a whole thread's slice far below the row's maximum: its weight underflows in the merge
+    public void FullVocabularyKl_ReferenceBanningAnAllowedTokenIsInfinite(float low, float temperature, bool wholeSlice)
+    {
+        // KL(p‖q) = +∞ when q bans a token p allows, however small p is there (CPU kernel and PyTorch agree).
+        const int v = 100;
+        var policy = new float[v];
+        var reference = new float[v];
+        if (wholeSlice)
+        {
+            for (int j = 3; j < v; j += 16) policy[j] = low;
+        }
+
+        policy[35] = low;
+        reference[35] = float.NegativeInfinity;
+        var expected = new float[1];
+        KullbackLeibler.FullVocabulary(policy, reference, v, temperature, expected);
+        Assert.That(expected[0], Is.EqualTo(float.PositiveInfinity), "CPU kernel");
+
+        using var dPolicy = Upload(policy);
+        using var dReference = Upload(reference);
+        using var dKl = Zeros<float>(1);
+        using var dStatus = Zeros<int>(1);
+        kernels.FullVocabularyKl(dPolicy.View, dReference.View, v, temperature, dKl.View, dStatus.View);
+        kernels.Synchronize();
+        Assert.That(dStatus.GetAsArray1D()[0], Is.EqualTo(0));
+        Assert.That(dKl.GetAsArray1D()[0], Is.EqualTo(float.PositiveInfinity));
+    }
+
     [Test]
     public void FullVocabularyKl_ReportsBadReference()
     {
