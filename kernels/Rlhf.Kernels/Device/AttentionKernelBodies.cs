@@ -69,6 +69,9 @@ internal static class AttentionKernelBodies
             if (active)
             {
                 float tileMax = float.NegativeInfinity;
+                // CUDA's max.f32 drops a NaN operand, so a NaN score (a NaN query or key) is noted apart: the tile is
+                // then folded in and its NaN reaches l and the output, as on the CPU.
+                bool nanScore = false;
                 for (int jj = 0; jj < g; jj++)
                 {
                     int key = j0 + jj;
@@ -82,9 +85,10 @@ internal static class AttentionKernelBodies
 
                     scores[lane * Tile + jj] = sc;
                     tileMax = XMath.Max(tileMax, sc);
+                    nanScore |= XMath.IsNaN(sc);
                 }
 
-                if (tileMax != float.NegativeInfinity)
+                if (tileMax != float.NegativeInfinity || nanScore)
                 {
                     float mNew = XMath.Max(m, tileMax), correction = XMath.Exp(m - mNew), sum = 0f;
                     for (int jj = 0; jj < g; jj++)
@@ -119,7 +123,8 @@ internal static class AttentionKernelBodies
         }
         else
         {
-            lse[row] = float.PositiveInfinity;
+            // No visible key: +∞, which the backward reads as "no probability anywhere"; a NaN row stays NaN.
+            lse[row] = XMath.IsNaN(l) ? l : float.PositiveInfinity;
         }
     }
 

@@ -60,6 +60,25 @@ public class AttentionKernelTests : DeviceTestBase
     }
 
     [Test]
+    public void NaNQueryGivesANaNRowAndLse()
+    {
+        // A NaN in one query makes all its scores NaN: its output row and lse must be NaN (as the CPU attention's
+        // row is), not 0 and +∞ as for a query that sees no key (CUDA's max.f32 drops NaN from the tile maximum).
+        const int heads = 2, kvHeads = 1, seq = 5, hd = 4, stride = (heads + 2 * kvHeads) * hd;
+        var qkv = Random(seq * stride, 64, 1f);
+        qkv[3 * stride + 1] = float.NaN; // query 3, head 0
+        var mask = new float[] { 1, 1, 1, 1, 1 };
+        var od = Up(new float[seq * heads * hd]);
+        var lse = Up(new float[seq * heads]);
+        k.AttentionForward(Up(qkv), Up(mask), od, lse, 1, seq, heads, kvHeads, hd);
+        var output = Down(od);
+        var l = Down(lse);
+        for (int d = 0; d < hd; d++) Assert.That(output[(3 * heads + 0) * hd + d], Is.NaN, $"output[3, 0, {d}]");
+        Assert.That(l[0 * seq + 3], Is.NaN, "lse of query 3, head 0");
+        Assert.That(float.IsFinite(l[0 * seq + 2]) && float.IsFinite(l[1 * seq + 3]), "the other rows stay finite");
+    }
+
+    [Test]
     public void RejectsIndivisibleHeads()
     {
         var ex = Assert.Throws<ArgumentException>(() =>
