@@ -74,16 +74,30 @@ internal static class PpoCommand
                 RolloutBackend = ConfigFile.Pick(parse, rolloutBackend, o.RolloutBackend),
                 Device = DeviceOption.Pick(parse, o.Device),
             };
-            options.Validate();
+            try
+            {
+                options.Validate();
+            }
+            catch (InvalidInputException e)
+            {
+                throw new InvalidInputException(OptionNames(e.Message, command));
+            }
+
             string outDir = parse.GetValue(output)!;
-            bool isResume = parse.GetValue(resume);
-            if (!isResume && Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !parse.GetValue(force))
+            bool isResume = parse.GetValue(resume), isForce = parse.GetValue(force);
+            if (isResume && isForce) throw new InvalidInputException("--resume continues the run in --out and --force replaces it; pass one of them");
+            if (File.Exists(outDir)) throw new InvalidInputException($"--out: {Path.GetFullPath(outDir)} is a file, not a run folder");
+            if (!isResume && !isForce && Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
                 throw new OutputExistsException(outDir);
             var tok = PpoInputs.Tokenizer(parse.GetValue(tokenizer)!);
             var rewardFn = PpoInputs.Reward(parse.GetValue(reward), tok);
             var promptList = PpoInputs.Prompts(parse.GetValue(prompts)!);
             var policy = PpoInputs.Model(parse.GetValue(model)!);
             using var trainer = new PpoTrainer(policy, tok, rewardFn, promptList, options);
+            // The run folder fills as the run goes (checkpoints for --resume), so it cannot be swapped in at the end:
+            // --force starts it empty, once the inputs loaded, so no checkpoint or metrics line of the old run is left
+            // for this run's --resume to pick up.
+            if (isForce) AtomicDirectory.Empty(outDir);
             var cli = CliOutput.Of(parse);
             var metrics = cli.WithProgress(p =>
             {
@@ -95,4 +109,29 @@ internal static class PpoCommand
         });
         return command;
     }
+
+    /// <summary>
+    /// <see cref="PpoOptions.Validate"/>'s message with each PpoOptions property that has an option of its own
+    /// named as the option ("MiniBatchSize 9 exceeds BatchSize 4" → "--mini-batch-size 9 exceeds --batch-size 4").
+    /// </summary>
+    private static string OptionNames(string message, Command command)
+    {
+        foreach (var (property, option) in OptionOf)
+            if (command.Options.Any(o => o.Name == option))
+                message = System.Text.RegularExpressions.Regex.Replace(message, $@"\b{property}\b", option);
+        return message;
+    }
+
+    // PpoOptions properties set by an option whose name differs from the property's.
+    private static readonly (string Property, string Option)[] OptionOf =
+    [
+        (nameof(PpoOptions.MaxSteps), "--steps"), (nameof(PpoOptions.BatchSize), "--batch-size"), (nameof(PpoOptions.MiniBatchSize), "--mini-batch-size"),
+        (nameof(PpoOptions.PpoEpochs), "--ppo-epochs"), (nameof(PpoOptions.LearningRate), "--lr"), (nameof(PpoOptions.MaxNewTokens), "--max-new-tokens"),
+        (nameof(PpoOptions.InitialKlCoef), "--init-kl-coef"), (nameof(PpoOptions.TargetKl), "--target-kl"), (nameof(PpoOptions.KlHorizon), "--kl-horizon"),
+        (nameof(PpoOptions.Gamma), "--gamma"), (nameof(PpoOptions.Lambda), "--lambda"), (nameof(PpoOptions.ClipRange), "--clip-range"),
+        (nameof(PpoOptions.ValueClipRange), "--value-clip-range"), (nameof(PpoOptions.ValueCoef), "--vf-coef"), (nameof(PpoOptions.EntropyCoef), "--entropy-coef"),
+        (nameof(PpoOptions.MaxGradNorm), "--max-grad-norm"), (nameof(PpoOptions.LoraRank), "--lora-rank"), (nameof(PpoOptions.Temperature), "--temperature"),
+        (nameof(PpoOptions.RewardThreshold), "--reward-threshold"), (nameof(PpoOptions.CheckpointEvery), "--checkpoint-every"),
+        (nameof(PpoOptions.MissingEosPenalty), "--missing-eos-penalty"), (nameof(PpoOptions.RolloutBackend), "--rollout-backend"), (nameof(PpoOptions.Device), "--device"),
+    ];
 }

@@ -41,14 +41,18 @@ internal static class SftCommand
         {
             var o = CliOutput.Of(parse);
             var dir = parse.GetValue(output)!;
-            if (dir.Exists && dir.EnumerateFileSystemInfos().Any() && !parse.GetValue(force)) throw new OutputExistsException(dir.FullName);
+            TrainingOptions.CheckOutFolder(dir, parse.GetValue(force));
+            // Every option is checked here, before anything is written, and named as typed (the library would name its record's property).
             CaiCommand.CheckPositive(parse.GetValue(steps), "--steps");
             CaiCommand.CheckPositive(parse.GetValue(batch), "--batch-size");
-            if (!(parse.GetValue(lr) > 0)) throw new InvalidInputException($"--lr must be positive, got {parse.GetValue(lr)}");
+            CheckPositiveFinite(parse.GetValue(lr), "--lr");
+            CheckNonNegative(parse.GetValue(warmup), "--warmup-steps");
             double h = parse.GetValue(held);
-            if (!(h >= 0 && h < 1)) throw new InvalidInputException($"--held-out must be in [0, 1), got {h}");
-            if (parse.GetValue(lora) < 0) throw new InvalidInputException($"--lora-rank must be >= 0, got {parse.GetValue(lora)}");
-            if (parse.GetValue(maxSeq) < 4) throw new InvalidInputException($"--max-seq must be at least 4, got {parse.GetValue(maxSeq)}");
+            if (!(h >= 0 && h < 1)) throw new InvalidInputException(Invariant($"--held-out must be in [0, 1), got {h}"));
+            CheckNonNegative(parse.GetValue(evalEvery), "--eval-every");
+            CheckNonNegative(parse.GetValue(lora), "--lora-rank");
+            CheckPositiveFinite(parse.GetValue(alpha), "--lora-alpha");
+            CheckMaxSeq(parse.GetValue(maxSeq), given: parse.GetResult(maxSeq) is { Implicit: false }, parse.GetValue(model)!);
             var options = d with
             {
                 Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batch), LearningRate = parse.GetValue(lr), WarmupSteps = parse.GetValue(warmup),
@@ -56,9 +60,13 @@ internal static class SftCommand
                 LoraRank = parse.GetValue(lora), LoraAlpha = parse.GetValue(alpha), MaxSeq = parse.GetValue(maxSeq), Seed = parse.GetValue(seed),
                 Device = DeviceOption.Pick(parse, d.Device),
             };
+            // Built beside --out and swapped in at the end: a failed or killed run leaves the old folder as it was.
+            using var staging = AtomicDirectory.Stage(dir.FullName);
             var r = o.WithProgress(p => CaiJobs.Sft(parse.GetValue(model)!, parse.GetValue(tokenizer)!, parse.GetValue(data)!.FullName, ChatFormat.Named(parse.GetValue(chat)!),
-                options, dir.FullName, log: null, onStep: m => p.Report("sft", m.Step, m.Steps,
+                options, staging.Path, log: null, onStep: m => p.Report("sft", m.Step, m.Steps,
                     string.Create(CultureInfo.InvariantCulture, $"loss {m.Loss:F4}") + (m.HeldOutLoss is double x ? string.Create(CultureInfo.InvariantCulture, $" held-out {x:F4}") : ""))));
+            staging.Commit();
+            r = r with { ModelDirectory = Moved(r.ModelDirectory, staging), AdapterDirectory = r.AdapterDirectory is { } a ? Moved(a, staging) : null };
             return o.Result(r,
                 $"trained {r.Steps} step(s) on {r.TrainExamples} example(s); last loss {r.LastTrainLoss:F4}" +
                 (r.FinalHeldOutLoss is double f ? $"; held-out loss {r.InitialHeldOutLoss:F4} → {f:F4} ({r.HeldOutExamples} example(s))" : "") +
@@ -66,4 +74,30 @@ internal static class SftCommand
         });
         return command;
     }
+
+    private static void CheckNonNegative(int value, string option)
+    {
+        if (value < 0) throw new InvalidInputException($"{option} must be >= 0, got {value}");
+    }
+
+    private static void CheckPositiveFinite(float value, string option)
+    {
+        if (!(value > 0) || float.IsInfinity(value)) throw new InvalidInputException(Invariant($"{option} must be positive and finite, got {value}"));
+    }
+
+    /// <summary>
+    /// The trainer cuts rows to the model's context; the default --max-seq may exceed a small model's context, but a
+    /// length asked for that the model cannot take is bad input rather than silently shortened.
+    /// </summary>
+    private static void CheckMaxSeq(int maxSeq, bool given, string modelPath)
+    {
+        if (maxSeq < 4) throw new InvalidInputException($"--max-seq must be at least 4, got {maxSeq}");
+        if (given && Rlhf.Checkpoints.CheckpointContext.TryRead(modelPath) is int context && maxSeq > context)
+            throw new InvalidInputException($"--max-seq {maxSeq} exceeds the context of {modelPath} ({context} tokens)");
+    }
+
+    /// <summary>Where <paramref name="path"/>, written under the staging folder, is now that it was swapped into place.</summary>
+    private static string Moved(string path, AtomicDirectory.Staging staging) => Path.Combine(staging.Target, Path.GetRelativePath(staging.Path, path));
+
+    private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }

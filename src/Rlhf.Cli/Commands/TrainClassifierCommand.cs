@@ -28,10 +28,11 @@ internal static class TrainClassifierCommand
             var trunk = common.LoadTrunk(parse, tokenizer, options.MaxLength, options.Seed);
             options = options with { Lora = common.Lora(parse, trunk.Config.Family) };
             var trainer = new ClassifierTrainer(trunk, tokenizer, parse.GetValue(common.Tokenizer)!, labels, options);
-            Directory.CreateDirectory(outDir.FullName);
+            // Built beside --out and swapped in at the end: a failed or killed run leaves the old folder as it was.
+            using var staging = Rlhf.IO.AtomicDirectory.Stage(outDir.FullName);
             var labelArray = new JsonArray();
             foreach (var l in labels) labelArray.Add(l);
-            TrainingOptions.WriteJson(Path.Combine(outDir.FullName, "training_config.json"), new JsonObject
+            TrainingOptions.WriteJson(Path.Combine(staging.Path, "training_config.json"), new JsonObject
             {
                 ["stage"] = "train-classifier",
                 ["data"] = parse.GetValue(input)!.FullName,
@@ -55,17 +56,14 @@ internal static class TrainClassifierCommand
             JsonObject? last = null;
             var result = o.WithProgress(p => trainer.Train(data, m =>
             {
-                var line = new JsonObject
-                {
-                    ["epoch"] = m.Epoch, ["steps"] = m.Steps, ["train_loss"] = m.TrainLoss, ["train_accuracy"] = m.TrainAccuracy,
-                    ["eval_loss"] = TrainRewardCommand.Finite(m.HeldOutLoss), ["eval_accuracy"] = TrainRewardCommand.Finite(m.HeldOutAccuracy), ["seconds"] = m.Seconds,
-                };
+                var line = TrainingOptions.EpochLine(m.Epoch, m.Steps, m.TrainLoss, m.TrainAccuracy, m.HeldOutLoss, m.HeldOutAccuracy, m.Seconds);
                 last = line;
                 metrics.Add(line.ToJsonString());
-                Rlhf.IO.AtomicFile.WriteAllText(Path.Combine(outDir.FullName, "metrics.jsonl"), string.Join("\n", metrics) + "\n");
+                Rlhf.IO.AtomicFile.WriteAllText(Path.Combine(staging.Path, "metrics.jsonl"), string.Join("\n", metrics) + "\n");
                 p.Report("train-classifier epoch", m.Epoch, options.Epochs, TrainingOptions.EpochMetric(m.TrainLoss, m.TrainAccuracy, m.HeldOutLoss, m.HeldOutAccuracy));
             }));
-            trainer.Save(outDir.FullName);
+            trainer.Save(staging.Path);
+            staging.Commit();
             return o.Result(
                 new JsonObject { ["saved"] = outDir.FullName, ["train_count"] = result.TrainCount, ["held_out_count"] = result.HeldOutCount, ["labels"] = labelArray.DeepClone(), ["last_epoch"] = last?.DeepClone() },
                 $"classifier saved to {outDir.FullName} ({result.TrainCount} training / {result.HeldOutCount} held-out texts; labels {string.Join(", ", labels)})");

@@ -27,8 +27,9 @@ internal static class TrainRewardCommand
             var trunk = common.LoadTrunk(parse, tokenizer, options.MaxLength, options.Seed);
             options = options with { Lora = common.Lora(parse, trunk.Config.Family) };
             var trainer = new RewardTrainer(trunk, tokenizer, parse.GetValue(common.Tokenizer)!, options);
-            Directory.CreateDirectory(outDir.FullName);
-            TrainingOptions.WriteJson(Path.Combine(outDir.FullName, "training_config.json"), new JsonObject
+            // Built beside --out and swapped in at the end: a failed or killed run leaves the old folder as it was.
+            using var staging = Rlhf.IO.AtomicDirectory.Stage(outDir.FullName);
+            TrainingOptions.WriteJson(Path.Combine(staging.Path, "training_config.json"), new JsonObject
             {
                 ["stage"] = "train-reward",
                 ["pairs"] = parse.GetValue(pairs)!.FullName,
@@ -52,17 +53,14 @@ internal static class TrainRewardCommand
             JsonObject? last = null;
             var result = o.WithProgress(p => trainer.Train(data, m =>
             {
-                var line = new JsonObject
-                {
-                    ["epoch"] = m.Epoch, ["steps"] = m.Steps, ["train_loss"] = m.TrainLoss, ["train_accuracy"] = m.TrainAccuracy,
-                    ["eval_loss"] = Finite(m.HeldOutLoss), ["eval_accuracy"] = Finite(m.HeldOutAccuracy), ["seconds"] = m.Seconds,
-                };
+                var line = TrainingOptions.EpochLine(m.Epoch, m.Steps, m.TrainLoss, m.TrainAccuracy, m.HeldOutLoss, m.HeldOutAccuracy, m.Seconds);
                 last = line;
                 metrics.Add(line.ToJsonString());
-                Rlhf.IO.AtomicFile.WriteAllText(Path.Combine(outDir.FullName, "metrics.jsonl"), string.Join("\n", metrics) + "\n");
+                Rlhf.IO.AtomicFile.WriteAllText(Path.Combine(staging.Path, "metrics.jsonl"), string.Join("\n", metrics) + "\n");
                 p.Report("train-reward epoch", m.Epoch, options.Epochs, TrainingOptions.EpochMetric(m.TrainLoss, m.TrainAccuracy, m.HeldOutLoss, m.HeldOutAccuracy));
             }));
-            trainer.Save(outDir.FullName);
+            trainer.Save(staging.Path);
+            staging.Commit();
             return o.Result(
                 new JsonObject
                 {
@@ -73,6 +71,4 @@ internal static class TrainRewardCommand
         });
         return command;
     }
-
-    internal static JsonNode? Finite(double x) => double.IsFinite(x) ? JsonValue.Create(x) : null;
 }

@@ -15,6 +15,9 @@ internal sealed class TrainingOptions
     /// <summary>--model's default: no checkpoint, a new trunk sized by --layers/--dim/--heads.</summary>
     public const string Fresh = "fresh";
 
+    /// <summary>The longest --max-length of a fresh trunk: 16× GPT-2's context, far beyond rows these trainers see.</summary>
+    public const int MaxFreshContext = 16384;
+
     public Option<string> Tokenizer { get; } = new("--tokenizer") { Description = "\"byte\", \"gpt2\" or a llama2.c tok*.bin file", DefaultValueFactory = _ => "byte" };
 
     public Option<string> Model { get; } = new("--model") { Description = "start from this checkpoint (Hugging Face folder or llama2.c .bin); \"fresh\" trains a new GPT-2-style trunk", DefaultValueFactory = _ => Fresh };
@@ -80,10 +83,34 @@ internal sealed class TrainingOptions
         }
         catch (ArgumentException e)
         {
-            throw new InvalidInputException($"option: {e.Message}");
+            throw new InvalidInputException(OptionError(e));
         }
 
         return (T)options;
+    }
+
+    /// <summary>
+    /// The library's validation error in the command line's terms: "--epochs must be positive (got 0)" rather than
+    /// "must be positive. (Parameter 'Epochs')". Settings without an option of their own keep their property name.
+    /// </summary>
+    private static string OptionError(ArgumentException e)
+    {
+        string name = e.ParamName switch
+        {
+            nameof(HeadTrainingOptions.LearningRate) => "--lr",
+            nameof(HeadTrainingOptions.Epochs) => "--epochs",
+            nameof(HeadTrainingOptions.BatchSize) => "--batch-size",
+            nameof(HeadTrainingOptions.MaxLength) => "--max-length",
+            nameof(HeadTrainingOptions.EvalFraction) => "--eval-fraction",
+            _ => e.ParamName ?? "option",
+        };
+        string reason = e.Message;
+        int cut = reason.IndexOf(" (Parameter '", StringComparison.Ordinal);
+        if (cut >= 0) reason = reason[..cut];
+        reason = reason.TrimEnd('.');
+        return e is ArgumentOutOfRangeException { ActualValue: { } v }
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{name} {reason} (got {v})")
+            : $"{name} {reason}";
     }
 
     public void AddTo(Command command)
@@ -94,9 +121,10 @@ internal sealed class TrainingOptions
         ConfigFile.AddTo(command);
     }
 
-    /// <summary>A non-empty existing run folder needs --force.</summary>
+    /// <summary>A non-empty existing run folder needs --force; a file where the folder should go is bad input.</summary>
     public static void CheckOutFolder(DirectoryInfo dir, bool force)
     {
+        if (File.Exists(dir.FullName)) throw new InvalidInputException($"--out: {dir.FullName} is a file, not a run folder");
         if (dir.Exists && dir.EnumerateFileSystemInfos().Any() && !force) throw new OutputExistsException(dir.FullName);
     }
 
@@ -120,8 +148,15 @@ internal sealed class TrainingOptions
         if (path != Fresh)
         {
             if (!File.Exists(path) && !Directory.Exists(path)) throw new InvalidInputException($"--model: {path} does not exist");
-            return ModelCheckpoint.Load(path);
+            var model = ModelCheckpoint.Load(path);
+            if (maxLength > model.Config.ContextLength)
+                throw new InvalidInputException($"--max-length {maxLength} exceeds the context of {path} ({model.Config.ContextLength} tokens)");
+            return model;
         }
+
+        // A fresh trunk's position table is sized by --max-length, so a huge value costs gigabytes before training starts.
+        if (maxLength > MaxFreshContext)
+            throw new InvalidInputException($"--max-length {maxLength} is too long for a fresh trunk (at most {MaxFreshContext})");
 
         try
         {
@@ -149,6 +184,25 @@ internal sealed class TrainingOptions
     /// <summary>The per-epoch progress text: "loss 0.1234 acc 0.950 | held-out loss 0.2345 acc 0.900".</summary>
     public static string EpochMetric(double trainLoss, double trainAccuracy, double heldOutLoss, double heldOutAccuracy) =>
         string.Create(System.Globalization.CultureInfo.InvariantCulture, $"loss {trainLoss:F4} acc {trainAccuracy:F3} | held-out loss {heldOutLoss:F4} acc {heldOutAccuracy:F3}");
+
+    /// <summary>
+    /// One metrics.jsonl line of an epoch. A non-finite training loss means training diverged and the weights are
+    /// useless: that fails the run naming the epoch (JSON has no NaN to write it as); held-out values that are not
+    /// finite (none held out) are written as null.
+    /// </summary>
+    public static JsonObject EpochLine(int epoch, int steps, double trainLoss, double trainAccuracy, double heldOutLoss, double heldOutAccuracy, double seconds)
+    {
+        if (!double.IsFinite(trainLoss))
+            throw new InvalidOperationException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"epoch {epoch}: the training loss is {trainLoss}; training diverged (try a lower --lr)"));
+        return new JsonObject
+        {
+            ["epoch"] = epoch, ["steps"] = steps, ["train_loss"] = trainLoss, ["train_accuracy"] = trainAccuracy,
+            ["eval_loss"] = Finite(heldOutLoss), ["eval_accuracy"] = Finite(heldOutAccuracy), ["seconds"] = seconds,
+        };
+    }
+
+    private static JsonNode? Finite(double x) => double.IsFinite(x) ? JsonValue.Create(x) : null;
 
     public static void WriteJson(string path, JsonNode node) =>
         AtomicFile.WriteAllText(path, node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");

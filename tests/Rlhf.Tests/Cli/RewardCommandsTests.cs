@@ -81,7 +81,7 @@ public class RewardCommandsTests
         Assert.That(tok.Stderr, Does.Contain("'nope'"));
         var frac = CliRunner.Run(dir, "train-classifier", "--data", "labels.csv", "--out", "c", "--eval-fraction", "2");
         Assert.That(frac.ExitCode, Is.EqualTo(2));
-        Assert.That(frac.Stderr, Does.Contain("EvalFraction"));
+        Assert.That(frac.Stderr, Does.Contain("--eval-fraction must be in [0, 1) (got 2)"));
         var col = CliRunner.Run(dir, "train-classifier", "--data", "labels.csv", "--out", "c", "--label-column", "class");
         Assert.That(col.ExitCode, Is.EqualTo(2));
         Assert.That(col.Stderr, Does.Contain("no column \"class\""));
@@ -89,6 +89,75 @@ public class RewardCommandsTests
         Assert.That(score.ExitCode, Is.EqualTo(2));
         var missing = CliRunner.Run(dir, "train-reward", "--out", "rm");
         Assert.That(missing.ExitCode, Is.EqualTo(2));
+    }
+
+    private static readonly string[] OneEpoch = ["--layers", "1", "--dim", "16", "--heads", "2", "--max-length", "32", "--epochs", "1"];
+
+    private static string[] Train(string command, string outDir) => command == "train-reward"
+        ? ["train-reward", "--pairs", "pairs.jsonl", "--out", outDir, .. OneEpoch]
+        : ["train-classifier", "--data", "labels.csv", "--out", outDir, .. OneEpoch];
+
+    /// <summary>Every file under <paramref name="folder"/> with its bytes, to see that a folder did not change.</summary>
+    private static Dictionary<string, string> Snapshot(string folder) =>
+        Directory.GetFiles(folder, "*", SearchOption.AllDirectories).ToDictionary(f => Path.GetRelativePath(folder, f), f => Convert.ToBase64String(File.ReadAllBytes(f)));
+
+    [TestCase("train-reward")]
+    [TestCase("train-classifier")]
+    public void ForcedRunThatFails_LeavesTheOldRunAsItWas(string command)
+    {
+        var first = CliRunner.Run(dir, Train(command, "run"));
+        Assert.That(first.ExitCode, Is.EqualTo(0), first.Stderr);
+        var before = Snapshot(Path.Combine(dir, "run"));
+
+        // A learning rate this large makes the loss non-finite in the first epoch: the run fails after it started writing.
+        var diverged = CliRunner.Run(dir, [.. Train(command, "run"), "--lr", "1e30", "--force"]);
+        Assert.That(diverged.ExitCode, Is.EqualTo(1), diverged.Stderr);
+        Assert.That(diverged.Stderr, Does.Contain("epoch 1: the training loss is").And.Contain("--lr"));
+        Assert.That(Snapshot(Path.Combine(dir, "run")), Is.EqualTo(before), "the old run is untouched");
+        Assert.That(Directory.GetFileSystemEntries(dir, ".run.*"), Is.Empty, "the failed run's staging folder is gone");
+    }
+
+    [Test]
+    public void Force_ReplacesTheWholeFolder_AndClearsWhatAKilledRunLeft()
+    {
+        Directory.CreateDirectory(Path.Combine(dir, "rm", "old-adapter"));
+        File.WriteAllText(Path.Combine(dir, "rm", "old-adapter", "adapter_config.json"), "{}");
+        File.WriteAllText(Path.Combine(dir, "rm", "model.safetensors"), "not the new model");
+        // What a run killed mid-way leaves: its staging folder, named with a process id that no longer runs.
+        string killed = Path.Combine(dir, ".rm.staging-2147483646-0123");
+        Directory.CreateDirectory(killed);
+        File.WriteAllText(Path.Combine(killed, "metrics.jsonl"), "{\"epoch\": 1}\n");
+
+        var forced = CliRunner.Run(dir, [.. Train("train-reward", "rm"), "--force"]);
+        Assert.That(forced.ExitCode, Is.EqualTo(0), forced.Stderr);
+        Assert.That(Directory.Exists(Path.Combine(dir, "rm", "old-adapter")), Is.False, "nothing of the old run is left");
+        Assert.That(File.ReadAllLines(Path.Combine(dir, "rm", "metrics.jsonl")), Has.Length.EqualTo(1));
+        Assert.That(new FileInfo(Path.Combine(dir, "rm", "model.safetensors")).Length, Is.GreaterThan(1000));
+        Assert.That(Directory.GetFileSystemEntries(dir, ".rm.*"), Is.Empty, "the killed run's leftovers are cleared");
+        var score = CliRunner.Run(dir, "score", "--model", "rm", "--input", "responses.jsonl", "--out", "scores.jsonl");
+        Assert.That(score.ExitCode, Is.EqualTo(0), score.Stderr);
+    }
+
+    [TestCase("train-reward", "--epochs", "0", "--epochs must be positive (got 0)")]
+    [TestCase("train-classifier", "--epochs", "0", "--epochs must be positive (got 0)")]
+    [TestCase("train-classifier", "--batch-size", "0", "--batch-size must be positive (got 0)")]
+    [TestCase("train-reward", "--lr", "NaN", "--lr must be positive and finite (got NaN)")]
+    [TestCase("train-reward", "--max-length", "100000000", "--max-length 100000000 is too long for a fresh trunk")]
+    [TestCase("train-reward", "--model", "small", "--max-length 32 exceeds the context of small (16 tokens)")]
+    public void BadOptions_ExitTwo_NamingTheOption_BeforeAnythingIsWritten(string command, string option, string value, string expected)
+    {
+        var small = new Rlhf.Model.TransformerModel(Rlhf.Model.TransformerConfig.Gpt2(259, 16, 16, 1, 2));
+        small.InitializeRandom(1, std: 0.5f);
+        Rlhf.Checkpoints.ModelCheckpoint.SaveHf(small, Path.Combine(dir, "small"));
+        var args = Train(command, "run").ToList();
+        int at = args.IndexOf(option);
+        if (at >= 0) args[at + 1] = value;
+        else args.AddRange([option, value]);
+
+        var r = CliRunner.Run(dir, [.. args]);
+        Assert.That(r.ExitCode, Is.EqualTo(2), r.Stderr);
+        Assert.That(r.Stderr, Does.Contain(expected));
+        Assert.That(Directory.GetFileSystemEntries(dir, "*run*"), Is.Empty, "nothing written");
     }
 
     [Test]

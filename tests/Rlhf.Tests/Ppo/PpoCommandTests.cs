@@ -43,8 +43,10 @@ public class PpoCommandTests
         Assert.That(File.ReadAllText(dir.File("eval/eval.md")), Does.Contain("| before |").And.Contain("| after |"));
     }
 
-    [TestCase("--mini-batch-size", "9", "MiniBatchSize")]
-    [TestCase("--vf-coef", "-1", "ValueCoef")]
+    [TestCase("--mini-batch-size", "9", "--mini-batch-size 9 exceeds --batch-size 4")]
+    [TestCase("--vf-coef", "-1", "--vf-coef must be non-negative")]
+    [TestCase("--steps", "0", "--steps must be positive")]
+    [TestCase("--force", "--resume", "--resume continues the run in --out and --force replaces it")]
     [TestCase("--reward", "", "reward")]
     [TestCase("--tokenizer", "gpt2", "vocabulary")]
     public void BadInvocationsFailBeforeWork(string option, string value, string expected)
@@ -59,5 +61,32 @@ public class PpoCommandTests
         Assert.That(r.ExitCode, Is.EqualTo(2), r.Stdout + r.Stderr);
         Assert.That(r.Stderr, Does.Contain(expected));
         Assert.That(Directory.Exists(dir.File("run")), Is.False, "no work started");
+    }
+
+    [Test]
+    public void Force_StartsTheRunFolderAfresh_SoResumeSeesOnlyThatRun()
+    {
+        using var dir = new TempDir();
+        Setup(dir);
+        string[] run = ["ppo", "--model", "model", "--tokenizer", "byte", "--prompts", "prompts.jsonl", "--reward", "keyword:a", "--out", "run",
+            "--batch-size", "2", "--mini-batch-size", "1", "--ppo-epochs", "1", "--max-new-tokens", "2", "--checkpoint-every", "1"];
+        var first = CliRunner.Run(dir.Path, [.. run, "--steps", "2"]);
+        Assert.That(first.ExitCode, Is.EqualTo(0), first.Stderr);
+        File.WriteAllText(dir.File("run/notes.txt"), "left by the user in the old run");
+        var badForce = CliRunner.Run(dir.Path, [.. run.Select(a => a == "byte" ? "gpt2" : a), "--steps", "1", "--force"]);
+        Assert.That(badForce.ExitCode, Is.EqualTo(2), badForce.Stderr);
+        Assert.That(badForce.Stderr, Does.Contain("vocabulary"));
+        Assert.That(Directory.Exists(dir.File("run/checkpoint-000002")), Is.True, "a --force run that fails on its inputs keeps the old run");
+
+        var forced = CliRunner.Run(dir.Path, [.. run, "--steps", "1", "--force"]);
+        Assert.That(forced.ExitCode, Is.EqualTo(0), forced.Stderr);
+        Assert.That(Directory.GetFileSystemEntries(dir.File("run")).Select(Path.GetFileName).Order(),
+            Is.EqualTo(new[] { "checkpoint-000001", "config.json", "final", "metrics.jsonl" }), "nothing of the old run is left");
+        Assert.That(Directory.GetFileSystemEntries(dir.Path, ".run.*"), Is.Empty, "no aside folder left behind");
+
+        var resumed = CliRunner.Run(dir.Path, [.. run, "--steps", "3", "--resume"]);
+        Assert.That(resumed.ExitCode, Is.EqualTo(0), resumed.Stderr);
+        var iterations = File.ReadAllLines(dir.File("run/metrics.jsonl")).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("Iteration").GetInt32());
+        Assert.That(iterations, Is.EqualTo(new[] { 1, 2, 3 }), "resumed from the forced run's checkpoint 1, not the old run's checkpoint 2");
     }
 }
