@@ -84,6 +84,8 @@ public sealed class RankingImporter(IReadOnlyDictionary<string, CompletionSet> c
         {
             int index = set.IndexOf(entry.Name);
             if (index < 0) throw row.Error($"unknown completion \"{entry.Name}\" for prompt \"{promptId}\"");
+            // JSON allows a key twice; the second would overwrite the first and leave another completion unranked.
+            if (result[index] is not null) throw row.Error($"completion \"{entry.Name}\" is ranked twice (duplicate key in \"ranks\")");
             string raw = entry.Value.ValueKind switch
             {
                 JsonValueKind.Number => entry.Value.GetRawText(),

@@ -103,6 +103,7 @@ public class RankingImporterTests
     [TestCase("""{"labeler": "", "prompt_id": "hot", "ranks": {"a": 2, "b": 1, "c": 3}}""", "empty labeler")]
     [TestCase("""{"labeler": "l1", "prompt_id": " ", "ranks": {"a": 2, "b": 1, "c": 3}}""", "empty prompt_id")]
     [TestCase("""{"labeler": "", "prompt_id": "hot", "completion_id": "a", "thumb": "up"}""", "empty labeler")]
+    [TestCase("""{"labeler": "l2", "prompt_id": "hot", "ranks": {"a": 2, "b": 1, "a": 3}}""", "completion \"a\" is ranked twice (duplicate key in \"ranks\")")]
     public void Jsonl_EmptyLabelerOrId_IsRejectedWithItsLine(string row, string reason)
     {
         string path = WriteFile("r.jsonl", """{"labeler": "l1", "prompt_id": "hot", "ranks": {"a": 2, "b": 1, "c": 3}}""", row);
