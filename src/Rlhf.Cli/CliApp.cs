@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using Rlhf.Cli.Commands;
+using Rlhf.Formats;
 using Rlhf.IO;
 
 namespace Rlhf.Cli;
@@ -70,6 +71,13 @@ public static class CliApp
         }
         catch (OutputExistsException e)
         {
+            error.WriteLine($"error: {e.Message}");
+            return BadInput;
+        }
+        catch (CheckpointFormatException e)
+        {
+            // A malformed checkpoint, tokenizer or adapter file a user passed (the message names the file and tensor),
+            // wherever it was read: bad input, as export-onnx and score report it.
             error.WriteLine($"error: {e.Message}");
             return BadInput;
         }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using Rlhf.Feedback;
+using Rlhf.IO;
 
 namespace Rlhf.Cli.Commands;
 
@@ -23,6 +24,8 @@ internal static class AgreementCommand
         ConfigFile.AddTo(command);
         command.SetAction(parse =>
         {
+            double below = parse.GetValue(flagBelow);
+            if (!double.IsFinite(below)) throw new InvalidInputException($"--flag-below must be a finite number (a tau-b in [-1, 1]), got {below}");
             var sets = CompletionSets.Load(parse.GetValue(completions)!.FullName);
             var importer = new RankingImporter(sets);
             importer.Import(parse.GetValue(rankings)!.FullName);
@@ -32,7 +35,7 @@ internal static class AgreementCommand
                 return CliApp.BadInput;
             }
 
-            var report = AgreementReport.Compute(importer.Accepted, new AgreementOptions(parse.GetValue(flagBelow)));
+            var report = AgreementReport.Compute(importer.Accepted, new AgreementOptions(below));
             return CliOutput.Of(parse).Result(JsonNode.Parse(report.ToJson())!, report.ToTable());
         });
         return command;

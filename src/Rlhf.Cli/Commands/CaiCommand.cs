@@ -200,7 +200,7 @@ internal static class CaiCommand
     internal static CaiSampling CheckSampling(int maxNew, float temperature, float topP)
     {
         CheckPositive(maxNew, "--max-new-tokens");
-        if (!(temperature >= 0)) throw new InvalidInputException($"--temperature must be >= 0, got {temperature}");
+        if (!(temperature >= 0 && float.IsFinite(temperature))) throw new InvalidInputException($"--temperature must be a finite number >= 0, got {temperature}");
         if (!(topP > 0 && topP <= 1)) throw new InvalidInputException($"--top-p must be in (0, 1], got {topP}");
         return new CaiSampling(maxNew, temperature, 0, topP);
     }

@@ -1,10 +1,12 @@
 using System.CommandLine;
+using Rlhf.Formats;
+using Rlhf.IO;
 
 namespace Rlhf.Cli.Commands;
 
-/// <summary>An output file exists and --force was not given.</summary>
-public sealed class OutputExistsException(string path)
-    : Exception($"{path} exists; pass --force to overwrite it");
+/// <summary>An output file exists and --force was not given; <paramref name="option"/> names the option that chose it.</summary>
+public sealed class OutputExistsException(string path, string? option = null)
+    : Exception($"{(option is null ? "" : option + ": ")}{path} exists; pass --force to overwrite it");
 
 internal static class CommonOptions
 {
@@ -27,9 +29,37 @@ internal static class CommonOptions
     /// <summary>An on/off option; --help shows no default for flags by itself, so the description says it.</summary>
     public static Option<bool> Flag(string name, string description) => new(name) { Description = description + " [default: off]", DefaultValueFactory = _ => false };
 
-    /// <summary>Throws when <paramref name="file"/> exists and overwriting was not asked for.</summary>
-    public static void CheckOverwrite(FileInfo file, bool force)
+    /// <summary>
+    /// Throws when <paramref name="file"/> exists and overwriting was not asked for, or when it is a folder (FileInfo.Exists
+    /// is false for one, so without this the write failed only after all the work, with or without --force).
+    /// </summary>
+    public static void CheckOverwrite(FileInfo file, bool force, string option = "--out")
     {
-        if (file.Exists && !force) throw new OutputExistsException(file.FullName);
+        if (Directory.Exists(file.FullName)) throw new InvalidInputException($"{option}: {file.FullName} is a folder; give a file name.");
+        if (file.Exists && !force) throw new OutputExistsException(file.FullName, option);
     }
+
+    /// <summary>
+    /// Runs <paramref name="load"/> (reading a model, checkpoint or adapter named by <paramref name="option"/>) and turns
+    /// what a missing or malformed file throws into bad input naming the option: the message already names the file and
+    /// tensor, so the user has what to fix, and the exit code says it was their input, not a crash.
+    /// </summary>
+    public static T Load<T>(string option, Func<T> load)
+    {
+        try
+        {
+            return load();
+        }
+        catch (Exception e) when (e is CheckpointFormatException or FileNotFoundException or DirectoryNotFoundException or ArgumentException)
+        {
+            throw new InvalidInputException($"{option}: {e.Message}");
+        }
+    }
+
+    /// <summary><see cref="Load{T}"/> for a load that returns nothing (attaching an adapter).</summary>
+    public static void Load(string option, Action load) => Load(option, () =>
+    {
+        load();
+        return true;
+    });
 }

@@ -59,6 +59,9 @@ internal static class ConfigFile
             if (options.TryGetValue(n, out var option) && option != binding.Option && option is not HelpOption)
             {
                 if (parse.GetResult(option) is { Implicit: false }) continue; // the command line wins
+                // A flag's value would otherwise become a stray token ("Unrecognized command or argument 'yes'") naming no file or key.
+                if (option.ValueType == typeof(bool) && value.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
+                    throw new InvalidInputException($"{path}:{line}: setting '{key}' must be true or false, got {value.GetRawText()}");
                 injected[option] = new Setting(path, key, line);
                 foreach (string v in Values(path, key, line, value)) extra.Add($"{option.Name}={v}");
             }
@@ -143,6 +146,8 @@ internal static class ConfigFile
     {
         if (!File.Exists(path)) throw new InvalidInputException($"config file '{path}' does not exist.");
         byte[] bytes = File.ReadAllBytes(path);
+        // Editors on Windows save a UTF-8 BOM, which JsonDocument rejects; the JSONL and CSV readers accept it too.
+        if (bytes.AsSpan().StartsWith(Encoding.UTF8.Preamble)) bytes = bytes[Encoding.UTF8.Preamble.Length..];
         var options = new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
         JsonDocument doc;
         try

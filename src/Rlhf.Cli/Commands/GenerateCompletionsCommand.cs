@@ -43,7 +43,7 @@ internal static class GenerateCompletionsCommand
             if (count < 2) throw new InvalidInputException($"--k must be at least 2 (ranking needs two completions), got {count}");
             var options = d with { MaxNewTokens = parse.GetValue(maxNew), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK), TopP = parse.GetValue(topP), Seed = parse.GetValue(seed) };
             if (options.MaxNewTokens <= 0) throw new InvalidInputException($"--max-new-tokens must be positive, got {options.MaxNewTokens}");
-            if (!(options.Temperature >= 0)) throw new InvalidInputException($"--temperature must be >= 0, got {options.Temperature}");
+            if (!(options.Temperature >= 0 && float.IsFinite(options.Temperature))) throw new InvalidInputException($"--temperature must be a finite number >= 0, got {options.Temperature}");
             if (options.TopK < 0) throw new InvalidInputException($"--top-k must be >= 0, got {options.TopK}");
             if (!(options.TopP > 0 && options.TopP <= 1)) throw new InvalidInputException($"--top-p must be in (0, 1], got {options.TopP}");
             ITokenizer tok;
@@ -59,8 +59,10 @@ internal static class GenerateCompletionsCommand
             string modelPath = parse.GetValue(model)!;
             if (!File.Exists(modelPath) && !Directory.Exists(modelPath)) throw new InvalidInputException($"--model: {modelPath} does not exist");
             var records = CompletionGenerator.ReadPrompts(parse.GetValue(prompts)!.FullName);
-            var m = ModelCheckpoint.Load(modelPath);
-            if (tok.VocabSize > m.Config.VocabSize) throw new InvalidInputException($"--tokenizer has {tok.VocabSize} ids, more than the model's vocabulary {m.Config.VocabSize}");
+            var m = CommonOptions.Load("--model", () => ModelCheckpoint.Load(modelPath));
+            // A smaller tokenizer fails too: the model samples ids the tokenizer cannot decode (as eval and ppo check).
+            if (tok.VocabSize != m.Config.VocabSize) throw new InvalidInputException($"--tokenizer has {tok.VocabSize} ids but the model's vocabulary has {m.Config.VocabSize}");
+            CheckContext(records, tok, options.MaxNewTokens, m.Config.ContextLength, parse.GetValue(prompts)!.FullName);
             // The device opens before any work, so a missing GPU exits 2 with nothing written.
             string device = DeviceOption.Value(parse);
             using var onDevice = device == "cpu" ? null : DeviceGenerator.Open(device, m);
@@ -74,6 +76,18 @@ internal static class GenerateCompletionsCommand
                 $"wrote {sets.Count} prompt(s) x {count} completions to {outFile.FullName}");
         });
         return command;
+    }
+
+    /// <summary>Every prompt (with its BOS) plus --max-new-tokens must fit the context; prompts are not truncated here.</summary>
+    private static void CheckContext(IReadOnlyList<PromptRecord> records, ITokenizer tok, int maxNewTokens, int context, string path)
+    {
+        if (maxNewTokens >= context) throw new InvalidInputException($"--max-new-tokens {maxNewTokens} leaves no room for a prompt in the model's context of {context} tokens");
+        foreach (var r in records)
+        {
+            int length = tok.Encode(r.Prompt).Length + (tok.BosId.HasValue ? 1 : 0);
+            if (length + maxNewTokens > context)
+                throw new InvalidInputException($"{path}: prompt '{r.PromptId}' has {length} tokens; with --max-new-tokens {maxNewTokens} it exceeds the model's context of {context} tokens");
+        }
     }
 
     /// <summary>"12.3 items/s": the throughput shown as the key metric of item-by-item stages.</summary>

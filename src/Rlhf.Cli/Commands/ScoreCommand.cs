@@ -51,7 +51,7 @@ internal static class ScoreCommand
             Action<int, int> scoreChunk;
             if (kind == SequenceClassifier.Kind)
             {
-                var classifier = SequenceClassifier.Load(dir);
+                var classifier = CommonOptions.Load("--model", () => SequenceClassifier.Load(dir));
                 var reward = classifier.AsReward(ClassOf(classifier, parse.GetValue(label)));
                 int classes = classifier.Classes;
                 probabilities = new float[items.Count * classes];
@@ -64,7 +64,7 @@ internal static class ScoreCommand
             }
             else
             {
-                var reward = RewardModel.Load(dir);
+                var reward = CommonOptions.Load("--model", () => RewardModel.Load(dir));
                 reward.Centred = parse.GetValue(centred);
                 scoreChunk = (start, n) => reward.Score(prompts.GetRange(start, n), responses.GetRange(start, n), scores.AsSpan(start, n));
             }

@@ -38,6 +38,7 @@ public static class CaiJobs
     {
         var prompts = RedTeamPrompts.Load(promptsPath, limit);
         var (model, tok) = LoadModel(modelPath, tokenizer);
+        CheckRoom(model, modelPath, options.EffectiveSampling.MaxNewTokens);
         var lm = new EngineLanguageModel(model, tok, batchSize);
         var traces = new CritiqueReviser(lm, constitution).Run(prompts, options, log);
         Directory.CreateDirectory(outDirectory);
@@ -88,6 +89,7 @@ public static class CaiJobs
     {
         var prompts = RedTeamPrompts.Load(promptsPath, limit);
         var (policy, tok) = LoadModel(policyPath, tokenizer);
+        CheckRoom(policy, policyPath, options.EffectiveSampling.MaxNewTokens);
         var policyLm = new EngineLanguageModel(policy, tok, batchSize);
         var feedbackLm = feedbackPath is null || Path.GetFullPath(feedbackPath) == Path.GetFullPath(policyPath)
             ? policyLm : new EngineLanguageModel(LoadModel(feedbackPath, tokenizer).Model, tok, batchSize);
@@ -96,6 +98,14 @@ public static class CaiJobs
         if (dir != null) Directory.CreateDirectory(dir);
         AiPreferences.Write(outPath, pairs);
         return pairs;
+    }
+
+    /// <summary>Replies of <paramref name="maxNewTokens"/> must leave room for the prompt in the model's context (checked before any sampling).</summary>
+    private static void CheckRoom(TransformerModel model, string modelPath, int maxNewTokens)
+    {
+        int context = model.Config.ContextLength;
+        if (maxNewTokens >= context)
+            throw new InvalidInputException($"max new tokens (--max-new-tokens, max_new_tokens) is {maxNewTokens}: it must be below the context length {context} of model {modelPath}");
     }
 
     internal static string Json(Action<Utf8JsonWriter> body)

@@ -37,16 +37,24 @@ public static class PreferencePairs
         var result = new List<PreferencePair>();
         foreach (var line in JsonLines.Read(path))
         {
-            double margin = line.TryGet("margin", out var m) && m.ValueKind == JsonValueKind.Number ? m.GetDouble() : 0;
+            double margin = 0;
+            // null counts as absent (as if written by a tool without margins).
+            if (line.TryGet("margin", out var m) && m.ValueKind != JsonValueKind.Null)
+            {
+                // Training uses the margin as a float: one beyond its range (or a quoted "NaN") would poison the loss.
+                if (m.ValueKind != JsonValueKind.Number || !m.TryGetDouble(out margin) || !float.IsFinite((float)margin))
+                {
+                    throw line.Error($"\"margin\" must be a finite number (within ±3.4e38), found {m.GetRawText()}");
+                }
+            }
+
             double preference = 1;
             if (line.TryGet("preference", out var pref))
             {
-                if (pref.ValueKind != JsonValueKind.Number || !(pref.GetDouble() >= 0 && pref.GetDouble() <= 1))
+                if (pref.ValueKind != JsonValueKind.Number || !pref.TryGetDouble(out preference) || !(preference >= 0 && preference <= 1))
                 {
                     throw line.Error($"\"preference\" must be a number in [0, 1], found {pref.GetRawText()}");
                 }
-
-                preference = pref.GetDouble();
             }
 
             result.Add(new PreferencePair(

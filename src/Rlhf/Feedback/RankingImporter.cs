@@ -36,8 +36,11 @@ public sealed class RankingImporter(IReadOnlyDictionary<string, CompletionSet> c
     public void Import(string path)
     {
         if (!File.Exists(path)) throw new InvalidInputException($"{path}: file not found");
+        int before = AcceptedRows + Rejected.Count;
         if (path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase)) ImportCsv(path);
         else ImportJsonl(path);
+        // An empty export (or a CSV with only its header) is almost always the wrong file; writing nothing would hide it.
+        if (AcceptedRows + Rejected.Count == before) throw new InvalidInputException($"{path}: no rows (expected rankings or thumbs feedback)");
     }
 
     private void ImportJsonl(string path)
@@ -53,8 +56,8 @@ public sealed class RankingImporter(IReadOnlyDictionary<string, CompletionSet> c
                 var row = new JsonLine(path, lineNumber, doc.RootElement);
                 if (row.Value.ValueKind != JsonValueKind.Object) throw row.Error("expected a JSON object");
                 if (row.TryGet("ranks", out _)) AcceptRanking(ParseRanking(row));
-                else if (row.TryGet("thumb", out _)) AcceptThumb(ParseThumb(row.RequireString("labeler"), row.RequireString("prompt_id"),
-                    row.RequireString("completion_id"), row.RequireString("thumb"), path, lineNumber));
+                else if (row.TryGet("thumb", out _)) AcceptThumb(ParseThumb(RequiredId(row, "labeler"), RequiredId(row, "prompt_id"),
+                    RequiredId(row, "completion_id"), row.RequireString("thumb"), path, lineNumber));
                 else throw row.Error("expected \"ranks\" (a ranking) or \"thumb\" (thumbs feedback)");
                 AcceptedRows++;
             }
@@ -71,8 +74,8 @@ public sealed class RankingImporter(IReadOnlyDictionary<string, CompletionSet> c
 
     private Ranking ParseRanking(JsonLine row)
     {
-        string labeler = row.RequireString("labeler");
-        string promptId = row.RequireString("prompt_id");
+        string labeler = RequiredId(row, "labeler");
+        string promptId = RequiredId(row, "prompt_id");
         var set = FindSet(promptId, row.File, row.Line);
         row.TryGet("ranks", out var ranks);
         if (ranks.ValueKind != JsonValueKind.Object) throw row.Error("\"ranks\" must be an object {completion_id: rank}");
@@ -81,6 +84,8 @@ public sealed class RankingImporter(IReadOnlyDictionary<string, CompletionSet> c
         {
             int index = set.IndexOf(entry.Name);
             if (index < 0) throw row.Error($"unknown completion \"{entry.Name}\" for prompt \"{promptId}\"");
+            // JSON allows a key twice; the second would overwrite the first and leave another completion unranked.
+            if (result[index] is not null) throw row.Error($"completion \"{entry.Name}\" is ranked twice (duplicate key in \"ranks\")");
             string raw = entry.Value.ValueKind switch
             {
                 JsonValueKind.Number => entry.Value.GetRawText(),
@@ -245,6 +250,13 @@ public sealed class RankingImporter(IReadOnlyDictionary<string, CompletionSet> c
         }
 
         return result;
+    }
+
+    // An empty labeler or id would merge unrelated rows under "" (the CSV reader's Required does the same check).
+    private static string RequiredId(JsonLine row, string name)
+    {
+        string value = row.RequireString(name);
+        return string.IsNullOrWhiteSpace(value) ? throw row.Error($"empty {name}") : value;
     }
 
     private static string Required(string value, string column, string path, int line) =>

@@ -115,12 +115,15 @@ public static class PpoEvaluation
         return sb.ToString();
     }
 
-    /// <summary>Writes eval.md (the table) and eval.json (the results) into <paramref name="directory"/>.</summary>
+    /// <summary>The file names of <see cref="WriteReport"/>.</summary>
+    public const string MarkdownFileName = "eval.md", JsonFileName = "eval.json";
+
+    /// <summary>Writes eval.md (the table) and eval.json (the results) into <paramref name="directory"/>, each atomically.</summary>
     public static void WriteReport(string directory, IReadOnlyList<EvalResult> results)
     {
         Directory.CreateDirectory(directory);
-        AtomicFile.WriteAllText(Path.Combine(directory, "eval.md"), Table(results));
-        AtomicFile.WriteAllText(Path.Combine(directory, "eval.json"), JsonSerializer.Serialize(results, new JsonSerializerOptions(PpoRun.Json) { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(directory, MarkdownFileName), Table(results));
+        AtomicFile.WriteAllText(Path.Combine(directory, JsonFileName), JsonSerializer.Serialize(results, new JsonSerializerOptions(PpoRun.Json) { WriteIndented = true }));
     }
 
     /// <summary>Σ over the valid response tokens of log π − log π_ref (k1), the reference being the adapter-off pass.</summary>

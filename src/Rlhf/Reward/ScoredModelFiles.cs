@@ -70,10 +70,27 @@ public static class ScoredModelFiles
         var tokenizer = TokenizerLoader.Load(tokName == "byte" || tokName == "gpt2" ? tokName : Path.Combine(directory, tokName));
         var rows = new TokenRows(tokenizer, config["max_length"]!.GetValue<int>(), config["padding"]?.GetValue<string>() == "left" ? PaddingSide.Left : PaddingSide.Right);
         var model = ModelCheckpoint.LoadHf(directory);
-        var tensors = Safetensors.Read(Path.Combine(directory, HeadFileName));
+        foreach (var t in model.Layout.Tensors) RequireFinite(Path.Combine(directory, HfCheckpoint.WeightsFileName), t.Name, model.Tensor(t.Name));
+        string headPath = Path.Combine(directory, HeadFileName);
+        var tensors = Safetensors.Read(headPath);
         int outputs = config["outputs"]!.GetValue<int>();
         var head = ScoreHead.Classification(model.Config.ModelDim, outputs);
-        foreach (var t in head.Tensors) head.LoadTensor(t.Name, tensors.Get(t.Name, t.Shape));
+        foreach (var t in head.Tensors)
+        {
+            var data = tensors.Get(t.Name, t.Shape);
+            RequireFinite(headPath, t.Name, data);
+            head.LoadTensor(t.Name, data);
+        }
         return (new SequenceScorer(model, head, rows), tokenizer, config);
+    }
+
+    // A NaN or infinite weight (a diverged or damaged save) makes every score NaN; name the tensor rather than fail
+    // later on writing a non-finite score.
+    private static void RequireFinite(string file, string tensor, ReadOnlySpan<float> data)
+    {
+        for (int i = 0; i < data.Length; i++)
+        {
+            if (!float.IsFinite(data[i])) throw new CheckpointFormatException(file, tensor, $"tensor {tensor} holds {data[i]} at index {i}; weights must be finite");
+        }
     }
 }

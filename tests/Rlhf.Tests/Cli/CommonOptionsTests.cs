@@ -211,6 +211,7 @@ public class CommonOptionsTests
     [TestCase("bad.json", "{ \"completions\": \"completions.jsonl\",\n\n  \"from\": \"everyone\" }", "bad.json:3: setting 'from': Argument 'everyone' not recognized")]
     [TestCase("bad.json", "{ \"from\": { \"x\": 1 } }", "bad.json:1: setting 'from' must be a string, number, boolean or array")]
     [TestCase("bad.json", "[\"from\"]", "bad.json: the config must be a JSON object")]
+    [TestCase("bad.json", "{ \"completions\": \"completions.jsonl\",\n  \"force\": \"yes\" }", "bad.json:2: setting 'force' must be true or false, got \"yes\"")]
     public void BadConfig_ExitsWith2_NamingTheFileLineAndKey(string file, string? content, string expected)
     {
         if (content is not null) File.WriteAllText(Path.Combine(dir, file), content);
@@ -218,6 +219,17 @@ public class CommonOptionsTests
         Assert.That(r.ExitCode, Is.EqualTo(2), r.Stdout + r.Stderr);
         Assert.That(r.Stderr, Does.Contain(expected));
         Assert.That(File.Exists(Path.Combine(dir, "p.jsonl")), Is.False);
+    }
+
+    [Test]
+    public void Config_WithAUtf8Bom_IsRead()
+    {
+        File.WriteAllText(Path.Combine(dir, "rankings.json"), """{ "completions": "completions.jsonl", "input": ["labels.csv"], "out": "r.jsonl" }""",
+            new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: true));
+        Assert.That(File.ReadAllBytes(Path.Combine(dir, "rankings.json"))[0], Is.EqualTo(0xEF), "the file starts with a BOM");
+        var r = Rlhf("rankings", "--config", "rankings.json");
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.Stderr);
+        Assert.That(File.ReadAllLines(Path.Combine(dir, "r.jsonl")), Has.Length.EqualTo(3));
     }
 
     private static readonly string[][] Commands =

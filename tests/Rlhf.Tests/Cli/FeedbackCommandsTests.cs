@@ -79,6 +79,20 @@ public class FeedbackCommandsTests
     }
 
     [Test]
+    public void EmptyRankings_ExitWithTwo_NamingTheFile_NothingWritten()
+    {
+        File.WriteAllText(Path.Combine(dir, "empty.jsonl"), "");
+        File.WriteAllText(Path.Combine(dir, "header.csv"), "labeler,prompt_id,completion_id,rank\n");
+        var rankings = CliRunner.Run(dir, "rankings", "--completions", "completions.jsonl", "--input", "header.csv", "--out", "r.jsonl");
+        Assert.That(rankings.ExitCode, Is.EqualTo(2), rankings.Stderr);
+        Assert.That(rankings.Stderr, Does.Contain("header.csv: no rows"));
+        var pairs = CliRunner.Run(dir, "pairs", "--completions", "completions.jsonl", "--rankings", "empty.jsonl", "--out", "p.jsonl");
+        Assert.That(pairs.ExitCode, Is.EqualTo(2), pairs.Stderr);
+        Assert.That(pairs.Stderr, Does.Contain("empty.jsonl: no rows"));
+        Assert.That(File.Exists(Path.Combine(dir, "r.jsonl")) || File.Exists(Path.Combine(dir, "p.jsonl")), Is.False);
+    }
+
+    [Test]
     public void Help_ShowsDefaults()
     {
         var help = CliRunner.Run(dir, "pairs", "--help");

@@ -76,4 +76,22 @@ public class PairBuilderTests
             File.Delete(path);
         }
     }
+
+    [TestCase("1e999")]
+    [TestCase("-1e999")]
+    [TestCase("1e308")] // finite as a double, infinite as the float training uses
+    [TestCase("\"NaN\"")]
+    [TestCase("\"2\"")]
+    public void PairsFile_NonFiniteOrNonNumericMargin_IsBadInputNamingFileAndLine(string margin)
+    {
+        using var dir = new Rlhf.Tests.Formats.TempDir();
+        string path = dir.File("pairs.jsonl");
+        File.WriteAllLines(path,
+        [
+            """{"prompt": "p", "chosen": "a", "rejected": "b", "margin": 1}""",
+            $$"""{"prompt": "p", "chosen": "a", "rejected": "b", "margin": {{margin}}}""",
+        ]);
+        Assert.That(() => PreferencePairs.Read(path),
+            Throws.TypeOf<Rlhf.IO.InvalidInputException>().With.Message.Contains($"{path}:2: \"margin\" must be a finite number").And.Message.Contains(margin));
+    }
 }

@@ -90,6 +90,28 @@ public class RankingImporterTests
         Assert.That(e!.Message, Does.StartWith($"{path}:1: header must be"));
     }
 
+    [TestCase("empty.jsonl")]
+    [TestCase("blank.jsonl", "", "  ")]
+    [TestCase("header-only.csv", "labeler,prompt_id,completion_id,rank")]
+    public void FileWithoutRows_IsBadInputNamingIt(string name, params string[] lines)
+    {
+        string path = WriteFile(name, lines);
+        var e = Assert.Throws<InvalidInputException>(() => new RankingImporter(TutorialExample.Sets).Import(path));
+        Assert.That(e!.Message, Does.StartWith($"{path}: no rows"));
+    }
+
+    [TestCase("""{"labeler": "", "prompt_id": "hot", "ranks": {"a": 2, "b": 1, "c": 3}}""", "empty labeler")]
+    [TestCase("""{"labeler": "l1", "prompt_id": " ", "ranks": {"a": 2, "b": 1, "c": 3}}""", "empty prompt_id")]
+    [TestCase("""{"labeler": "", "prompt_id": "hot", "completion_id": "a", "thumb": "up"}""", "empty labeler")]
+    [TestCase("""{"labeler": "l2", "prompt_id": "hot", "ranks": {"a": 2, "b": 1, "a": 3}}""", "completion \"a\" is ranked twice (duplicate key in \"ranks\")")]
+    public void Jsonl_EmptyLabelerOrId_IsRejectedWithItsLine(string row, string reason)
+    {
+        string path = WriteFile("r.jsonl", """{"labeler": "l1", "prompt_id": "hot", "ranks": {"a": 2, "b": 1, "c": 3}}""", row);
+        var importer = new RankingImporter(TutorialExample.Sets);
+        importer.Import(path);
+        Assert.That(importer.Rejected.Select(r => r.ToString()), Is.EqualTo(new[] { $"{path}:2: {reason}" }));
+    }
+
     [Test]
     public void DuplicateLabelerAcrossFiles_IsRejected()
     {
