@@ -20,9 +20,12 @@ public sealed record Consensus(string PromptId, double[] MeanScores, int Labeler
             }
 
             var scores = ranking.Scores();
-            for (int i = 0; i < n; i++) mean[i] += scores[i] / rankings.Count;
+            for (int i = 0; i < n; i++) mean[i] += scores[i];
         }
 
+        // Scores are whole numbers, so their sums are exact and equal sums give equal means: summing score/count
+        // instead rounded differently in different labeler orders, and a tie became a preference.
+        for (int i = 0; i < n; i++) mean[i] /= rankings.Count;
         return new Consensus(promptId, mean, rankings.Count);
     }
 

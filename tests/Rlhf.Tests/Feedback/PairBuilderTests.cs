@@ -48,6 +48,19 @@ public class PairBuilderTests
     }
 
     [Test]
+    public void ConsensusTiesAreExact_WhateverOrderTheLabelersAddUp()
+    {
+        // A's scores 1, 1, 4 and B's 4, 1, 1 both average 2; summed as thirds in labeler order they came out
+        // 2 and 1.9999999999999998, and the rounding became a "B > A" pair nobody expressed.
+        var set = new CompletionSet("p", "q", [new("A", "a"), new("B", "b"), new("C", "c"), new("D", "d")]);
+        Ranking Of(string labeler, params int[] ranks) => new(labeler, "p", ranks.Select(Rank.Of).ToArray(), "test");
+        var consensus = Consensus.Of("p", [Of("ana", 1, 4, 2, 3), Of("bob", 1, 1, 3, 4), Of("cy", 4, 1, 2, 3)]);
+        Assert.That(consensus.MeanScores[0], Is.EqualTo(consensus.MeanScores[1]));
+        var pairs = PairBuilder.FromConsensus(set, consensus);
+        Assert.That(pairs.Any(p => (p.ChosenId, p.RejectedId) is ("A", "B") or ("B", "A")), Is.False);
+    }
+
+    [Test]
     public void Thumbs_PreferUpOverDownWithinALabelersPrompt()
     {
         var thumbs = new[]
