@@ -23,7 +23,8 @@ extern "C" {
 #endif
 
 #define RLHF_OK 0
-/* A bad argument: NULL pointer, non-positive shape, out-of-range parameter or token id, NaN where not allowed. */
+/* A bad argument: NULL pointer, non-positive shape, out-of-range parameter or token id, NaN where not allowed, an output
+ * that overlaps an input where that is not allowed (each function says). */
 #define RLHF_E_ARGUMENT 1
 /* The runtime is not running: rlhf_init was not called or failed (hostfxr or Rlhf.Native.dll not found). */
 #define RLHF_E_RUNTIME 2
@@ -40,8 +41,8 @@ const char* rlhf_last_error(void);
 
 /* logits [rows, vocab], tokens [rows] -> log_probs, entropy, log_sum_exp [rows]. Per row, with z = logits / temperature:
  *   log_sum_exp = log sum_j exp(z_j);  log_probs = z[token] - log_sum_exp;  entropy = -sum_j p_j log p_j, p = softmax(z).
- * -INFINITY logits are banned tokens (probability 0). Fails on a token outside [0, vocab), temperature <= 0 or not
- * finite, a NaN or +INFINITY logit, or a row that is -INFINITY everywhere. */
+ * -INFINITY logits are banned tokens (probability 0). Fails on a token outside [0, vocab), temperature <= 0, not
+ * finite or so small that 1/temperature overflows, a NaN or +INFINITY logit, or a row that is -INFINITY everywhere. */
 int rlhf_token_statistics(const float* logits, const int32_t* tokens, int32_t rows, int32_t vocab, float temperature,
                           float* log_probs, float* entropy, float* log_sum_exp);
 
@@ -51,14 +52,16 @@ int rlhf_kl_full_vocabulary(const float* policy_logits, const float* reference_l
                             float temperature, float* kl);
 
 /* log_probs, reference_log_probs [count] -> kl [count], Schulman's estimators from the sampled tokens, u = ref - logp:
- *   estimator 1: k1 = -u;   2: k2 = u*u/2;   3: k3 = exp(u) - 1 - u (series for small |u|).  Others fail. */
+ *   estimator 1: k1 = -u;   2: k2 = u*u/2;   3: k3 = exp(u) - 1 - u (series for small |u|).  Others fail.
+ * kl may be exactly log_probs or reference_log_probs (in place); any other overlap with them fails. */
 int rlhf_kl_estimate(int32_t estimator, const float* log_probs, const float* reference_log_probs, int32_t count, float* kl);
 
 /* rewards, values, mask [batch, steps] -> advantages, returns [batch, steps]: generalised advantage estimation
  * (TRL's compute_advantages, before whitening). Per row, from t = steps-1 down, with masked rewards/values read as 0:
  *   delta = r[t] + gamma*v[t+1] - v[t] (v[steps] = 0);  last = delta + gamma*lambda*last;
  *   advantages[t] = last, returns[t] = last + v[t] at valid tokens, 0 at masked ones.
- * Fails when gamma or lambda is outside [0, 1] or a valid reward/value is NaN. */
+ * Fails when gamma or lambda is outside [0, 1], a valid reward/value is NaN, or an output overlaps an input or the other
+ * output (the NaN check reads the inputs again after the scan). */
 int rlhf_gae(const float* rewards, const float* values, const float* mask, int32_t batch, int32_t steps,
              float gamma, float lambda, float* advantages, float* returns);
 
@@ -73,7 +76,9 @@ typedef struct rlhf_policy_loss_stats {
 /* new_log_probs, old_log_probs, advantages, mask [batch, steps] -> grad_new_log_probs [batch, steps] and *stats
  * (stats may be NULL): PPO's clipped surrogate (TRL's policy loss) and
  *   grad[i] = gradient_scale * d loss / d new_log_probs[i] = gradient_scale * (l1 >= l2 ? -A*ratio : 0) / valid_count,
- * 0 at masked tokens. Fails when clip_range < 0 or NaN, gradient_scale is not finite, or a valid input is NaN. */
+ * 0 at masked tokens. Fails when clip_range < 0 or NaN, gradient_scale is not finite, a valid input is NaN, or the
+ * gradient overlaps an input (the NaN check reads the inputs again after the gradient is written). ±INFINITY inputs are
+ * not checked: an infinite advantage or log-prob can give a NaN loss. */
 int rlhf_policy_loss(const float* new_log_probs, const float* old_log_probs, const float* advantages, const float* mask,
                      int32_t batch, int32_t steps, float clip_range, float gradient_scale,
                      float* grad_new_log_probs, rlhf_policy_loss_stats* stats);

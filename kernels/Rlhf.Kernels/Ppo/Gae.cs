@@ -21,7 +21,7 @@ public static unsafe class Gae
     /// differently from a sequential loop in the last bits. Rows run in parallel; results do not depend on threads.
     /// A NaN reward or value at a valid token throws; ±Inf propagate.
     /// </remarks>
-    /// <exception cref="ArgumentException">Lengths ≠ batch·steps, batch or steps ≤ 0, γ or λ outside [0, 1],
+    /// <exception cref="ArgumentException">An output overlaps an input or the other output, lengths ≠ batch·steps, batch or steps ≤ 0, γ or λ outside [0, 1],
     /// or a NaN input at a valid token (the message names the argument, index and value).</exception>
     public static void Compute(
         ReadOnlySpan<float> rewards, ReadOnlySpan<float> values, ReadOnlySpan<float> mask,
@@ -33,6 +33,13 @@ public static unsafe class Gae
         PpoArgs.Length(mask.Length, n, nameof(mask));
         PpoArgs.Length(advantages.Length, n, nameof(advantages));
         PpoArgs.Length(returns.Length, n, nameof(returns));
+        PpoArgs.Separate(advantages, nameof(advantages), rewards, nameof(rewards));
+        PpoArgs.Separate(advantages, nameof(advantages), values, nameof(values));
+        PpoArgs.Separate(advantages, nameof(advantages), mask, nameof(mask));
+        PpoArgs.Separate(returns, nameof(returns), rewards, nameof(rewards));
+        PpoArgs.Separate(returns, nameof(returns), values, nameof(values));
+        PpoArgs.Separate(returns, nameof(returns), mask, nameof(mask));
+        PpoArgs.Separate(returns, nameof(returns), advantages, nameof(advantages));
         PpoArgs.UnitInterval(gamma, nameof(gamma));
         PpoArgs.UnitInterval(lambda, nameof(lambda));
 

@@ -21,7 +21,7 @@ public static unsafe class PolicyLoss
     /// <param name="validCount"><see cref="MaskCount.Count"/> of <paramref name="mask"/> when the caller already has it
     /// (several losses over one minibatch); −1, the default, counts here. It is trusted: a wrong count scales the loss and
     /// the gradient wrongly.</param>
-    /// <exception cref="ArgumentException">Lengths ≠ batch·steps, batch or steps ≤ 0, clipRange &lt; 0 or NaN, validCount outside [−1, batch·steps],
+    /// <exception cref="ArgumentException">The gradient overlaps an input, lengths ≠ batch·steps, batch or steps ≤ 0, clipRange &lt; 0 or NaN, validCount outside [−1, batch·steps],
     /// or a NaN input at a valid token (the message names the argument, index and value).</exception>
     public static PolicyLossStats Compute(
         ReadOnlySpan<float> newLogProbs, ReadOnlySpan<float> oldLogProbs, ReadOnlySpan<float> advantages,
@@ -34,6 +34,10 @@ public static unsafe class PolicyLoss
         PpoArgs.Length(advantages.Length, n, nameof(advantages));
         PpoArgs.Length(mask.Length, n, nameof(mask));
         PpoArgs.Length(gradNewLogProbs.Length, n, nameof(gradNewLogProbs));
+        PpoArgs.Separate(gradNewLogProbs, nameof(gradNewLogProbs), newLogProbs, nameof(newLogProbs));
+        PpoArgs.Separate(gradNewLogProbs, nameof(gradNewLogProbs), oldLogProbs, nameof(oldLogProbs));
+        PpoArgs.Separate(gradNewLogProbs, nameof(gradNewLogProbs), advantages, nameof(advantages));
+        PpoArgs.Separate(gradNewLogProbs, nameof(gradNewLogProbs), mask, nameof(mask));
         PpoArgs.NonNegative(clipRange, nameof(clipRange));
         PpoArgs.Finite(gradientScale, nameof(gradientScale));
 

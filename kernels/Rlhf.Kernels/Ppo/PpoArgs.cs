@@ -19,6 +19,16 @@ internal static class PpoArgs
             throw new ArgumentException($"{name} has {actual} elements but {what} = {expected}.", name);
     }
 
+    /// <summary>
+    /// Rejects an output that shares memory with an input: these kernels find a NaN input after the fact by reading
+    /// the inputs again, which an output written over them would have erased (a NaN log-prob leaves a 0 gradient).
+    /// </summary>
+    public static void Separate(ReadOnlySpan<float> output, string outputName, ReadOnlySpan<float> input, string inputName)
+    {
+        if (output.Overlaps(input))
+            throw new ArgumentException($"{outputName} overlaps {inputName}: write the results to a separate buffer.", outputName);
+    }
+
     public static void NonNegative(float value, string name)
     {
         if (!(value >= 0f)) throw new ArgumentOutOfRangeException(name, value, $"{name} must be >= 0 (got {value}).");

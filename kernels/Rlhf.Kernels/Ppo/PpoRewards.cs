@@ -13,7 +13,7 @@ public static unsafe class PpoRewards
     /// </summary>
     /// <remarks>Layout [B, T] row-major. NaN in kl at a valid token or in a score of a row with valid tokens throws;
     /// masked tokens are never read into the result. ±Inf propagate.</remarks>
-    /// <exception cref="ArgumentException">Lengths (kl, mask, rewards ≠ batch·steps; scores ≠ batch), batch or steps ≤ 0,
+    /// <exception cref="ArgumentException">rewards overlaps an input, lengths (kl, mask, rewards ≠ batch·steps; scores ≠ batch), batch or steps ≤ 0,
     /// klCoef negative or not finite, or a NaN as above (the message names the argument, index and value).</exception>
     public static void Compute(
         ReadOnlySpan<float> kl, ReadOnlySpan<float> scores, ReadOnlySpan<float> mask, Span<float> rewards,
@@ -24,6 +24,9 @@ public static unsafe class PpoRewards
         PpoArgs.Length(scores.Length, batch, nameof(scores), "batch");
         PpoArgs.Length(mask.Length, n, nameof(mask));
         PpoArgs.Length(rewards.Length, n, nameof(rewards));
+        PpoArgs.Separate(rewards, nameof(rewards), kl, nameof(kl));
+        PpoArgs.Separate(rewards, nameof(rewards), mask, nameof(mask));
+        PpoArgs.Separate(rewards, nameof(rewards), scores, nameof(scores));
         PpoArgs.Finite(klCoef, nameof(klCoef));
         PpoArgs.NonNegative(klCoef, nameof(klCoef));
 

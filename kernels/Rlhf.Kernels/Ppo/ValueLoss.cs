@@ -20,7 +20,7 @@ public static unsafe class ValueLoss
     /// <param name="validCount"><see cref="MaskCount.Count"/> of <paramref name="mask"/> when the caller already has it
     /// (several losses over one minibatch); −1, the default, counts here. It is trusted: a wrong count scales the loss and
     /// the gradient wrongly.</param>
-    /// <exception cref="ArgumentException">Lengths ≠ batch·steps, batch or steps ≤ 0, clipRange &lt; 0 or NaN, validCount outside [−1, batch·steps],
+    /// <exception cref="ArgumentException">The gradient overlaps an input, lengths ≠ batch·steps, batch or steps ≤ 0, clipRange &lt; 0 or NaN, validCount outside [−1, batch·steps],
     /// or a NaN input at a valid token (the message names the argument, index and value).</exception>
     public static ValueLossStats Compute(
         ReadOnlySpan<float> values, ReadOnlySpan<float> oldValues, ReadOnlySpan<float> returns,
@@ -33,6 +33,10 @@ public static unsafe class ValueLoss
         PpoArgs.Length(returns.Length, n, nameof(returns));
         PpoArgs.Length(mask.Length, n, nameof(mask));
         PpoArgs.Length(gradValues.Length, n, nameof(gradValues));
+        PpoArgs.Separate(gradValues, nameof(gradValues), values, nameof(values));
+        PpoArgs.Separate(gradValues, nameof(gradValues), oldValues, nameof(oldValues));
+        PpoArgs.Separate(gradValues, nameof(gradValues), returns, nameof(returns));
+        PpoArgs.Separate(gradValues, nameof(gradValues), mask, nameof(mask));
         PpoArgs.NonNegative(clipRange, nameof(clipRange));
         PpoArgs.Finite(gradientScale, nameof(gradientScale));
 

@@ -215,5 +215,15 @@ public static unsafe class KullbackLeibler
                 $"referenceLogProbs has {referenceLogProbs.Length} elements, logProbs has {logProbs.Length}.", nameof(referenceLogProbs));
         if (destination.Length != logProbs.Length)
             throw new ArgumentException($"destination has {destination.Length} elements, logProbs has {logProbs.Length}.", nameof(destination));
+        CheckInPlaceOnly(destination, logProbs, nameof(logProbs));
+        CheckInPlaceOnly(destination, referenceLogProbs, nameof(referenceLogProbs));
+    }
+
+    /// <summary>Exactly in place is fine (each element is read before it is written); a shifted overlap would read
+    /// elements already overwritten, so it is rejected, as TensorPrimitives rejects it.</summary>
+    private static void CheckInPlaceOnly(Span<float> destination, ReadOnlySpan<float> input, string inputName)
+    {
+        if (((ReadOnlySpan<float>)destination).Overlaps(input, out int offset) && offset != 0)
+            throw new ArgumentException($"destination overlaps {inputName} at an offset of {offset} elements: write in place or to a separate buffer.", nameof(destination));
     }
 }

@@ -24,7 +24,11 @@ internal static class VocabularyChecks
     {
         if (!(temperature > 0f) || !float.IsFinite(temperature))
             throw new ArgumentOutOfRangeException(nameof(temperature), temperature, $"temperature = {temperature} must be positive and finite.");
-        return 1f / temperature;
+        float inverse = 1f / temperature;
+        // Below ~2.9e−39 (subnormal) 1/T overflows to +∞ and every scaled logit would be ±∞ or NaN.
+        if (!float.IsFinite(inverse))
+            throw new ArgumentOutOfRangeException(nameof(temperature), temperature, $"temperature = {temperature} is too small: 1/temperature overflows a float.");
+        return inverse;
     }
 
     public static void Tokens(ReadOnlySpan<int> tokens, int vocabularySize)

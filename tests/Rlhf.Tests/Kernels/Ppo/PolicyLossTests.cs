@@ -143,4 +143,23 @@ public class PolicyLossTests
         Assert.That(ex!.ParamName, Is.EqualTo(new[] { "newLogProbs", "oldLogProbs", "advantages" }[which]));
         Assert.That(ex.Message, Does.Contain($"[{index}]").And.Contain($"row {index / steps}, step {index % steps}"));
     }
+
+    [Test]
+    public void OutputsOverlappingInputsAreRejected()
+    {
+        // The NaN check reads the inputs again after the kernel: a gradient written over newLogProbs would have
+        // erased a NaN there (its gradient is 0), so the loss came back NaN with no error naming it.
+        var x = new float[8];
+        var ones = Enumerable.Repeat(1f, 8).ToArray();
+        var policy = Assert.Throws<ArgumentException>(() => PolicyLoss.Compute(x, new float[8], new float[8], ones, x, 2, 4, 0.2f))!;
+        Assert.That(policy.ParamName, Is.EqualTo("gradNewLogProbs"));
+        Assert.That(policy.Message, Does.Contain("newLogProbs"));
+        var value = Assert.Throws<ArgumentException>(() => ValueLoss.Compute(new float[8], new float[8], x, ones, x.AsSpan(), 2, 4, 0.2f))!;
+        Assert.That(value.ParamName, Is.EqualTo("gradValues"));
+        Assert.That(value.Message, Does.Contain("returns"));
+        var gae = Assert.Throws<ArgumentException>(() => Gae.Compute(x, new float[8], ones, new float[8], x, 2, 4, 0.9f, 0.9f))!;
+        Assert.That(gae.ParamName, Is.EqualTo("returns"));
+        var rewards = Assert.Throws<ArgumentException>(() => PpoRewards.Compute(x, new float[2], ones, x, 2, 4, 0.1f))!;
+        Assert.That(rewards.ParamName, Is.EqualTo("rewards"));
+    }
 }

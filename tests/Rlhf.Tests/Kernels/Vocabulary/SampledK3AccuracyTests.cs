@@ -95,4 +95,27 @@ public class SampledK3AccuracyTests
         KullbackLeibler.K3(logp, overReference, overReference);
         Assert.That(overReference, Is.EqualTo(expected), "in place over referenceLogProbs");
     }
+
+    [Test]
+    public void ShiftedOverlapIsRejected_ExactlyInPlaceIsNot()
+    {
+        // One element past the input, k2 and k3 read values they had already overwritten (k1 failed inside
+        // TensorPrimitives without naming the argument); all three now reject it up front.
+        var buffer = new float[33];
+        var reference = new float[32];
+        foreach (var estimator in new Action<float[]>[]
+        {
+            b => KullbackLeibler.K1(b.AsSpan(0, 32), reference, b.AsSpan(1, 32)),
+            b => KullbackLeibler.K2(b.AsSpan(0, 32), reference, b.AsSpan(1, 32)),
+            b => KullbackLeibler.K3(b.AsSpan(0, 32), reference, b.AsSpan(1, 32)),
+        })
+        {
+            var e = Assert.Throws<ArgumentException>(() => estimator(buffer))!;
+            Assert.That(e.ParamName, Is.EqualTo("destination"));
+            Assert.That(e.Message, Does.Contain("logProbs"));
+        }
+
+        var inPlace = new float[32];
+        Assert.DoesNotThrow(() => KullbackLeibler.K2(inPlace, reference, inPlace));
+    }
 }

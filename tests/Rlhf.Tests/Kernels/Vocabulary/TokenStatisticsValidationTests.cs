@@ -106,7 +106,7 @@ public class TokenStatisticsValidationTests
     }
 
     [Test]
-    public void BadTemperature_IsRejected([Values(0f, -1f, float.NaN, float.PositiveInfinity)] float temperature)
+    public void BadTemperature_IsRejected([Values(0f, -1f, float.NaN, float.PositiveInfinity, 1e-40f)] float temperature)
     {
         var e = Forward(Good(2), [0, 0], temperature);
         Assert.That(e.ParamName, Is.EqualTo("temperature"));
