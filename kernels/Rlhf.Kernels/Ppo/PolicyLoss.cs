@@ -16,7 +16,9 @@ public static unsafe class PolicyLoss
     /// = gradientScale·(l1 ≥ l2 ? −A·ratio : 0)/N, and 0 at masked tokens (whose inputs are never read into
     /// the result, so NaN padding is harmless). With no valid token everything is 0.
     /// </summary>
-    /// <remarks>Layout [B, T] row-major. A NaN at a valid token throws; ±Inf propagate as in IEEE arithmetic.
+    /// <remarks>Layout [B, T] row-major. A NaN at a valid token throws. ±∞ inputs are not checked and need not give IEEE's
+    /// result: an infinite advantage makes A·ratio = A·(ratio − 1) + A, which is NaN for ratio ≤ 1 (the fused form keeps
+    /// small log-ratios exact), so the loss can come back NaN without an exception.
     /// Deterministic: fixed chunks reduced in order, for any <see cref="KernelParallelism.MaxThreads"/>.</remarks>
     /// <param name="validCount"><see cref="MaskCount.Count"/> of <paramref name="mask"/> when the caller already has it
     /// (several losses over one minibatch); −1, the default, counts here. It is trusted: a wrong count scales the loss and
