@@ -26,7 +26,11 @@ internal static class PpoCommand
         var maxNew = new Option<int>("--max-new-tokens") { DefaultValueFactory = _ => d.MaxNewTokens };
         var klCoef = new Option<float>("--init-kl-coef") { DefaultValueFactory = _ => d.InitialKlCoef };
         var fixedKl = CommonOptions.Flag("--fixed-kl", "keep β fixed (no adaptive controller)");
-        var targetKl = new Option<float>("--target-kl") { DefaultValueFactory = _ => d.TargetKl };
+        var targetKl = new Option<float>("--target-kl")
+        {
+            DefaultValueFactory = _ => d.TargetKl,
+            Description = "the adaptive KL controller's target (TRL's `target`, not TRL's `target_kl`, which is an early-stop threshold)",
+        };
         var horizon = new Option<float>("--kl-horizon") { DefaultValueFactory = _ => d.KlHorizon };
         var estimator = new Option<KlEstimator>("--kl-estimator") { DefaultValueFactory = _ => d.KlEstimator };
         var gamma = new Option<float>("--gamma") { DefaultValueFactory = _ => d.Gamma };

@@ -50,7 +50,9 @@ public sealed record PpoOptions
     /// <summary>Adapt β toward <see cref="TargetKl"/> (Ziegler et al.; TRL adap_kl_ctrl).</summary>
     public bool AdaptiveKl { get; init; } = true;
 
-    /// <summary>Target of the mean per-sequence KL for the adaptive controller (TRL target).</summary>
+    /// <summary>Target of the mean per-sequence KL for the adaptive controller (TRL's <c>target</c>). A config key
+    /// <c>target_kl</c> sets this property, whereas in TRL <c>target_kl</c> is the early-stop threshold,
+    /// <see cref="EarlyStopKl"/> here: translate TRL configs by meaning, not by name.</summary>
     public float TargetKl { get; init; } = 6f;
 
     /// <summary>Horizon of the adaptive controller in samples (TRL horizon).</summary>
@@ -76,7 +78,9 @@ public sealed record PpoOptions
     /// <summary>c2, weight of the entropy bonus (loss −= c2·mean entropy).</summary>
     public float EntropyCoef { get; init; } = 0.01f;
 
-    /// <summary>Stop the iteration's updates once a minibatch's approximate KL exceeds 1.5·<see cref="EarlyStopKl"/> (TRL early_stopping/target_kl).</summary>
+    /// <summary>Stop the iteration's updates once a minibatch's approximate KL ½·mean((new − old)²) exceeds
+    /// 1.5·<see cref="EarlyStopKl"/>, checked after every minibatch (TRL early_stopping/target_kl, which tests its
+    /// policykl, mean(old − new): the same to first order for small updates).</summary>
     public bool EarlyStopping { get; init; }
 
     public float EarlyStopKl { get; init; } = 1f;
