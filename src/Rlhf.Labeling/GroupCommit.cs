@@ -60,8 +60,11 @@ internal sealed class GroupCommit(LabelingDatabase database)
                     results[i] = batch[i].Work(c, tx);
                     tx.Release("w");
                 }
-                catch (Exception e) when (e is LabelingException or SqliteException or ArgumentException)
+                catch (Exception e) when (e is not OutOfMemoryException)
                 {
+                    // Whatever one write throws (a bad request's parse error included) fails that write alone: the
+                    // others in the batch came from other labelers and must still be saved. If rolling back to the
+                    // savepoint fails too, the connection is gone and the outer catch fails the batch.
                     tx.Rollback("w");
                     tx.Release("w");
                     errors[i] = e;

@@ -223,14 +223,20 @@ internal sealed class LabelingApi(LabelingStore store)
 
     private static async Task<JsonDocument> Body(HttpContext ctx)
     {
-        if (ctx.Request.ContentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) != true)
+        if (!ctx.Request.HasJsonContentType())
         {
             throw new LabelingException(415, "expected a JSON body (Content-Type: application/json)");
         }
 
+        // The body is checked as UTF-8 as a whole: JsonDocument leaves string contents to GetString, which throws
+        // InvalidOperationException (a 500, or a failed batch of other labelers' saves) on invalid bytes.
+        using var buffer = new MemoryStream();
+        await ctx.Request.Body.CopyToAsync(buffer);
+        var bytes = buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+        if (!System.Text.Unicode.Utf8.IsValid(bytes.Span)) throw LabelingException.BadRequest("body is not valid UTF-8");
         try
         {
-            var doc = await JsonDocument.ParseAsync(ctx.Request.Body);
+            var doc = JsonDocument.Parse(bytes);
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
             {
                 doc.Dispose();

@@ -117,9 +117,19 @@ public sealed partial class LabelingStore
     [GeneratedRegex("^[A-Za-z0-9._@-]{1,64}$")]
     private static partial Regex LabelerName();
 
+    /// <summary>Why <paramref name="name"/> cannot be a labeler's name, or null when it can (checked again on adding).</summary>
+    public static string? LabelerNameProblem(string name) =>
+        LabelerName().IsMatch(name) ? null : $"labeler name \"{name}\" must be 1-64 characters of letters, digits, '.', '_', '@' or '-'";
+
+    public bool HasLabeler(string name)
+    {
+        using var c = Database.Connect();
+        return Scalar(c, null, "SELECT 1 FROM labelers WHERE name = $n", ("$n", name)) is not null;
+    }
+
     public NewLabeler AddLabeler(string name)
     {
-        if (!LabelerName().IsMatch(name)) throw LabelingException.BadRequest($"labeler name \"{name}\" must be 1-64 characters of letters, digits, '.', '_', '@' or '-'");
+        if (LabelerNameProblem(name) is { } problem) throw LabelingException.BadRequest(problem);
         string token = Tokens.NewToken();
         using var c = Database.Connect();
         try

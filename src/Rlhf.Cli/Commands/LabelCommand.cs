@@ -62,6 +62,17 @@ internal static class LabelCommand
                 instructionText = File.ReadAllText(file.FullName);
             }
 
+            // Every --labeler is checked before anything is written: a bad one used to stop the command after the
+            // project and the labelers before it were stored, whose links were then never shown.
+            string[] names = parse.GetValue(labelers) ?? [];
+            foreach (string name in names)
+            {
+                if (LabelingStore.LabelerNameProblem(name) is { } problem) throw new InvalidInputException($"--labeler: {problem}");
+            }
+
+            if (names.GroupBy(n => n, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
+                throw new InvalidInputException($"--labeler \"{twice.Key}\" is given twice");
+
             var sets = parse.GetValue(completions) is { } c
                 ? (c.Exists ? CompletionSets.Load(c.FullName) : throw new InvalidInputException($"--completions: {c.FullName}: file not found"))
                 : null;
@@ -78,6 +89,10 @@ internal static class LabelCommand
                 }
 
                 if (k is not null || instructionText is not null) store.UpdateSettings(instructionText, k);
+                foreach (string name in names)
+                {
+                    if (store.HasLabeler(name)) throw new InvalidInputException($"--labeler: a labeler named \"{name}\" already exists in {dbPath} (`rlhf label add-labeler` adds new ones; links are shown once)");
+                }
             }
             else
             {
@@ -89,13 +104,28 @@ internal static class LabelCommand
                 lines.Add($"created labeling project {dbPath}: {sets.Count} prompt(s), overlap k = {k ?? DefaultOverlap}");
             }
 
+            // Listen first, then add the labelers: a busy port or a bad --urls then leaves no labeler without a link,
+            // and a project created by this run is removed again.
+            LabelingServer started;
+            try
+            {
+                started = await LabelingServer.StartAsync(store, parse.GetValue(urls)!, cancellationToken: cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                if (organiserToken is not null) DeleteDatabase(dbPath);
+                if (e is IOException or FormatException or InvalidOperationException)
+                    throw new InvalidInputException($"--urls {parse.GetValue(urls)}: cannot listen there ({e.Message})");
+                throw;
+            }
+
+            await using var server = started;
             var newLabelers = new List<NewLabeler>();
-            foreach (string name in parse.GetValue(labelers) ?? [])
+            foreach (string name in names)
             {
                 newLabelers.Add(Add(store, name));
             }
 
-            await using var server = await LabelingServer.StartAsync(store, parse.GetValue(urls)!, cancellationToken: cancellationToken);
             string baseUrl = server.Addresses[0];
             if (organiserToken is not null)
             {
@@ -228,6 +258,16 @@ internal static class LabelCommand
                 $"wrote {rankings} ranking(s) and {thumbs} thumb(s) to {outFile.FullName}");
         });
         return command;
+    }
+
+    /// <summary>Removes a database this run created (with SQLite's journal files) after it failed to serve it.</summary>
+    private static void DeleteDatabase(string path)
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        foreach (string file in new[] { path, path + "-wal", path + "-shm", path + "-journal" })
+        {
+            if (File.Exists(file)) File.Delete(file);
+        }
     }
 
     private static NewLabeler Add(LabelingStore store, string name)

@@ -33,8 +33,21 @@ public static class JsonLines
         }
 
         int lineNumber = 0;
-        foreach (string line in System.IO.File.ReadLines(path, Encoding.UTF8))
+        using var reader = new StreamReader(path, StrictUtf8, detectEncodingFromByteOrderMarks: true);
+        while (true)
         {
+            string? line;
+            try
+            {
+                line = reader.ReadLine();
+            }
+            catch (DecoderFallbackException)
+            {
+                // The reader decodes ahead in blocks, so the line is found again from the bytes.
+                throw new InvalidInputException(path, FirstInvalidUtf8Line(path), "not valid UTF-8 text");
+            }
+
+            if (line is null) yield break;
             lineNumber++;
             if (string.IsNullOrWhiteSpace(line)) continue;
             JsonElement element;
@@ -55,6 +68,25 @@ public static class JsonLines
 
             yield return new JsonLine(path, lineNumber, element);
         }
+    }
+
+    /// <summary>UTF-8 that throws on invalid bytes: the default decoder turns them into U+FFFD, which would put text
+    /// nobody wrote into prompts and completions without a word.</summary>
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    private static int FirstInvalidUtf8Line(string path)
+    {
+        byte[] bytes = System.IO.File.ReadAllBytes(path);
+        int line = 1, start = 0;
+        for (int i = 0; i <= bytes.Length; i++)
+        {
+            if (i < bytes.Length && bytes[i] != (byte)'\n') continue;
+            if (!System.Text.Unicode.Utf8.IsValid(bytes.AsSpan(start, i - start))) return line;
+            line++;
+            start = i + 1;
+        }
+
+        return line - 1;
     }
 
     /// <summary>Writes one object per line through <paramref name="write"/>; the file appears only when complete.</summary>

@@ -38,6 +38,29 @@ public class GroupCommitTests
     }
 }
 
+public class GroupCommitFailureTests
+{
+    [Test]
+    public async Task AWriteThrowingAnyException_FailsAlone_TheOthersCommit()
+    {
+        // Not only refusals (LabelingException): any exception of one write, e.g. a parse error of a bad request,
+        // used to fail the whole batch, so other labelers' rankings were lost with a 500.
+        using var project = TestProject.Create(TestProject.SyntheticSets(40, 3), 1, "ana");
+        var ana = project.Store.FindLabeler(project.Tokens["ana"])!;
+        await project.Store.ClaimAsync(ana.Id, 40);
+        var items = project.Store.Assignments(ana.Id).Select(a => a.ItemId).ToList();
+        var writes = items.Select((item, i) => Task.Run(() => project.Store.SaveRankingAsync(ana.Id, item,
+            n => i % 4 == 0 ? throw new InvalidOperationException("bad bytes") : [Rank.Of(3), Rank.Of(1), Rank.Of(2)]))).ToList();
+        for (int i = 0; i < writes.Count; i++)
+        {
+            if (i % 4 == 0) await Assert.ThrowsAsync<InvalidOperationException>(async () => await writes[i]);
+            else Assert.That(await writes[i], Is.EqualTo(1));
+        }
+
+        Assert.That(project.Store.Snapshot().Rankings, Has.Count.EqualTo(30));
+    }
+}
+
 public class GroupCommitBatchingTests
 {
     [Test]

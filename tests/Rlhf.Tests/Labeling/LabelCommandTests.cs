@@ -65,6 +65,32 @@ public class LabelCommandTests
     }
 
     [Test]
+    public void ServeThatCannotStart_LeavesNoProjectAndNoLabelerBehind()
+    {
+        // A bad --labeler after a good one, or a port already in use, stopped serve after the project and the first
+        // labelers were stored: their links were never shown and the names could not be used again.
+        using var project = TestProject.Create(TutorialExample.Sets.Values, 3);
+        HotHouseFeedback.Write(project.Folder);
+        string newDb = Path.Combine(project.Folder, "new.db");
+        var badName = CliRunner.Run(project.Folder, "label", "serve", "--completions", "completions.jsonl", "--db", newDb, "--labeler", "ana", "--labeler", "b<x>");
+        Assert.That(badName.ExitCode, Is.EqualTo(2), badName.Stderr);
+        Assert.That(badName.Stderr, Does.Contain("--labeler").And.Contain("b<x>"));
+        Assert.That(File.Exists(newDb), Is.False, "no project was created");
+
+        using var busy = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        busy.Start();
+        int port = ((System.Net.IPEndPoint)busy.LocalEndpoint).Port;
+        var busyPort = CliRunner.Run(project.Folder, "label", "serve", "--completions", "completions.jsonl", "--db", newDb, "--labeler", "ana", "--urls", $"http://127.0.0.1:{port}");
+        Assert.That(busyPort.ExitCode, Is.EqualTo(2), busyPort.Stderr);
+        Assert.That(busyPort.Stderr, Does.Contain("--urls"));
+        Assert.That(File.Exists(newDb), Is.False, "the project this run created is removed again");
+
+        var existing = CliRunner.Run(project.Folder, "label", "serve", "--db", project.DatabasePath, "--labeler", "cy", "--urls", $"http://127.0.0.1:{port}");
+        Assert.That(existing.ExitCode, Is.EqualTo(2), existing.Stderr);
+        Assert.That(project.Store.HasLabeler("cy"), Is.False, "no labeler was added without a link");
+    }
+
+    [Test]
     public void Status_PrintsProgressAndAgreement()
     {
         using var project = TestProject.Create(TutorialExample.Sets.Values, 3, TutorialExample.Rankings.Select(r => r.Labeler).ToArray());

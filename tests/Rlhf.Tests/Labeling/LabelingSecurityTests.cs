@@ -147,6 +147,42 @@ public class LabelingSecurityTests
     }
 
     [Test]
+    public async Task InvalidUtf8_Gets400_NotA500([Values("ranking", "thumb", "login")] string route)
+    {
+        // JsonDocument accepts the bytes and GetString threw InvalidOperationException later: an empty 500 (and, in
+        // a batched save, a failed commit for every other labeler's ranking queued with it).
+        byte[] body = route switch
+        {
+            "ranking" => [.. "{\"ranks\":[\""u8, 0xFF, .. "\", 2, 3]}"u8],
+            "thumb" => [.. "{\"position\":0,\"thumb\":\""u8, 0xFF, .. "\"}"u8],
+            _ => [.. "{\"token\":\""u8, 0xFF, .. "\"}"u8],
+        };
+        string url = route switch
+        {
+            "ranking" => $"/api/labeler/items/{anasItem}/ranking",
+            "thumb" => $"/api/labeler/items/{anasItem}/thumb",
+            _ => "/api/login",
+        };
+        var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        request.Headers.Add("X-CSRF-Token", ana.Csrf);
+        var error = await ana.Json(ana.Http.SendAsync(request), HttpStatusCode.BadRequest);
+        Assert.That(error.GetProperty("error").GetString(), Does.Contain("UTF-8"));
+        Assert.That(project.Store.Snapshot().Rankings.Single().Ranks[0], Is.EqualTo(Rank.Of(2)));
+    }
+
+    [Test]
+    public async Task AContentTypeThatOnlyStartsLikeJson_Gets415()
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, $"/api/labeler/items/{anasItem}/ranking")
+        {
+            Content = new StringContent("{\"ranks\": [1, 2, 3]}", Encoding.UTF8, "application/jsonx"),
+        };
+        request.Headers.Add("X-CSRF-Token", ana.Csrf);
+        await ana.Json(ana.Http.SendAsync(request), HttpStatusCode.UnsupportedMediaType);
+    }
+
+    [Test]
     public async Task BadThumbs_AndUnknownItems_AreRefused()
     {
         var error = await ana.Json(ana.Post($"/api/labeler/items/{anasItem}/thumb", new { position = 3, thumb = "up" }), HttpStatusCode.BadRequest);
