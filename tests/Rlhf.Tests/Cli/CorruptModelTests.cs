@@ -92,6 +92,18 @@ public class CorruptModelTests
     }
 
     [Test]
+    public void Score_HeadConfigMissingMaxLength_ExitsWith2_NamingFileAndField() // was "Object reference not set", exit 1
+    {
+        string config = Path.Combine(SaveRewardModel("rm"), ScoredModelFiles.ConfigFileName);
+        var json = JsonNode.Parse(File.ReadAllText(config))!.AsObject();
+        json.Remove("max_length");
+        File.WriteAllText(config, json.ToJsonString());
+        var r = Score("rm");
+        Assert.That(r.ExitCode, Is.EqualTo(2), r.Stderr);
+        Assert.That(r.Stderr, Does.Contain(ScoredModelFiles.ConfigFileName).And.Contain("max_length"));
+    }
+
+    [Test]
     public void GenerateCompletions_ModelIsNotACheckpoint_ExitsWith2_NamingIt()
     {
         // A small file that is no llama2.c checkpoint (like a tokenizer passed as --model): its "header" is nonsense.
