@@ -81,7 +81,13 @@ public static class CliApp
             error.WriteLine($"error: {e.Message}");
             return BadInput;
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (OutOfMemoryException e)
+        {
+            // Not bad input (config-driven sizes are checked before they reach an allocation): the machine ran out.
+            error.WriteLine($"failed: out of memory: {e.Message}");
+            return RuntimeFailure;
+        }
+        catch (Exception e)
         {
             error.WriteLine($"failed: {e.Message}");
             return RuntimeFailure;

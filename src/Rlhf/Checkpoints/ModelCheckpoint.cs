@@ -20,6 +20,8 @@ public static class ModelCheckpoint
     public static TransformerModel LoadHf(string directory)
     {
         var checkpoint = HfCheckpoint.Read(directory);
+        ConfigTensorCheck.Check(checkpoint.Config, checkpoint.Tensors, Path.Combine(directory, HfCheckpoint.ConfigFileName),
+            Path.Combine(directory, HfCheckpoint.WeightsFileName));
         return FromTensors(ToTransformerConfig(checkpoint.Config), checkpoint.Tensors, Path.Combine(directory, HfCheckpoint.WeightsFileName));
     }
 
@@ -36,6 +38,18 @@ public static class ModelCheckpoint
     /// </summary>
     public static TransformerModel FromTensors(TransformerConfig config, NamedTensors tensors, string source)
     {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(tensors);
+        // The layout and flat buffer are sized by the config; never let them outgrow the values the file actually holds
+        // (a layer count or width the file does not back would otherwise allocate gigabytes before the first missing
+        // tensor). Within that bound the loop below names the exact missing or misshapen tensor.
+        double needed = ParameterLayout.CountParameters(config), held = tensors.Sum(t => (double)t.ElementCount);
+        if (needed > 2 * held + (1 << 20))
+        {
+            throw new CheckpointFormatException(source, null,
+                $"the model config needs {needed:0} parameters but the file holds only {held:0} values; the config does not match these weights");
+        }
+
         var model = new TransformerModel(config);
         foreach (var t in model.Layout.Tensors)
         {

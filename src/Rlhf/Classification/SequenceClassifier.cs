@@ -28,9 +28,7 @@ public sealed class SequenceClassifier
     public static SequenceClassifier Load(string directory)
     {
         var (scorer, tokenizer, config) = ScoredModelFiles.Load(directory, Kind);
-        var array = config["labels"]?.AsArray() ?? throw new InvalidInputException($"{directory}: head_config.json has no \"labels\"");
-        var labels = new string[array.Count];
-        for (int i = 0; i < labels.Length; i++) labels[i] = array[i]!.GetValue<string>();
+        var labels = new HeadConfigFields(Path.Combine(directory, ScoredModelFiles.ConfigFileName), config).Strings("labels");
         if (labels.Length != scorer.Head.Outputs) throw new InvalidInputException($"{directory}: {labels.Length} labels for a head with {scorer.Head.Outputs} outputs");
         return new SequenceClassifier(scorer, tokenizer, labels);
     }

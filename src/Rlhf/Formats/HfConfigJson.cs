@@ -8,6 +8,9 @@ namespace Rlhf.Formats;
 /// <summary>Reads and writes Hugging Face <c>config.json</c> for GPT-2 and Llama models.</summary>
 public static class HfConfigJson
 {
+    /// <summary>The longest context accepted (2^20; Llama 3.1 uses 131072): larger values are a damaged config, not a model.</summary>
+    public const int MaxPositions = 1 << 20;
+
     /// <summary>Parses <paramref name="path"/>; missing optional fields take Hugging Face's class defaults.</summary>
     /// <exception cref="CheckpointFormatException">Bad JSON, unknown model_type, a field of the wrong type or an
     /// inconsistent architecture (the message names the file and the field and value).</exception>
@@ -147,6 +150,13 @@ public static class HfConfigJson
         Positive(gpt2 ? "n_head" : "num_key_value_heads", c.NumKvHeads);
         Positive(gpt2 ? "n_positions" : "max_position_embeddings", c.MaxPositionEmbeddings);
         Positive("vocab_size", c.VocabSize);
+        if (c.MaxPositionEmbeddings > MaxPositions)
+        {
+            // Position tables (GPT-2's wpe, Llama's RoPE cos/sin) are sized by this field before any text is seen.
+            string field = gpt2 ? "n_positions" : "max_position_embeddings";
+            throw new CheckpointFormatException(source, field, $"{field} = {c.MaxPositionEmbeddings} exceeds the engine's limit of {MaxPositions} positions");
+        }
+
         if (c.HiddenSize % c.NumHeads != 0)
         {
             throw new CheckpointFormatException(source, gpt2 ? "n_head" : "num_attention_heads",

@@ -172,16 +172,20 @@ internal static class SafetensorsHeader
     {
         var byBegin = tensors.ToArray();
         Array.Sort(byBegin, (a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End.CompareTo(b.End));
-        for (int i = 1; i < byBegin.Length; i++)
+        // Compare each tensor with the non-empty one reaching furthest so far, not just its sorted neighbour: an empty
+        // tensor sorted between two overlapping ones would otherwise hide the overlap.
+        SafetensorsTensorInfo? furthest = null;
+        foreach (var cur in byBegin)
         {
-            var prev = byBegin[i - 1];
-            var cur = byBegin[i];
             // Empty tensors occupy no bytes and cannot overlap anything.
-            if (cur.Begin < prev.End && cur.End > cur.Begin)
+            if (cur.End <= cur.Begin) continue;
+            if (furthest is { } prev && cur.Begin < prev.End)
             {
                 throw new CheckpointFormatException(file, cur.Name,
                     $"tensor {cur.Name}: data_offsets [{cur.Begin},{cur.End}] overlap tensor {prev.Name} [{prev.Begin},{prev.End}]");
             }
+
+            if (furthest is null || cur.End > furthest.End) furthest = cur;
         }
     }
 }

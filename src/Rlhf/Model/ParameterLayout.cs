@@ -84,6 +84,25 @@ public sealed class ParameterLayout
 
     public TransformerConfig Config { get; }
 
+    /// <summary>
+    /// <see cref="TotalLength"/> of <paramref name="config"/>'s layout, computed without building it (in double, so
+    /// absurd configs neither overflow nor allocate): loaders compare it with the values a file holds first.
+    /// </summary>
+    public static double CountParameters(TransformerConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        double d = config.ModelDim, v = config.VocabSize, f = config.HiddenDim, layers = config.LayerCount;
+        if (config.Family == ModelFamily.Gpt2)
+        {
+            double layer = 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + 2 * d + (d * f + f) + (f * d + d);
+            return v * d + (double)config.ContextLength * d + layers * layer + 2 * d;
+        }
+
+        double q = (double)config.HeadCount * config.HeadDim, kv = (double)config.KvHeadCount * config.HeadDim;
+        double block = d + d * (q + 2 * kv) + q * d + d + d * 2 * f + f * d;
+        return v * d + layers * block + d + (config.TiedEmbeddings ? 0 : v * d);
+    }
+
     /// <summary>Total number of floats in the parameter (and gradient) buffer.</summary>
     public int TotalLength => total;
 

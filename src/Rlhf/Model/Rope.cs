@@ -15,8 +15,11 @@ public sealed class Rope
         HeadDim = headDim;
         ContextLength = contextLength;
         int half = headDim / 2;
-        cos = new float[contextLength * half];
-        sin = new float[contextLength * half];
+        long size = (long)contextLength * half;
+        if (size > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(contextLength), contextLength, $"a RoPE table of {contextLength} positions × {half} does not fit one array.");
+        cos = new float[size];
+        sin = new float[size];
         for (int i = 0; i < half; i++)
         {
             // HF computes inv_freq and the angle in fp32; do the same so fixtures match at long positions.

@@ -33,7 +33,9 @@ public sealed class RewardModel : IRewardFunction
     {
         var (scorer, tokenizer, config) = ScoredModelFiles.Load(directory, Kind);
         if (scorer.Head.Outputs != 1) throw new Rlhf.IO.InvalidInputException($"{directory}: a reward model has one output, found {scorer.Head.Outputs}");
-        return new RewardModel(scorer, tokenizer, config["reward_mean"]?.GetValue<double>() ?? 0, config["reward_std"]?.GetValue<double>() ?? 1);
+        // reward_std divides every centred reward: it must be finite and positive (train-reward never writes 0).
+        var fields = new HeadConfigFields(Path.Combine(directory, ScoredModelFiles.ConfigFileName), config);
+        return new RewardModel(scorer, tokenizer, fields.Double("reward_mean", 0), fields.Double("reward_std", 1, positive: true));
     }
 
     /// <summary>The reward of one response (raw unless <paramref name="centred"/>).</summary>

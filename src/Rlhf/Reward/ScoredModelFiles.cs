@@ -64,16 +64,22 @@ public static class ScoredModelFiles
             throw new InvalidInputException($"{configPath}: not valid JSON ({e.Message})");
         }
 
-        string savedKind = config["kind"]?.GetValue<string>() ?? "";
+        var fields = new HeadConfigFields(configPath, config);
+        string savedKind = fields.String("kind")!;
         if (savedKind != kind) throw new InvalidInputException($"{configPath}: holds a '{savedKind}' model, expected '{kind}'");
-        string tokName = config["tokenizer"]?.GetValue<string>() ?? throw new InvalidInputException($"{configPath}: missing \"tokenizer\"");
+        string tokName = fields.String("tokenizer")!;
+        int maxLength = fields.Int("max_length", 1, HfConfigJson.MaxPositions);
+        var padding = fields.OneOf("padding", "right", "left") == "left" ? PaddingSide.Left : PaddingSide.Right;
+        // An absurd outputs would size the head before head.safetensors is read; its shape is checked below.
+        int outputs = fields.Int("outputs", 1, 1 << 20);
         var tokenizer = TokenizerLoader.Load(tokName == "byte" || tokName == "gpt2" ? tokName : Path.Combine(directory, tokName));
-        var rows = new TokenRows(tokenizer, config["max_length"]!.GetValue<int>(), config["padding"]?.GetValue<string>() == "left" ? PaddingSide.Left : PaddingSide.Right);
         var model = ModelCheckpoint.LoadHf(directory);
+        if (maxLength > model.Config.ContextLength)
+            throw fields.Error("max_length", $"max_length = {maxLength} exceeds the model's context of {model.Config.ContextLength} tokens");
+        var rows = new TokenRows(tokenizer, maxLength, padding);
         foreach (var t in model.Layout.Tensors) RequireFinite(Path.Combine(directory, HfCheckpoint.WeightsFileName), t.Name, model.Tensor(t.Name));
         string headPath = Path.Combine(directory, HeadFileName);
         var tensors = Safetensors.Read(headPath);
-        int outputs = config["outputs"]!.GetValue<int>();
         var head = ScoreHead.Classification(model.Config.ModelDim, outputs);
         foreach (var t in head.Tensors)
         {
@@ -81,6 +87,7 @@ public static class ScoredModelFiles
             RequireFinite(headPath, t.Name, data);
             head.LoadTensor(t.Name, data);
         }
+
         return (new SequenceScorer(model, head, rows), tokenizer, config);
     }
 

@@ -61,7 +61,9 @@ public class ModelCheckpointTests
         string configPath = Path.Combine(dir, "config.json");
         File.WriteAllText(configPath, File.ReadAllText(configPath).Replace("\"vocab_size\": 37", "\"vocab_size\": 38"));
         var e = Assert.Throws<CheckpointFormatException>(() => ModelCheckpoint.Load(dir));
-        Assert.That(e!.Message, Does.Contain("transformer.wte.weight has shape [37,8], expected [38,8]"));
+        // The config is what disagrees, so the error names config.json and the field, and what the weights hold.
+        Assert.That(e!.Item, Is.EqualTo("vocab_size"));
+        Assert.That(e.Message, Does.Contain("config.json").And.Contain("transformer.wte.weight").And.Contain("[38, 8]").And.Contain("[37, 8]"));
     }
 
     [Test]

@@ -76,6 +76,33 @@ public class CorruptModelTests
         Assert.That(File.Exists(Path.Combine(dir, "s.jsonl")), Is.False);
     }
 
+    [TestCase("n_layer", 2147483647)] // crashed with "Out of memory." and SIGABRT (exit 134)
+    [TestCase("n_layer", 1000000)]
+    [TestCase("n_positions", 100000000)]
+    public void Score_ConfigSizeTheWeightsDoNotBack_ExitsWith2_NamingFileAndField(string field, int value)
+    {
+        string config = Path.Combine(SaveRewardModel("rm"), HfCheckpoint.ConfigFileName);
+        var json = JsonNode.Parse(File.ReadAllText(config))!.AsObject();
+        json[field] = value;
+        File.WriteAllText(config, json.ToJsonString());
+        var r = Score("rm");
+        Assert.That(r.ExitCode, Is.EqualTo(2), r.Stderr);
+        Assert.That(r.Stderr, Does.Contain(HfCheckpoint.ConfigFileName).And.Contain(field));
+        Assert.That(File.Exists(Path.Combine(dir, "s.jsonl")), Is.False);
+    }
+
+    [Test]
+    public void Score_HeadConfigMissingMaxLength_ExitsWith2_NamingFileAndField() // was "Object reference not set", exit 1
+    {
+        string config = Path.Combine(SaveRewardModel("rm"), ScoredModelFiles.ConfigFileName);
+        var json = JsonNode.Parse(File.ReadAllText(config))!.AsObject();
+        json.Remove("max_length");
+        File.WriteAllText(config, json.ToJsonString());
+        var r = Score("rm");
+        Assert.That(r.ExitCode, Is.EqualTo(2), r.Stderr);
+        Assert.That(r.Stderr, Does.Contain(ScoredModelFiles.ConfigFileName).And.Contain("max_length"));
+    }
+
     [Test]
     public void GenerateCompletions_ModelIsNotACheckpoint_ExitsWith2_NamingIt()
     {

@@ -194,6 +194,15 @@ public class SafetensorsTests
     }
 
     [Test]
+    public void Read_OverlapHiddenBehindAnEmptyTensor_IsStillFound() // the empty tensor sorts between a and b; was accepted
+    {
+        var e = ReadError("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+            + "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},"
+            + "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", new byte[12]);
+        Assert.That(e.Message, Does.Contain("tensor b: data_offsets [4,12] overlap tensor a [0,8]"));
+    }
+
+    [Test]
     public void Read_MissingField_NamesTensor()
     {
         var e = ReadError("{\"w\":{\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", new byte[4]);
