@@ -5,14 +5,22 @@ namespace Rlhf.Tests.Labeling;
 
 public class GroupCommitTests
 {
-    [Test]
-    public async Task ConcurrentWrites_ARefusedOneRollsBackAlone_TheOthersCommit()
+    /// <summary>A project of 40 three-completion items, all claimed by its one labeler, ana.</summary>
+    private static async Task<(TestProject Project, LabelerIdentity Ana, List<long> Items)> FortyClaimedItems()
     {
-        using var project = TestProject.Create(TestProject.SyntheticSets(40, 3), 1, "ana");
+        var project = TestProject.Create(TestProject.SyntheticSets(40, 3), 1, "ana");
         var ana = project.Store.FindLabeler(project.Tokens["ana"])!;
         await project.Store.ClaimAsync(ana.Id, 40);
         var items = project.Store.Assignments(ana.Id).Select(a => a.ItemId).ToList();
         Assert.That(items, Has.Count.EqualTo(40));
+        return (project, ana, items);
+    }
+
+    [Test]
+    public async Task ConcurrentWrites_ARefusedOneRollsBackAlone_TheOthersCommit()
+    {
+        var (project, ana, items) = await FortyClaimedItems();
+        using var _ = project;
 
         // Every 4th write is refused inside the batch (wrong number of ranks); the rest must land.
         var writes = items.Select((item, i) => Task.Run(() => project.Store.SaveRankingAsync(ana.Id, item,
@@ -36,19 +44,14 @@ public class GroupCommitTests
         var ranked = project.Store.Assignments(ana.Id).Where(a => a.Ranked).Select(a => a.ItemId);
         Assert.That(ranked, Is.EquivalentTo(items.Where((_, i) => i % 4 != 0)));
     }
-}
 
-public class GroupCommitFailureTests
-{
     [Test]
     public async Task AWriteThrowingAnyException_FailsAlone_TheOthersCommit()
     {
         // Not only refusals (LabelingException): any exception of one write, e.g. a parse error of a bad request,
         // used to fail the whole batch, so other labelers' rankings were lost with a 500.
-        using var project = TestProject.Create(TestProject.SyntheticSets(40, 3), 1, "ana");
-        var ana = project.Store.FindLabeler(project.Tokens["ana"])!;
-        await project.Store.ClaimAsync(ana.Id, 40);
-        var items = project.Store.Assignments(ana.Id).Select(a => a.ItemId).ToList();
+        var (project, ana, items) = await FortyClaimedItems();
+        using var _ = project;
         var writes = items.Select((item, i) => Task.Run(() => project.Store.SaveRankingAsync(ana.Id, item,
             n => i % 4 == 0 ? throw new InvalidOperationException("bad bytes") : [Rank.Of(3), Rank.Of(1), Rank.Of(2)]))).ToList();
         for (int i = 0; i < writes.Count; i++)
