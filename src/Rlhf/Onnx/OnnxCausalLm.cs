@@ -167,32 +167,40 @@ public sealed class OnnxCausalLm : IDisposable, IDecodeStep
             throw new ArgumentOutOfRangeException(nameof(newTokens), newTokens, $"cache holds {pastLength} positions; {newTokens} more exceed the context length {ctx} of {session.ModelPath}.");
         int need = (lastOnly ? batch : n) * v;
         if (logits.Length != need) throw new ArgumentException($"logits has {logits.Length} elements, needs {need}.", nameof(logits));
+        // Every input is checked before any state moves, and the cache's state (mask, valid counts, length) moves only
+        // after the run succeeds: a rejected call used to leave earlier rows' counts advanced and the mask swapped,
+        // so the next call's positions were off by one.
+        for (int i = 0; i < n; i++)
+        {
+            float m = maskIn[i];
+            if (m != 0f && m != 1f) throw new ArgumentException($"mask[{i}] = {m} is not 0 or 1.", nameof(maskIn));
+            int tok = tokens[i];
+            if ((uint)tok >= (uint)v) throw new ArgumentOutOfRangeException(nameof(tokens), tok, $"token at index {i} is outside [0, {v}).");
+        }
+
         Grow(ref ids, n);
         Grow(ref positions, n);
         Grow(ref maskNext, batch * total);
         for (int b = 0; b < batch; b++)
         {
             if (pastLength > 0) mask.AsSpan(b * pastLength, pastLength).CopyTo(maskNext.AsSpan(b * total, pastLength));
+            int count = validCount[b];
             for (int t = 0; t < newTokens; t++)
             {
                 int i = b * newTokens + t;
                 float m = maskIn[i];
-                if (m != 0f && m != 1f) throw new ArgumentException($"mask[{i}] = {m} is not 0 or 1.", nameof(maskIn));
-                int tok = tokens[i];
-                if ((uint)tok >= (uint)v) throw new ArgumentOutOfRangeException(nameof(tokens), tok, $"token at index {i} is outside [0, {v}).");
-                if (m != 0f) validCount[b]++;
-                ids[i] = tok;
-                positions[i] = Math.Max(validCount[b] - 1, 0);
+                if (m != 0f) count++;
+                ids[i] = tokens[i];
+                positions[i] = Math.Max(count - 1, 0);
                 maskNext[b * total + pastLength + t] = (long)m;
             }
         }
 
-        (mask, maskNext) = (maskNext, mask);
         Grow(ref logitsBuffer, n * v);
         names.Clear();
         values.Clear();
         using var idsValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, new Memory<long>(ids, 0, n), [batch, newTokens]);
-        using var maskValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, new Memory<long>(mask, 0, batch * total), [batch, total]);
+        using var maskValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, new Memory<long>(maskNext, 0, batch * total), [batch, total]);
         using var posValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, new Memory<long>(positions, 0, n), [batch, newTokens]);
         using var logitsValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, new Memory<float>(logitsBuffer, 0, n * v), [batch, newTokens, v]);
         Add(OnnxNames.InputIds, idsValue);
@@ -210,6 +218,12 @@ public sealed class OnnxCausalLm : IDisposable, IDecodeStep
         var outputs = binding.GetOutputValues();
         present?.Dispose();
         present = outputs;
+        (mask, maskNext) = (maskNext, mask);
+        for (int i = 0; i < n; i++)
+        {
+            if (maskIn[i] != 0f) validCount[i / newTokens]++;
+        }
+
         pastLength = total;
         var all = logitsBuffer.AsSpan(0, n * v);
         if (!lastOnly)

@@ -29,6 +29,29 @@ public class OnnxBadInputTests
     }
 
     [Test]
+    public void ARejectedAppendLeavesTheCacheAsItWas()
+    {
+        // A bad token in row 1 used to throw after row 0's valid count had moved: the next call's positions were off
+        // by one and its logits wrong (by up to 2.3 in the audit's run).
+        using var clean = new OnnxCausalLm(path, new OnnxSessionOptions(Threads: 1));
+        using var rejected = new OnnxCausalLm(path, new OnnxSessionOptions(Threads: 1));
+        int v = clean.VocabSize;
+        foreach (var lm in new[] { clean, rejected })
+        {
+            lm.ResetCache(2);
+            lm.Append([1, 2, 3, 4], [1, 1, 1, 1], 2, new float[2 * v], lastOnly: true);
+        }
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => rejected.Append([5, v + 7], [1, 1], 1, new float[2 * v], lastOnly: true));
+        Assert.Throws<ArgumentException>(() => rejected.Append([5, 6], [1, 0.5f], 1, new float[2 * v], lastOnly: true));
+        var expected = new float[2 * v];
+        var actual = new float[2 * v];
+        clean.Append([5, 6], [1, 1], 1, expected, lastOnly: true);
+        rejected.Append([5, 6], [1, 1], 1, actual, lastOnly: true);
+        Assert.That(actual, Is.EqualTo(expected));
+    }
+
+    [Test]
     public void MissingInputIsNamed()
     {
         using var s = new OnnxModelSession(path);
