@@ -34,7 +34,65 @@ public sealed class CaiRunConfig
         ChatFormat = root.TryGetProperty("chat_format", out var cf) ? Constitution.ParseChatFormat(cf, source) : Constitution.ChatFormat;
         Constitution = Constitution with { ChatFormat = ChatFormat };
         if (BatchSize <= 0) throw new InvalidInputException($"{source}: batch_size must be positive");
+        CheckKnownKeys();
+        CheckStageSettings();
     }
+
+    // The keys each part of the file may hold: a misspelt one ("round" for "rounds") used to be ignored silently,
+    // as no other --config file of the CLI allows.
+    private static readonly Dictionary<string, string[]> KnownKeys = new()
+    {
+        [""] = ["model", "tokenizer", "prompts", "out", "feedback_model", "limit", "seed", "batch_size", "constitution", "chat_format",
+            "revise", "sft", "prefs", "train_reward", "ppo", "eval"],
+        ["revise"] = ["rounds", "max_new_tokens", "temperature", "top_k", "top_p"],
+        ["sft"] = ["steps", "batch_size", "learning_rate", "warmup_steps", "decay", "max_grad_norm", "weight_decay", "held_out_fraction",
+            "eval_every", "lora_rank", "lora_alpha", "max_seq"],
+        ["prefs"] = ["responses", "principles", "max_new_tokens", "temperature", "top_k", "top_p"],
+        ["train_reward"] = ["learning_rate", "epochs", "batch_size", "max_length"],
+        ["ppo"] = ["steps", "batch_size", "mini_batch_size", "ppo_epochs", "learning_rate", "max_new_tokens", "kl_coef", "lora_rank"],
+        ["eval"] = ["scorer", "max_new_tokens"],
+    };
+
+    private void CheckKnownKeys()
+    {
+        foreach (var (section, keys) in KnownKeys)
+        {
+            var element = section.Length == 0 ? root : Section(section);
+            foreach (var property in element.EnumerateObject())
+            {
+                if (Array.IndexOf(keys, property.Name) < 0)
+                {
+                    string where = section.Length == 0 ? property.Name : $"{section}.{property.Name}";
+                    throw new InvalidInputException($"{Source}: unknown key {where} (known here: {string.Join(", ", keys)})");
+                }
+            }
+        }
+    }
+
+    /// <summary>The stages' settings read and checked now, before any stage runs: a bad one used to surface only when its
+    /// stage started, after the earlier stages had run, with an internal parameter's name.</summary>
+    private void CheckStageSettings()
+    {
+        var revise = ReviseOptions();
+        var prefs = PrefsOptions();
+        SftOptions();
+        foreach (var (name, sampling) in new[] { ("revise", revise.EffectiveSampling), ("prefs", prefs.EffectiveSampling) })
+        {
+            if (!(sampling.TopP > 0f && sampling.TopP <= 1f)) throw new InvalidInputException($"{Source}: {name}.top_p must be in (0, 1] (got {sampling.TopP})");
+            if (sampling.MaxNewTokens <= 0) throw new InvalidInputException($"{Source}: {name}.max_new_tokens must be positive");
+        }
+
+        if (prefs.ResponsesPerPrompt < 2) throw new InvalidInputException($"{Source}: prefs.responses must be at least 2 (a preference compares two responses)");
+        var eval = Section("eval");
+        if (!eval.TryGetProperty("scorer", out var scorer) || scorer.ValueKind != JsonValueKind.String || scorer.GetString()!.Length == 0)
+            throw new InvalidInputException($"{Source}: eval.scorer missing (keyword:WORD, CLASSIFIER_DIR#UNWANTED_CLASS or MODEL.onnx#UNWANTED_CLASS)");
+        string spec = scorer.GetString()!;
+        // Paths are relative to the config's folder, an ONNX model's too (it used to be read from the working directory).
+        EvalScorer = spec.StartsWith("keyword:", StringComparison.Ordinal) ? spec : Resolve(spec);
+    }
+
+    /// <summary>eval.scorer with its path made absolute (relative to the config's folder).</summary>
+    public string EvalScorer { get; private set; } = "";
 
     public string Source { get; }
     public string BaseDirectory { get; }

@@ -67,13 +67,7 @@ public static class CaiRlStages
     {
         var config = context.Config;
         var s = config.Section("eval");
-        string scorerSpec = s.TryGetProperty("scorer", out var v) && v.ValueKind == JsonValueKind.String
-            ? v.GetString()!
-            : throw new InvalidInputException($"{config.Source}: eval.scorer missing (keyword:WORD, CLASSIFIER_DIR#UNWANTED_CLASS or MODEL.onnx#UNWANTED_CLASS)");
-        if (!scorerSpec.StartsWith("keyword:", StringComparison.Ordinal) && !scorerSpec.Contains(".onnx", StringComparison.OrdinalIgnoreCase))
-        {
-            scorerSpec = config.Resolve(scorerSpec);
-        }
+        string scorerSpec = config.EvalScorer;
 
         var (model, tokenizer) = CaiJobs.LoadModel(context.SftModelDirectory, config.Tokenizer);
         var scorer = PpoInputs.Scorer(scorerSpec, tokenizer);

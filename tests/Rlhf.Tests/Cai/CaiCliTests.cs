@@ -90,6 +90,34 @@ public class CaiCliTests
         Assert.That(rerun.Stderr, Does.Contain("--force"));
     }
 
+    [TestCase("\"revise\": { \"round\": 3 }", "unknown key revise.round")]
+    [TestCase("\"sedd\": 3", "unknown key sedd")]
+    [TestCase("\"prefs\": { \"responses\": 1 }", "prefs.responses must be at least 2")]
+    [TestCase("\"revise\": { \"top_p\": 0 }", "revise.top_p must be in (0, 1]")]
+    [TestCase("\"eval\": { \"max_new_tokens\": 4 }", "eval.scorer missing")]
+    public void RunConfig_IsCheckedWhole_BeforeAnyStage(string entry, string message)
+    {
+        // These surfaced only when their stage started (after revise and sft had run and written their output), with
+        // an internal parameter's name, or, for a misspelt key, never.
+        string eval = entry.StartsWith("\"eval\"", StringComparison.Ordinal) ? "" : ", \"eval\": { \"scorer\": \"keyword:no\" }";
+        File.WriteAllText(Path.Combine(dir, "cai.json"),
+            $"{{ \"model\": \"tiny\", \"tokenizer\": \"bytes\", \"prompts\": \"prompts.csv\", \"out\": \"run\", {entry}{eval} }}");
+        var r = Rlhf("cai", "run", "--config", "cai.json");
+        Assert.That(r.ExitCode, Is.EqualTo(2), r.Stderr);
+        Assert.That(r.Stderr, Does.Contain("cai.json").And.Contain(message));
+        Assert.That(Directory.Exists(Path.Combine(dir, "run")), Is.False, "no stage ran");
+    }
+
+    [Test]
+    public void RunConfig_OnnxScorerPath_IsRelativeToTheConfig()
+    {
+        // "tox.onnx#1" was read from the working directory, so a run failed at its last stage after all the training.
+        Directory.CreateDirectory(Path.Combine(dir, "sub"));
+        string config = Path.Combine(dir, "sub", "cai.json");
+        File.WriteAllText(config, "{ \"model\": \"m\", \"tokenizer\": \"bytes\", \"prompts\": \"p.csv\", \"out\": \"run\", \"eval\": { \"scorer\": \"tox.onnx#1\" } }");
+        Assert.That(global::Rlhf.Cai.CaiRunConfig.Load(config).EvalScorer, Is.EqualTo(Path.Combine(dir, "sub", "tox.onnx#1")));
+    }
+
     [Test]
     public void BadInputs_ExitTwo_WithMessagesNamingTheProblem()
     {
