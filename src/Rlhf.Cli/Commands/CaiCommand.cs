@@ -153,9 +153,12 @@ internal static class CaiCommand
         command.SetAction(parse =>
         {
             var cfg = CaiRunConfig.Load(parse.GetValue(config)!.FullName);
-            if (Directory.Exists(cfg.Output) && Directory.EnumerateFileSystemEntries(cfg.Output).Any() && !parse.GetValue(force))
+            if (Directory.Exists(cfg.Output) && Directory.EnumerateFileSystemEntries(cfg.Output).Any())
             {
-                throw new OutputExistsException(cfg.Output);
+                if (!parse.GetValue(force)) throw new OutputExistsException(cfg.Output);
+                // A run writes its stages' folders one by one and does not resume, so --force starts from an empty folder:
+                // an earlier, longer run's ppo checkpoints or eval/ would otherwise sit beside a run.json that does not list them.
+                Rlhf.IO.AtomicDirectory.Empty(cfg.Output);
             }
 
             var cli = CliOutput.Of(parse);

@@ -119,6 +119,20 @@ public class CaiCliTests
     }
 
     [Test]
+    public void RunWithForce_StartsFromAnEmptyFolder()
+    {
+        // --force reused the folder: an earlier, longer run's files stayed beside the new run.json.
+        string stale = Path.Combine(dir, "run", "ppo", "checkpoint-000009", "stale.txt");
+        Directory.CreateDirectory(Path.GetDirectoryName(stale)!);
+        File.WriteAllText(stale, "from an earlier run");
+        File.WriteAllText(Path.Combine(dir, "cai.json"),
+            "{ \"model\": \"no-such-model\", \"tokenizer\": \"bytes\", \"prompts\": \"prompts.csv\", \"out\": \"run\", \"eval\": { \"scorer\": \"keyword:no\" } }");
+        var r = Rlhf("cai", "run", "--config", "cai.json", "--force");
+        Assert.That(r.ExitCode, Is.Not.EqualTo(0), "the first stage cannot load the model");
+        Assert.That(File.Exists(stale), Is.False);
+    }
+
+    [Test]
     public void BadInputs_ExitTwo_WithMessagesNamingTheProblem()
     {
         File.WriteAllText(Path.Combine(dir, "bad-constitution.json"), """
