@@ -16,21 +16,24 @@ internal sealed class LabelingApi(LabelingStore store)
 
     public void Map(WebApplication app)
     {
-        app.MapGet("/", () => Results.Redirect("/label"));
-        app.MapGet("/label", () => Asset("label.html"));
-        app.MapGet("/organiser", () => Asset("organiser.html"));
-        app.MapGet("/assets/{file}", (string file) => Asset(file));
+        // RFC 9110 §9.3.2: HEAD is allowed wherever GET is (Kestrel sends the headers and drops the body). MapGet alone answers 405.
+        void MapGetAndHead(string pattern, Delegate handler) => app.MapMethods(pattern, [HttpMethods.Get, HttpMethods.Head], handler);
+
+        MapGetAndHead("/", () => Results.Redirect("/label"));
+        MapGetAndHead("/label", () => Asset("label.html"));
+        MapGetAndHead("/organiser", () => Asset("organiser.html"));
+        MapGetAndHead("/assets/{file}", (string file) => Asset(file));
 
         app.MapPost("/api/login", Handler(Login));
 
-        app.MapGet("/api/labeler/state", (HttpContext ctx) => State(Labeler(ctx, post: false)));
+        MapGetAndHead("/api/labeler/state", (HttpContext ctx) => State(Labeler(ctx, post: false)));
         app.MapPost("/api/labeler/claim", Handler(async ctx =>
         {
             var who = Labeler(ctx, post: true);
             await store.ClaimAsync(who.Id, QueueLength);
             return State(who);
         }));
-        app.MapGet("/api/labeler/items/{id:long}", (HttpContext ctx, long id) => ItemJson(store.GetItem(Labeler(ctx, post: false).Id, id)));
+        MapGetAndHead("/api/labeler/items/{id:long}", (HttpContext ctx, long id) => ItemJson(store.GetItem(Labeler(ctx, post: false).Id, id)));
         app.MapPost("/api/labeler/items/{id:long}/ranking", async (HttpContext ctx, long id) =>
         {
             var who = Labeler(ctx, post: true);
@@ -60,7 +63,7 @@ internal sealed class LabelingApi(LabelingStore store)
             return Results.Json(new { saved = true });
         });
 
-        app.MapGet("/api/organiser/status", (HttpContext ctx) =>
+        MapGetAndHead("/api/organiser/status", (HttpContext ctx) =>
         {
             var token = Organiser(ctx, post: false);
             return StatusJson(store.Status(), store.Instructions, Tokens.AntiForgery(antiForgeryKey, token));
@@ -77,7 +80,13 @@ internal sealed class LabelingApi(LabelingStore store)
             Organiser(ctx, post: true);
             using var body = await Body(ctx);
             var root = body.RootElement;
-            string? instructions = root.TryGetProperty("instructions", out var i) && i.ValueKind == JsonValueKind.String ? i.GetString() : null;
+            // A field of the wrong type is refused, not skipped: answering "saved" for a change that was dropped misleads.
+            string? instructions = null;
+            if (root.TryGetProperty("instructions", out var i))
+            {
+                instructions = i.ValueKind == JsonValueKind.String ? i.GetString() : throw LabelingException.BadRequest("\"instructions\" must be a string");
+            }
+
             int? overlap = null;
             if (root.TryGetProperty("overlap", out var k))
             {
@@ -102,7 +111,7 @@ internal sealed class LabelingApi(LabelingStore store)
             store.SetClosed(RequireString(root, "promptId"), closed);
             return Results.Json(new { saved = true });
         }));
-        app.MapGet("/api/organiser/export", (HttpContext ctx) =>
+        MapGetAndHead("/api/organiser/export", (HttpContext ctx) =>
         {
             Organiser(ctx, post: false);
             string temp = Path.Combine(Path.GetTempPath(), $"rlhf-export-{Guid.NewGuid():N}.jsonl");

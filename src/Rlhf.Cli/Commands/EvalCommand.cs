@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using Rlhf.IO;
 using Rlhf.Ppo;
+using Rlhf.Tokenizers;
 
 namespace Rlhf.Cli.Commands;
 
@@ -45,7 +46,7 @@ internal static class EvalCommand
             var rw = parse.GetValue(reward) is { } r ? PpoInputs.Reward(r, tok) : null;
             var ps = PpoInputs.Prompts(parse.GetValue(prompts)!);
             var m = PpoInputs.Model(parse.GetValue(model)!);
-            if (tok.VocabSize != m.Config.VocabSize) throw new InvalidInputException($"the tokenizer has {tok.VocabSize} tokens but the model's vocabulary has {m.Config.VocabSize}.");
+            if (tok.VocabSize != m.Config.VocabSize) throw new InvalidInputException($"--tokenizer: {TokenizerVocabulary.Mismatch(tok, m.Config.VocabSize)}.");
             // Each prompt keeps at least one token (its end) in front of the response.
             if (maxNewTokens >= m.Config.ContextLength)
                 throw new InvalidInputException($"--max-new-tokens {maxNewTokens} leaves no room for a prompt in the model's context of {m.Config.ContextLength} tokens");

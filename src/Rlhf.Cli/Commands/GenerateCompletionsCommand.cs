@@ -61,7 +61,7 @@ internal static class GenerateCompletionsCommand
             var records = CompletionGenerator.ReadPrompts(parse.GetValue(prompts)!.FullName);
             var m = CommonOptions.Load("--model", () => ModelCheckpoint.Load(modelPath));
             // A smaller tokenizer fails too: the model samples ids the tokenizer cannot decode (as eval and ppo check).
-            if (tok.VocabSize != m.Config.VocabSize) throw new InvalidInputException($"--tokenizer has {tok.VocabSize} ids but the model's vocabulary has {m.Config.VocabSize}");
+            if (tok.VocabSize != m.Config.VocabSize) throw new InvalidInputException($"--tokenizer: {TokenizerVocabulary.Mismatch(tok, m.Config.VocabSize)}");
             CheckContext(records, tok, options.MaxNewTokens, m.Config.ContextLength, parse.GetValue(prompts)!.FullName);
             // The device opens before any work, so a missing GPU exits 2 with nothing written.
             string device = DeviceOption.Value(parse);

@@ -51,8 +51,8 @@ internal static class LabelCommand
             var cli = CliOutput.Of(parse);
             // Human lines are collected and printed once listening; --json prints one object instead, then waits.
             var lines = new List<string>();
-            var info = new JsonObject { ["db"] = parse.GetValue(db)!.FullName };
-            string dbPath = parse.GetValue(db)!.FullName;
+            string dbPath = DbPath(parse, db);
+            var info = new JsonObject { ["db"] = dbPath };
             int? k = parse.GetValue(overlap);
             if (k is < 1) throw new InvalidInputException($"--overlap must be at least 1, got {k}");
             string? instructionText = null;
@@ -76,6 +76,8 @@ internal static class LabelCommand
             var sets = parse.GetValue(completions) is { } c
                 ? (c.Exists ? CompletionSets.Load(c.FullName) : throw new InvalidInputException($"--completions: {c.FullName}: file not found"))
                 : null;
+            // An empty file is a mistake (a wrong path or a failed generate-completions), not a project with nothing to rank.
+            if (sets is { Count: 0 }) throw new InvalidInputException($"--completions: {parse.GetValue(completions)!.FullName} holds no prompts");
             LabelingStore store;
             string? organiserToken = null;
             if (LabelingStore.Exists(dbPath))
@@ -182,7 +184,7 @@ internal static class LabelCommand
         ConfigFile.AddTo(command);
         command.SetAction(parse =>
         {
-            var store = LabelingStore.Open(parse.GetValue(db)!.FullName);
+            var store = LabelingStore.Open(DbPath(parse, db));
             var links = new JsonArray();
             var text = new List<string>();
             foreach (string name in parse.GetValue(names)!)
@@ -206,7 +208,7 @@ internal static class LabelCommand
         ConfigFile.AddTo(command);
         command.SetAction(parse =>
         {
-            var store = LabelingStore.Open(parse.GetValue(db)!.FullName);
+            var store = LabelingStore.Open(DbPath(parse, db));
             string link = LabelingLinks.Organiser(parse.GetValue(baseUrl)!, store.RotateOrganiserToken());
             return CliOutput.Of(parse).Result(new JsonObject { ["organiser_link"] = link }, $"organiser link (keep it private): {link}");
         });
@@ -220,7 +222,7 @@ internal static class LabelCommand
         ConfigFile.AddTo(command);
         command.SetAction(parse =>
         {
-            var status = LabelingStore.Open(parse.GetValue(db)!.FullName).Status();
+            var status = LabelingStore.Open(DbPath(parse, db)).Status();
             var labelerRows = new JsonArray();
             foreach (var l in status.Labelers) labelerRows.Add(new JsonObject { ["name"] = l.Name, ["assigned"] = l.Assigned, ["ranked"] = l.Ranked, ["thumbs"] = l.Thumbs });
             var json = new JsonObject
@@ -252,12 +254,25 @@ internal static class LabelCommand
         {
             var outFile = parse.GetValue(output)!;
             CommonOptions.CheckOverwrite(outFile, parse.GetValue(force));
-            var store = LabelingStore.Open(parse.GetValue(db)!.FullName);
+            var store = LabelingStore.Open(DbPath(parse, db));
             var (rankings, thumbs) = store.Export(outFile.FullName, overwrite: true);
             return CliOutput.Of(parse).Result(new JsonObject { ["output"] = outFile.FullName, ["rankings"] = rankings, ["thumbs"] = thumbs },
                 $"wrote {rankings} ranking(s) and {thumbs} thumb(s) to {outFile.FullName}");
         });
         return command;
+    }
+
+    /// <summary>
+    /// The --db path, checked before SQLite sees it: a folder, or a file in a folder that does not exist, is bad input
+    /// naming --db (SQLite only says "Error 14: unable to open database file").
+    /// </summary>
+    private static string DbPath(ParseResult parse, Option<FileInfo> db)
+    {
+        string path = parse.GetValue(db)!.FullName;
+        if (Directory.Exists(path)) throw new InvalidInputException($"--db {path} is a folder; give the database file's path (e.g. {Path.Combine(path, "labeling.db")})");
+        string? folder = Path.GetDirectoryName(path);
+        if (folder is not null && !Directory.Exists(folder)) throw new InvalidInputException($"--db {path}: folder {folder} does not exist");
+        return path;
     }
 
     /// <summary>Removes a database this run created (with SQLite's journal files) after it failed to serve it.</summary>

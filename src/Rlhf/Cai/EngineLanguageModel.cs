@@ -23,7 +23,7 @@ public sealed class EngineLanguageModel : ICaiLanguageModel
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
         if (tokenizer.VocabSize > model.Config.VocabSize)
         {
-            throw new ArgumentException($"tokenizer has {tokenizer.VocabSize} ids but the model's vocabulary is {model.Config.VocabSize}", nameof(tokenizer));
+            throw new ArgumentException(TokenizerVocabulary.Mismatch(tokenizer, model.Config.VocabSize), nameof(tokenizer));
         }
 
         BatchSize = batchSize;

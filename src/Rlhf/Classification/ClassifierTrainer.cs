@@ -35,7 +35,7 @@ public sealed class ClassifierTrainer
         }
 
         if (tokenizer.VocabSize > trunk.Config.VocabSize)
-            throw new ArgumentException($"tokenizer has {tokenizer.VocabSize} ids but the model's vocabulary is {trunk.Config.VocabSize}.", nameof(tokenizer));
+            throw new ArgumentException(TokenizerVocabulary.Mismatch(tokenizer, trunk.Config.VocabSize) + ".", nameof(tokenizer));
         if (options.MaxLength > trunk.Config.ContextLength)
             throw new ArgumentOutOfRangeException(nameof(options), options.MaxLength, $"MaxLength exceeds the model's context {trunk.Config.ContextLength}.");
         Labels = [.. labels];

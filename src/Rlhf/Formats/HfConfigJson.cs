@@ -48,6 +48,7 @@ public static class HfConfigJson
             _ => throw new CheckpointFormatException(source, "model_type", $"model_type '{modelType}' is not supported (supported: gpt2, llama)"),
         };
         Validate(source, config);
+        CheckSpecialId(source, "pad_token_id", r.Int("pad_token_id"), config.VocabSize); // not kept, but a bad one is a damaged config
         return config;
     }
 
@@ -65,6 +66,7 @@ public static class HfConfigJson
         RejectTrue(r, "reorder_and_upcast_attn");
         RejectTrue(r, "add_cross_attention");
         int embd = r.Int("n_embd") ?? 768;
+        int vocab = r.Int("vocab_size") ?? 50257;
         return new HfModelConfig(
             HfModelType.Gpt2,
             HiddenSize: embd,
@@ -73,12 +75,12 @@ public static class HfConfigJson
             NumHeads: r.Int("n_head") ?? 12,
             NumKvHeads: r.Int("n_head") ?? 12,
             MaxPositionEmbeddings: r.Int("n_positions") ?? 1024,
-            VocabSize: r.Int("vocab_size") ?? 50257,
+            VocabSize: vocab,
             NormEps: r.Float("layer_norm_epsilon") ?? 1e-5f,
             RopeTheta: 0f,
             TieWordEmbeddings: r.Bool("tie_word_embeddings") ?? true,
-            BosTokenId: r.Int("bos_token_id") ?? 50256,
-            EosTokenId: r.Int("eos_token_id") ?? 50256);
+            BosTokenId: r.Int("bos_token_id") ?? DefaultIfInVocabulary(50256, vocab),
+            EosTokenId: r.Int("eos_token_id") ?? DefaultIfInVocabulary(50256, vocab));
     }
 
     private static HfModelConfig ReadLlama(FieldReader r)
@@ -94,6 +96,7 @@ public static class HfConfigJson
         RejectTrue(r, "attention_bias");
         RejectTrue(r, "mlp_bias");
         int hidden = r.Int("hidden_size") ?? 4096;
+        int vocab = r.Int("vocab_size") ?? 32000;
         if (r.Int("head_dim") is int headDim && headDim * heads != hidden)
         {
             throw new CheckpointFormatException(r.Source, "head_dim",
@@ -113,12 +116,23 @@ public static class HfConfigJson
             NumHeads: heads,
             NumKvHeads: r.Int("num_key_value_heads") ?? heads,
             MaxPositionEmbeddings: r.Int("max_position_embeddings") ?? 2048,
-            VocabSize: r.Int("vocab_size") ?? 32000,
+            VocabSize: vocab,
             NormEps: r.Float("rms_norm_eps") ?? 1e-6f,
             RopeTheta: r.Float("rope_theta") ?? 10000f,
             TieWordEmbeddings: r.Bool("tie_word_embeddings") ?? false,
-            BosTokenId: r.Int("bos_token_id") ?? 1,
-            EosTokenId: r.Int("eos_token_id") ?? 2);
+            BosTokenId: r.Int("bos_token_id") ?? DefaultIfInVocabulary(1, vocab),
+            EosTokenId: r.Int("eos_token_id") ?? DefaultIfInVocabulary(2, vocab));
+    }
+
+    // transformers' class defaults (GPT-2's 50256, Llama's 1 and 2) name tokens a small vocabulary does not have: absent then.
+    private static int? DefaultIfInVocabulary(int id, int vocabSize) => id < vocabSize ? id : null;
+
+    private static void CheckSpecialId(string source, string field, int? id, int vocabSize)
+    {
+        if (id is int v && (v < 0 || v >= vocabSize))
+        {
+            throw new CheckpointFormatException(source, field, $"{field} = {v} is outside the vocabulary [0, {vocabSize})");
+        }
     }
 
     private static void RejectTrue(FieldReader r, string key)
@@ -130,7 +144,7 @@ public static class HfConfigJson
     }
 
     /// <summary>Checks the architecture is self-consistent; used by the reader and the writer.</summary>
-    /// <exception cref="CheckpointFormatException">A non-positive size or heads that do not divide evenly.</exception>
+    /// <exception cref="CheckpointFormatException">A non-positive size, heads that do not divide evenly or a special token id outside the vocabulary.</exception>
     public static void Validate(string source, HfModelConfig c)
     {
         ArgumentNullException.ThrowIfNull(c);
@@ -183,6 +197,10 @@ public static class HfConfigJson
         {
             throw new CheckpointFormatException(source, gpt2 ? "layer_norm_epsilon" : "rms_norm_eps", $"norm epsilon {c.NormEps}, expected a finite value > 0");
         }
+
+        // Generation stops on eos_token_id and prompts start with bos_token_id: an id the embedding lacks is a damaged config.
+        CheckSpecialId(source, "bos_token_id", c.BosTokenId, c.VocabSize);
+        CheckSpecialId(source, "eos_token_id", c.EosTokenId, c.VocabSize);
     }
 
     /// <summary>Writes <paramref name="config"/> as a Hugging Face config.json (upstream key names), atomically.</summary>

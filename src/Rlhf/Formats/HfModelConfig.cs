@@ -36,8 +36,15 @@ public sealed record HfModelConfig(
     /// <summary>Width of the key/value projections: NumKvHeads · HeadDim.</summary>
     public int KvDim => NumKvHeads * HeadDim;
 
-    /// <summary>A GPT-2 config with Hugging Face's defaults for the fields not given (eps 1e-5, tied embeddings, BOS = EOS = 50256).</summary>
-    public static HfModelConfig Gpt2(int hiddenSize, int numLayers, int numHeads, int maxPositions = 1024, int vocabSize = 50257, int? intermediateSize = null) =>
-        new(HfModelType.Gpt2, hiddenSize, intermediateSize ?? 4 * hiddenSize, numLayers, numHeads, numHeads, maxPositions, vocabSize,
-            1e-5f, 0f, true, 50256, 50256);
+    /// <summary>A GPT-2 config with Hugging Face's defaults for the fields not given (eps 1e-5, tied embeddings, BOS = EOS = 50256
+    /// when the vocabulary has id 50256; a smaller one, such as the byte tokenizer's 259, has no such token and leaves them out).</summary>
+    public static HfModelConfig Gpt2(int hiddenSize, int numLayers, int numHeads, int maxPositions = 1024, int vocabSize = 50257, int? intermediateSize = null)
+    {
+        int? endOfText = vocabSize > Gpt2EndOfText ? Gpt2EndOfText : null;
+        return new(HfModelType.Gpt2, hiddenSize, intermediateSize ?? 4 * hiddenSize, numLayers, numHeads, numHeads, maxPositions, vocabSize,
+            1e-5f, 0f, true, endOfText, endOfText);
+    }
+
+    /// <summary>GPT-2's &lt;|endoftext|&gt;, its BOS and EOS.</summary>
+    private const int Gpt2EndOfText = 50256;
 }

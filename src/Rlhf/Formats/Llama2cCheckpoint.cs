@@ -54,7 +54,15 @@ public static class Llama2cCheckpoint
             throw new CheckpointFormatException(path, null, "this is a llama2.c versioned export (magic 'ak42'); only the legacy format (export version 0) is supported");
         }
 
-        var header = new Llama2cHeader(h[0], h[1], h[2], h[3], h[4], h[5] == int.MinValue ? 0 : Math.Abs(h[5]), h[6], h[5] > 0);
+        // The sign of vocab_size only says whether the classifier is shared; 0 and int.MinValue (which has no positive
+        // counterpart) are no vocabulary at all, and are reported as written rather than as their magnitude.
+        if (h[5] is 0 or int.MinValue)
+        {
+            throw new CheckpointFormatException(path, "vocab_size",
+                $"header field vocab_size = {h[5]}, expected a nonzero size (negative means unshared classifier weights)");
+        }
+
+        var header = new Llama2cHeader(h[0], h[1], h[2], h[3], h[4], Math.Abs(h[5]), h[6], h[5] > 0);
         ValidateHeader(path, header);
         var config = ToConfig(header);
 

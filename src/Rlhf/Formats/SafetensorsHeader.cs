@@ -76,7 +76,7 @@ internal static class SafetensorsHeader
             }
         }
 
-        CheckNoOverlap(file, tensors);
+        CheckNoOverlap(file, tensors, dataLength);
         return (tensors, metadata);
     }
 
@@ -168,7 +168,12 @@ internal static class SafetensorsHeader
         return new SafetensorsTensorInfo(name, dtype, shape, begin, end);
     }
 
-    private static void CheckNoOverlap(string file, List<SafetensorsTensorInfo> tensors)
+    /// <summary>
+    /// Tensors may not overlap, and, as in the reference reader (safetensors' Metadata::validate and its
+    /// MetadataIncompleteBuffer check), together they must cover the data section exactly: a byte no tensor claims,
+    /// between tensors or after the last one, means the header and the data disagree (a damaged or spliced file).
+    /// </summary>
+    private static void CheckNoOverlap(string file, List<SafetensorsTensorInfo> tensors, long dataLength)
     {
         var byBegin = tensors.ToArray();
         Array.Sort(byBegin, (a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End.CompareTo(b.End));
@@ -185,7 +190,21 @@ internal static class SafetensorsHeader
                     $"tensor {cur.Name}: data_offsets [{cur.Begin},{cur.End}] overlap tensor {prev.Name} [{prev.Begin},{prev.End}]");
             }
 
+            long covered = furthest?.End ?? 0;
+            if (cur.Begin > covered)
+            {
+                throw new CheckpointFormatException(file, cur.Name,
+                    $"tensor {cur.Name}: data_offsets [{cur.Begin},{cur.End}] leave bytes [{covered},{cur.Begin}) of the data section to no tensor");
+            }
+
             if (furthest is null || cur.End > furthest.End) furthest = cur;
+        }
+
+        long end = furthest?.End ?? 0;
+        if (end != dataLength)
+        {
+            throw new CheckpointFormatException(file, null,
+                $"{dataLength - end} bytes after the last tensor: the tensors cover {end} bytes of the {dataLength}-byte data section");
         }
     }
 }

@@ -52,7 +52,7 @@ public static class PpoEvaluation
         ArgumentNullException.ThrowIfNull(options);
         if (prompts.Count == 0) throw new InvalidInputException("no prompts to evaluate.");
         if (tokenizer.VocabSize != model.Config.VocabSize)
-            throw new InvalidInputException($"the tokenizer has {tokenizer.VocabSize} tokens but the model's vocabulary has {model.Config.VocabSize}.");
+            throw new InvalidInputException(TokenizerVocabulary.Mismatch(tokenizer, model.Config.VocabSize) + ".");
         if (responseLogProbs != null && reference != null)
             throw new ArgumentException("responseLogProbs scores against the adapter-off base: pass no separate reference.", nameof(reference));
         reference ??= model;

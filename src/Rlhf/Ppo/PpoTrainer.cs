@@ -59,7 +59,7 @@ public sealed partial class PpoTrainer : IDisposable
         options.Validate();
         this.reward = reward ?? throw new InvalidInputException("PPO needs a reward (a reward model, a classifier or an IRewardFunction); none was given.");
         if (tokenizer.VocabSize != policy.Config.VocabSize)
-            throw new InvalidInputException($"the tokenizer has {tokenizer.VocabSize} tokens but the model's vocabulary has {policy.Config.VocabSize}.");
+            throw new InvalidInputException(TokenizerVocabulary.Mismatch(tokenizer, policy.Config.VocabSize) + ".");
         if (prompts.Count == 0) throw new InvalidInputException("no prompts given.");
         Options = options;
         policyModel = policy;

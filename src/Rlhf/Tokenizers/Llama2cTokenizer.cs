@@ -26,11 +26,13 @@ public sealed class Llama2cTokenizer : ITokenizer
     private readonly int[] byteValue; // raw byte of a <0xXX> piece, else -1
     private readonly int maxPieceLength;
 
-    private Llama2cTokenizer(byte[][] pieces, float[] scores, int maxTokenLength)
+    private Llama2cTokenizer(byte[][] pieces, float[] scores, int maxTokenLength, string source, bool countedToEndOfFile)
     {
         this.pieces = pieces;
         this.scores = scores;
         MaxTokenLength = maxTokenLength;
+        Source = source;
+        CountedToEndOfFile = countedToEndOfFile;
         lookup = new Dictionary<byte[], int>(pieces.Length, ByteSequenceComparer.Instance);
         byteValue = new int[pieces.Length];
         for (int i = 0; i < pieces.Length; i++)
@@ -42,7 +44,7 @@ public sealed class Llama2cTokenizer : ITokenizer
     }
 
     /// <summary>Loads a llama2.c tokenizer; reads <paramref name="vocabSize"/> tokens, or every token to the end of the file when null.</summary>
-    /// <exception cref="CheckpointFormatException">Truncated file or a negative length (names the file and the token index).</exception>
+    /// <exception cref="CheckpointFormatException">Truncated file, a negative length or a non-finite score (names the file and the token index).</exception>
     public static Llama2cTokenizer Load(string path, int? vocabSize = null)
     {
         byte[] bytes = File.ReadAllBytes(path);
@@ -89,6 +91,12 @@ public sealed class Llama2cTokenizer : ITokenizer
                     $"token {id} has length {len}, but {bytes.Length - pos} bytes are left");
             }
 
+            // A NaN score never wins a comparison and ±inf always or never does, so merging would silently go wrong.
+            if (!float.IsFinite(score))
+            {
+                throw new CheckpointFormatException(source, $"token {id}", $"token {id} has merge score {score}, expected a finite number");
+            }
+
             pieces.Add(bytes.Slice(pos, len).ToArray());
             scores.Add(score);
             pos += len;
@@ -99,10 +107,17 @@ public sealed class Llama2cTokenizer : ITokenizer
             throw new CheckpointFormatException(source, null, $"{pieces.Count} tokens: llama2.c vocabularies start with <unk>, <s>, </s>");
         }
 
-        return new Llama2cTokenizer(pieces.ToArray(), scores.ToArray(), maxLen);
+        return new Llama2cTokenizer(pieces.ToArray(), scores.ToArray(), maxLen, source, countedToEndOfFile: vocabSize is null);
     }
 
     public int VocabSize => pieces.Length;
+
+    /// <summary>The file (or name) the tokenizer was read from, for messages.</summary>
+    public string Source { get; }
+
+    /// <summary>True when the token count came from the file's length (no vocabSize given): tok*.bin has no count field,
+    /// so a file cut on a token boundary reads as a smaller vocabulary instead of failing.</summary>
+    public bool CountedToEndOfFile { get; }
 
     public int? BosId => Bos;
 

@@ -35,6 +35,8 @@ public class RewardCommandsTests
         using (var last = JsonDocument.Parse(metrics[^1])) Assert.That(last.RootElement.GetProperty("eval_accuracy").GetDouble(), Is.EqualTo(1.0));
         using (var cfg = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "rm", "training_config.json"))))
             Assert.That(cfg.RootElement.GetProperty("epochs").GetInt32(), Is.EqualTo(5));
+        // The byte vocabulary (259) has no GPT-2 <|endoftext|> (50256): config.json names no special ids rather than a wrong one.
+        Assert.That(File.ReadAllText(Path.Combine(dir, "rm", "config.json")), Does.Not.Contain("50256"));
 
         var score = CliRunner.Run(dir, "score", "--model", "rm", "--input", "responses.jsonl", "--out", "scores.jsonl");
         Assert.That(score.ExitCode, Is.EqualTo(0), score.Stderr);

@@ -54,6 +54,17 @@ public class SamplingOptionsTests
         Assert.That(File.Exists(Path.Combine(dir, "g.jsonl")), Is.False);
     }
 
+    [Test]
+    public void GenerateCompletions_TokenizerFileCutOnATokenBoundary_ExitsWith2_NamingTheFile()
+    {
+        byte[] whole = Tokenizers.Llama2cTokenizerTests.TokFile([.. Enumerable.Range(0, 7).Select(i => ($"t{i}", 0f))]);
+        File.WriteAllBytes(Path.Combine(dir, "tok259.bin"), whole);
+        var r = CliRunner.Run(dir, "generate-completions", "--model", "model", "--tokenizer", "tok259.bin", "--prompts", "prompts.jsonl", "--out", "g.jsonl", "--max-new-tokens", "4");
+        AssertBadOption(r, "--tokenizer");
+        Assert.That(r.Stderr, Does.Contain("tok259.bin").And.Contain("7 tokens").And.Contain("truncated").And.Contain("259"));
+        Assert.That(File.Exists(Path.Combine(dir, "g.jsonl")), Is.False);
+    }
+
     [TestCase("NaN")]
     [TestCase("-Infinity")]
     public void Agreement_NonFiniteFlagBelow_ExitsWith2(string value)

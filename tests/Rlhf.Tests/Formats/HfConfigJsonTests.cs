@@ -62,6 +62,38 @@ public class HfConfigJsonTests
         Assert.That(e.Item, Is.EqualTo("model_type"));
     }
 
+    [TestCase("bos_token_id", -5)]
+    [TestCase("bos_token_id", 259)]
+    [TestCase("eos_token_id", 50256)] // GPT-2's id in a byte-sized vocabulary
+    [TestCase("pad_token_id", -1)]
+    [TestCase("pad_token_id", 300)]
+    public void Parse_SpecialIdOutsideTheVocabulary_NamesFileAndField(string field, int id)
+    {
+        string json = $"{{\"model_type\": \"gpt2\", \"n_embd\": 8, \"n_head\": 2, \"n_layer\": 1, \"vocab_size\": 259, \"{field}\": {id}}}";
+        var e = Assert.Throws<CheckpointFormatException>(() => HfConfigJson.Parse(Encoding.UTF8.GetBytes(json), "config.json"))!;
+        Assert.That(e.Message, Is.EqualTo($"file config.json: {field} = {id} is outside the vocabulary [0, 259)"));
+        Assert.That(e.Item, Is.EqualTo(field));
+    }
+
+    [Test]
+    public void Parse_SmallVocabularyWithoutSpecialIds_LeavesThemOut() // the class defaults (50256) are not in a 259-token vocabulary
+    {
+        var c = HfConfigJson.Parse("{\"model_type\": \"gpt2\", \"n_embd\": 8, \"n_head\": 2, \"n_layer\": 1, \"vocab_size\": 259}"u8, "config.json");
+        Assert.That((c.BosTokenId, c.EosTokenId), Is.EqualTo(((int?)null, (int?)null)));
+    }
+
+    [Test]
+    public void Gpt2Defaults_SmallVocabulary_HaveNoSpecialIds_AndWrite()
+    {
+        using var dir = new TempDir();
+        var c = HfModelConfig.Gpt2(8, 1, 2, maxPositions: 16, vocabSize: 259);
+        Assert.That((c.BosTokenId, c.EosTokenId), Is.EqualTo(((int?)null, (int?)null)));
+        string path = dir.File("config.json");
+        HfConfigJson.Write(path, c);
+        Assert.That(File.ReadAllText(path), Does.Not.Contain("token_id"));
+        Assert.That(HfConfigJson.Read(path), Is.EqualTo(c));
+    }
+
     [Test]
     public void Parse_WrongFieldType_NamesFieldAndValue()
     {

@@ -290,6 +290,19 @@ public class Llama2cCheckpointTests
         Assert.That(e.Message, Is.EqualTo($"file {path}: header field n_heads = 3 does not split dim 8 into heads of even size"));
     }
 
+    [TestCase(int.MinValue)] // negative means unshared, but int.MinValue has no magnitude: it was reported as 0
+    [TestCase(0)]
+    public void Read_ImpossibleVocabSize_ReportsTheRawHeaderValue(int vocabSize)
+    {
+        using var dir = new TempDir();
+        var raw = MakeRaw(8, 12, 1, 2, 2, 5, 4, shared: true);
+        BinaryPrimitives.WriteInt32LittleEndian(raw.Bytes.AsSpan(20), vocabSize);
+        string path = dir.File("vocab.bin");
+        File.WriteAllBytes(path, raw.Bytes);
+        var e = Assert.Throws<CheckpointFormatException>(() => Llama2cCheckpoint.Read(path))!;
+        Assert.That(e.Message, Does.StartWith($"file {path}: header field vocab_size = {vocabSize},"));
+    }
+
     [Test]
     public void Read_HugeHeader_IsAFormatErrorNotAnOverflow()
     {

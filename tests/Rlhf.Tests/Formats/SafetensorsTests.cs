@@ -194,6 +194,22 @@ public class SafetensorsTests
     }
 
     [Test]
+    public void Read_BytesAfterTheLastTensor_NamesFile() // the reference reader's MetadataIncompleteBuffer; was accepted
+    {
+        var e = ReadError("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", new byte[12]);
+        Assert.That(e.Message, Does.Contain("4 bytes after the last tensor: the tensors cover 8 bytes of the 12-byte data section"));
+    }
+
+    [Test]
+    public void Read_BytesBetweenTensors_NamesTheTensorAfterTheGap() // the reference reader's InvalidOffset; was accepted
+    {
+        var e = ReadError("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+            + "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", new byte[12]);
+        Assert.That(e.Message, Does.Contain("tensor b: data_offsets [8,12] leave bytes [4,8) of the data section to no tensor"));
+        Assert.That(e.Item, Is.EqualTo("b"));
+    }
+
+    [Test]
     public void Read_OverlapHiddenBehindAnEmptyTensor_IsStillFound() // the empty tensor sorts between a and b; was accepted
     {
         var e = ReadError("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"

@@ -65,6 +65,32 @@ public class LabelCommandTests
     }
 
     [Test]
+    public void Serve_EmptyCompletions_OrAFolderAsDb_ExitsWith2_NamingIt()
+    {
+        using var project = TestProject.Create(TutorialExample.Sets.Values, 3);
+        // A busy port: should the checks be missing, serve fails to listen instead of serving forever.
+        using var busy = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        busy.Start();
+        string urls = $"http://127.0.0.1:{((System.Net.IPEndPoint)busy.LocalEndpoint).Port}";
+        File.WriteAllText(Path.Combine(project.Folder, "empty.jsonl"), "");
+        string newDb = Path.Combine(project.Folder, "new.db");
+        var empty = CliRunner.Run(project.Folder, "label", "serve", "--completions", "empty.jsonl", "--db", newDb, "--urls", urls);
+        Assert.That(empty.ExitCode, Is.EqualTo(2), empty.Stderr);
+        Assert.That(empty.Stderr, Does.Contain("--completions").And.Contain("empty.jsonl").And.Contain("no prompts"));
+        Assert.That(File.Exists(newDb), Is.False);
+
+        HotHouseFeedback.Write(project.Folder);
+        string folder = Directory.CreateDirectory(Path.Combine(project.Folder, "dbdir")).FullName;
+        var dir = CliRunner.Run(project.Folder, "label", "serve", "--completions", "completions.jsonl", "--db", folder, "--urls", urls);
+        Assert.That(dir.ExitCode, Is.EqualTo(2), dir.Stderr);
+        Assert.That(dir.Stderr, Does.Contain("--db").And.Contain(folder).And.Contain("folder"));
+        Assert.That(Directory.EnumerateFileSystemEntries(folder), Is.Empty);
+        var status = CliRunner.Run(project.Folder, "label", "status", "--db", folder);
+        Assert.That(status.ExitCode, Is.EqualTo(2), status.Stderr);
+        Assert.That(status.Stderr, Does.Contain("--db").And.Contain(folder));
+    }
+
+    [Test]
     public void ServeThatCannotStart_LeavesNoProjectAndNoLabelerBehind()
     {
         // A bad --labeler after a good one, or a port already in use, stopped serve after the project and the first

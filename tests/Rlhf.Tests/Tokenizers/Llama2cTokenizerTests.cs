@@ -10,7 +10,7 @@ namespace Rlhf.Tests.Tokenizers;
 public class Llama2cTokenizerTests
 {
     /// <summary>tok*.bin bytes: max_token_length, then (score, length, bytes) per piece.</summary>
-    private static byte[] TokFile(IReadOnlyList<(string Piece, float Score)> vocab)
+    internal static byte[] TokFile(IReadOnlyList<(string Piece, float Score)> vocab)
     {
         var ms = new MemoryStream();
         var b4 = new byte[4];
@@ -110,6 +110,26 @@ public class Llama2cTokenizerTests
         var e2 = Assert.Throws<CheckpointFormatException>(() => Llama2cTokenizer.Parse(bytes, "t.bin", vocabSize: 300))!;
         Assert.That(e2.Message, Is.EqualTo("file t.bin: truncated at token 268: 0 bytes left, its score and length need 8 (expected 300 tokens)"));
         Assert.That(Llama2cTokenizer.Parse(bytes, "t.bin", vocabSize: 260).VocabSize, Is.EqualTo(260));
+    }
+
+    [TestCase(float.NaN)]
+    [TestCase(float.PositiveInfinity)]
+    [TestCase(float.NegativeInfinity)]
+    public void Parse_NonFiniteScore_NamesFileAndToken(float score)
+    {
+        var vocab = SmallVocab();
+        vocab[260] = ("a", score);
+        var e = Assert.Throws<CheckpointFormatException>(() => Llama2cTokenizer.Parse(TokFile(vocab), "t.bin"))!;
+        Assert.That(e.Message, Does.Contain("t.bin").And.Contain("token 260").And.Contain("finite"));
+    }
+
+    [Test]
+    public void Mismatch_FileCutOnATokenBoundary_NamesTheFileAndTheTokensRead()
+    {
+        // tok*.bin has no token count: 7 whole tokens read as a valid 7-token vocabulary, only the model's size can tell.
+        var tok = Llama2cTokenizer.Parse(TokFile(SmallVocab()[..7]), "tok512.bin");
+        string message = TokenizerVocabulary.Mismatch(tok, 512);
+        Assert.That(message, Does.Contain("tok512.bin").And.Contain("7 tokens").And.Contain("truncated").And.Contain("512"));
     }
 
     [Test]
