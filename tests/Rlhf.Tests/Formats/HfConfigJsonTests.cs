@@ -63,16 +63,24 @@ public class HfConfigJsonTests
     }
 
     [TestCase("bos_token_id", -5)]
-    [TestCase("bos_token_id", 259)]
-    [TestCase("eos_token_id", 50256)] // GPT-2's id in a byte-sized vocabulary
-    [TestCase("pad_token_id", -1)]
-    [TestCase("pad_token_id", 300)]
-    public void Parse_SpecialIdOutsideTheVocabulary_NamesFileAndField(string field, int id)
+    [TestCase("eos_token_id", -2)]
+    [TestCase("pad_token_id", -7)]
+    public void Parse_NegativeSpecialId_NamesFileAndField(string field, int id)
     {
         string json = $"{{\"model_type\": \"gpt2\", \"n_embd\": 8, \"n_head\": 2, \"n_layer\": 1, \"vocab_size\": 259, \"{field}\": {id}}}";
         var e = Assert.Throws<CheckpointFormatException>(() => HfConfigJson.Parse(Encoding.UTF8.GetBytes(json), "config.json"))!;
         Assert.That(e.Message, Is.EqualTo($"file config.json: {field} = {id} is outside the vocabulary [0, 259)"));
         Assert.That(e.Item, Is.EqualTo(field));
+    }
+
+    [TestCase("bos_token_id", 259)]
+    [TestCase("eos_token_id", 50256)] // what earlier versions wrote for the byte tokenizer's 259-token vocabulary
+    [TestCase("eos_token_id", -1)] // older configs' "none"
+    public void Parse_SpecialIdNamingNoToken_IsAbsent(string field, int id)
+    {
+        string json = $"{{\"model_type\": \"gpt2\", \"n_embd\": 8, \"n_head\": 2, \"n_layer\": 1, \"vocab_size\": 259, \"{field}\": {id}}}";
+        var c = HfConfigJson.Parse(Encoding.UTF8.GetBytes(json), "config.json");
+        Assert.That(field == "bos_token_id" ? c.BosTokenId : c.EosTokenId, Is.Null);
     }
 
     [Test]
