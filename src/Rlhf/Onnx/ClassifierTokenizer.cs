@@ -12,9 +12,9 @@ namespace Rlhf.Onnx;
 /// </summary>
 public sealed class ClassifierTokenizer
 {
-    private readonly Func<string, int[]> encode;
+    private readonly Func<string, int, int[]> encode;
 
-    private ClassifierTokenizer(Func<string, int[]> encode, int padId, string source)
+    private ClassifierTokenizer(Func<string, int, int[]> encode, int padId, string source)
     {
         this.encode = encode;
         PadId = padId;
@@ -25,13 +25,23 @@ public sealed class ClassifierTokenizer
 
     public string Source { get; }
 
-    public int[] Encode(string text) => encode(text ?? throw new ArgumentNullException(nameof(text)));
+    public int[] Encode(string text) => Encode(text, int.MaxValue);
+
+    /// <summary>
+    /// At most <paramref name="maxLength"/> ids, cut as Hugging Face truncates: the text is cut, the special tokens
+    /// stay ([CLS] first 510 WordPieces [SEP] for 512), so a long text still ends the way the model was trained on.
+    /// </summary>
+    public int[] Encode(string text, int maxLength)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxLength);
+        return encode(text ?? throw new ArgumentNullException(nameof(text)), maxLength);
+    }
 
     /// <summary>An engine tokenizer (no special tokens added); <paramref name="padId"/> fills padded positions (they are masked).</summary>
     public static ClassifierTokenizer FromTokenizer(ITokenizer tokenizer, int padId = 0)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
-        return new ClassifierTokenizer(tokenizer.Encode, padId, tokenizer.GetType().Name);
+        return new ClassifierTokenizer((text, max) => tokenizer.Encode(text) is var ids && ids.Length > max ? ids[..max] : ids, padId, tokenizer.GetType().Name);
     }
 
     /// <summary>WordPiece from vocab.txt or tokenizer.json in <paramref name="folder"/> (lower-casing per tokenizer_config.json's do_lower_case, default true).</summary>
@@ -70,6 +80,11 @@ public sealed class ClassifierTokenizer
         }
 
         int pad = bert.PaddingTokenId;
-        return new ClassifierTokenizer(text => [.. bert.EncodeToIds(text)], pad, source);
+        return new ClassifierTokenizer((text, max) =>
+        {
+            var body = bert.EncodeToIds(text, addSpecialTokens: false);
+            int keep = Math.Min(body.Count, Math.Max(0, max - 2));
+            return [bert.ClassificationTokenId, .. body.Take(keep), bert.SeparatorTokenId];
+        }, pad, source);
     }
 }

@@ -8,7 +8,7 @@ namespace Rlhf.Onnx;
 /// <see cref="OnnxExporter.ExportSequenceClassifier"/>): inputs input_ids and attention_mask [B,T] (+ token_type_ids
 /// when the graph has it, fed zeros) -> logits [B,C]. The reward of a (prompt, response) pair is the wanted class's
 /// logit on the text prompt + response; <see cref="Probabilities"/> gives softmax probabilities for evaluation.
-/// Rows are right-padded with the tokenizer's pad id and masked; longer texts are cut to <see cref="MaxLength"/>.
+/// Rows are right-padded with the tokenizer's pad id and masked; longer texts are cut to <see cref="MaxLength"/> ids as Hugging Face truncates (the text is cut, the special tokens stay).
 /// </summary>
 public sealed class OnnxSequenceClassifier : IRewardFunction, IDisposable
 {
@@ -90,7 +90,7 @@ public sealed class OnnxSequenceClassifier : IRewardFunction, IDisposable
         if (responses.Count != prompts.Count) throw new ArgumentException($"{prompts.Count} prompts but {responses.Count} responses.", nameof(responses));
         if (rewards.Length != prompts.Count) throw new ArgumentException($"rewards has {rewards.Length} elements, needs {prompts.Count}.", nameof(rewards));
         var rows = new int[prompts.Count][];
-        for (int i = 0; i < rows.Length; i++) rows[i] = tokenizer.Encode(prompts[i] + responses[i]);
+        for (int i = 0; i < rows.Length; i++) rows[i] = tokenizer.Encode(prompts[i] + responses[i], MaxLength);
         ScoreTokens(rows, rewards);
     }
 
@@ -126,7 +126,7 @@ public sealed class OnnxSequenceClassifier : IRewardFunction, IDisposable
         ArgumentNullException.ThrowIfNull(responses);
         if (responses.Count != prompts.Count) throw new ArgumentException($"{prompts.Count} prompts but {responses.Count} responses.", nameof(responses));
         var rows = new int[prompts.Count][];
-        for (int i = 0; i < rows.Length; i++) rows[i] = tokenizer.Encode(prompts[i] + responses[i]);
+        for (int i = 0; i < rows.Length; i++) rows[i] = tokenizer.Encode(prompts[i] + responses[i], MaxLength);
         if (ClassCount == 0 && rows.Length > 0) RunBatch(rows, 0, 1);
         Logits(rows, probabilities);
         for (int i = 0; i < rows.Length; i++)

@@ -107,6 +107,15 @@ public class OnnxClassifierTests
         var expected = EngineLogits(model, head, [[2, 5, 6, 7, 8, 3], [2, 5, 3]]);
         Assert.That(rewards[0], Is.EqualTo(expected[1]).Within(1e-4 * Math.Max(1, Math.Abs(expected[1]))));
         Assert.That(rewards[1], Is.EqualTo(expected[4]).Within(1e-4 * Math.Max(1, Math.Abs(expected[4]))));
+
+        // Cut as Hugging Face truncates: the text is cut and [SEP] stays last (the rows were cut after MaxLength ids,
+        // dropping it, so long texts were scored unlike a transformers pipeline).
+        Assert.That(tok.Encode("Hello worlds!", maxLength: 4), Is.EqualTo(new[] { 2, 5, 6, 3 }));
+        using var cut = new OnnxSequenceClassifier(folder, "neutral", options: new OnnxSessionOptions(Threads: 1), maxLength: 4);
+        var cutReward = new float[1];
+        cut.Score(["Hello "], ["worlds!"], cutReward);
+        var cutExpected = EngineLogits(model, head, [[2, 5, 6, 3]]);
+        Assert.That(cutReward[0], Is.EqualTo(cutExpected[1]).Within(1e-4 * Math.Max(1, Math.Abs(cutExpected[1]))));
     }
 
     [Test]
