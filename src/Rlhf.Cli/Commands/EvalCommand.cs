@@ -43,7 +43,9 @@ internal static class EvalCommand
             if (parse.GetValue(batch) <= 0) throw new InvalidInputException($"--batch-size must be positive, got {parse.GetValue(batch)}");
             var tok = PpoInputs.Tokenizer(parse.GetValue(tokenizer)!);
             var sc = PpoInputs.Scorer(parse.GetValue(scorer), tok);
+            using var scorerResources = sc as IDisposable; // an ONNX scorer's session
             var rw = parse.GetValue(reward) is { } r ? PpoInputs.Reward(r, tok) : null;
+            using var rewardResources = rw as IDisposable;
             var ps = PpoInputs.Prompts(parse.GetValue(prompts)!);
             var m = PpoInputs.Model(parse.GetValue(model)!);
             if (tok.VocabSize != m.Config.VocabSize) throw new InvalidInputException($"--tokenizer: {TokenizerVocabulary.Mismatch(tok, m.Config.VocabSize)}.");

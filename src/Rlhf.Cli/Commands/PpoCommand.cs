@@ -95,6 +95,7 @@ internal static class PpoCommand
                 throw new OutputExistsException(outDir);
             var tok = PpoInputs.Tokenizer(parse.GetValue(tokenizer)!);
             var rewardFn = PpoInputs.Reward(parse.GetValue(reward), tok);
+            using var rewardResources = rewardFn as IDisposable; // an ONNX reward's session; the trainer does not own it
             var promptList = PpoInputs.Prompts(parse.GetValue(prompts)!);
             var policy = PpoInputs.Model(parse.GetValue(model)!);
             using var trainer = new PpoTrainer(policy, tok, rewardFn, promptList, options);

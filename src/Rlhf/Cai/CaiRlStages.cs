@@ -71,6 +71,7 @@ public static class CaiRlStages
 
         var (model, tokenizer) = CaiJobs.LoadModel(context.SftModelDirectory, config.Tokenizer);
         var scorer = PpoInputs.Scorer(scorerSpec, tokenizer);
+        using var scorerResources = scorer as IDisposable; // an ONNX scorer's session
         var reward = RewardModel.Load(context.RewardDirectory);
         var prompts = ChatPrompts(config);
         var options = new EvalOptions { MaxNewTokens = Int(s, "max_new_tokens", 32, config), Seed = config.Seed };

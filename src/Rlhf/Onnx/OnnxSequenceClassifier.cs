@@ -138,10 +138,18 @@ public sealed class OnnxSequenceClassifier : IRewardFunction, IDisposable
         }
     }
 
-    public void Dispose() => session.Dispose();
+    public void Dispose()
+    {
+        disposed = true;
+        session.Dispose();
+    }
+
+    // ONNX Runtime answers a run on a disposed session with a puzzling "input name cannot be empty".
+    private bool disposed;
 
     private ReadOnlySpan<float> RunBatch(IReadOnlyList<int[]> rows, int start, int n)
     {
+        ObjectDisposedException.ThrowIf(disposed, this);
         int t = 1;
         for (int i = 0; i < n; i++)
         {

@@ -102,8 +102,12 @@ public static class RewardSpecs
         }
     }
 
-    private sealed class OnnxScorer(OnnxSequenceClassifier classifier) : IProbabilityScorer
+    /// <summary>Owns its ONNX session: callers that build scorers dispose them (IDisposable is tested for, as other
+    /// scorers hold no native resources).</summary>
+    private sealed class OnnxScorer(OnnxSequenceClassifier classifier) : IProbabilityScorer, IDisposable
     {
+        public void Dispose() => classifier.Dispose();
+
         public void Probabilities(IReadOnlyList<string> texts, Span<float> probabilities)
         {
             var empty = new string[texts.Count];

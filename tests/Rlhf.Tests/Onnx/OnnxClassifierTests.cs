@@ -116,6 +116,14 @@ public class OnnxClassifierTests
         cut.Score(["Hello "], ["worlds!"], cutReward);
         var cutExpected = EngineLogits(model, head, [[2, 5, 6, 3]]);
         Assert.That(cutReward[0], Is.EqualTo(cutExpected[1]).Within(1e-4 * Math.Max(1, Math.Abs(cutExpected[1]))));
+
+        // A scorer built from a spec owns its ONNX session, and its users dispose it (it used to have no Dispose).
+        var scorer = Rlhf.Ppo.RewardSpecs.TryScorer(Path.Combine(folder, "model.onnx") + "#neutral")!;
+        var probability = new float[1];
+        scorer.Probabilities(["hello"], probability);
+        Assert.That(scorer, Is.InstanceOf<IDisposable>());
+        ((IDisposable)scorer).Dispose();
+        Assert.That(() => scorer.Probabilities(["hello"], probability), Throws.InstanceOf<ObjectDisposedException>());
     }
 
     [Test]
