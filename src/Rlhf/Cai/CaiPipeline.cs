@@ -73,9 +73,9 @@ public sealed class CaiRunConfig
     /// stage started, after the earlier stages had run, with an internal parameter's name.</summary>
     private void CheckStageSettings()
     {
-        var revise = ReviseOptions();
-        var prefs = PrefsOptions();
-        SftOptions();
+        var revise = reviseOptions = ParseReviseOptions();
+        var prefs = prefsOptions = ParsePrefsOptions();
+        sftOptions = ParseSftOptions();
         foreach (var (name, sampling) in new[] { ("revise", revise.EffectiveSampling), ("prefs", prefs.EffectiveSampling) })
         {
             if (!(sampling.TopP > 0f && sampling.TopP <= 1f)) throw new InvalidInputException($"{Source}: {name}.top_p must be in (0, 1] (got {sampling.TopP})");
@@ -133,13 +133,24 @@ public sealed class CaiRunConfig
     /// <summary>An absolute path for a path written in the config (relative to its folder).</summary>
     public string Resolve(string path) => System.IO.Path.GetFullPath(System.IO.Path.Combine(BaseDirectory, path));
 
-    public RevisionOptions ReviseOptions()
+    // Read and checked once, in the constructor, before any stage runs.
+    private RevisionOptions reviseOptions = null!;
+    private SftOptions sftOptions = null!;
+    private PreferenceOptions prefsOptions = null!;
+
+    public RevisionOptions ReviseOptions() => reviseOptions;
+
+    public SftOptions SftOptions() => sftOptions;
+
+    public PreferenceOptions PrefsOptions() => prefsOptions;
+
+    private RevisionOptions ParseReviseOptions()
     {
         var s = Section("revise");
         return new RevisionOptions(Int(s, "rounds", "revise.rounds", 1), Sampling(s, "revise", 0.7f), Seed);
     }
 
-    public SftOptions SftOptions()
+    private SftOptions ParseSftOptions()
     {
         var s = Section("sft");
         var d = new SftOptions();
@@ -153,7 +164,7 @@ public sealed class CaiRunConfig
             Int(s, "lora_rank", "sft.lora_rank", 0), Float(s, "lora_alpha", "sft.lora_alpha", d.LoraAlpha), Int(s, "max_seq", "sft.max_seq", d.MaxSeq), Seed);
     }
 
-    public PreferenceOptions PrefsOptions()
+    private PreferenceOptions ParsePrefsOptions()
     {
         var s = Section("prefs");
         return new PreferenceOptions(Int(s, "responses", "prefs.responses", 2), Int(s, "principles", "prefs.principles", 2), Sampling(s, "prefs", 1f), Seed);

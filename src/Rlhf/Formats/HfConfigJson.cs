@@ -48,7 +48,7 @@ public static class HfConfigJson
             _ => throw new CheckpointFormatException(source, "model_type", $"model_type '{modelType}' is not supported (supported: gpt2, llama)"),
         };
         Validate(source, config);
-        SpecialId(r, source, "pad_token_id", config.VocabSize); // not kept, but a bad one is a damaged config
+        SpecialId(r, "pad_token_id", config.VocabSize); // not kept, but a bad one is a damaged config
         return config;
     }
 
@@ -79,8 +79,8 @@ public static class HfConfigJson
             NormEps: r.Float("layer_norm_epsilon") ?? 1e-5f,
             RopeTheta: 0f,
             TieWordEmbeddings: r.Bool("tie_word_embeddings") ?? true,
-            BosTokenId: SpecialId(r, r.Source, "bos_token_id", vocab, DefaultIfInVocabulary(50256, vocab)),
-            EosTokenId: SpecialId(r, r.Source, "eos_token_id", vocab, DefaultIfInVocabulary(50256, vocab)));
+            BosTokenId: SpecialId(r, "bos_token_id", vocab, DefaultIfInVocabulary(50256, vocab)),
+            EosTokenId: SpecialId(r, "eos_token_id", vocab, DefaultIfInVocabulary(50256, vocab)));
     }
 
     private static HfModelConfig ReadLlama(FieldReader r)
@@ -120,8 +120,8 @@ public static class HfConfigJson
             NormEps: r.Float("rms_norm_eps") ?? 1e-6f,
             RopeTheta: r.Float("rope_theta") ?? 10000f,
             TieWordEmbeddings: r.Bool("tie_word_embeddings") ?? false,
-            BosTokenId: SpecialId(r, r.Source, "bos_token_id", vocab, DefaultIfInVocabulary(1, vocab)),
-            EosTokenId: SpecialId(r, r.Source, "eos_token_id", vocab, DefaultIfInVocabulary(2, vocab)));
+            BosTokenId: SpecialId(r, "bos_token_id", vocab, DefaultIfInVocabulary(1, vocab)),
+            EosTokenId: SpecialId(r, "eos_token_id", vocab, DefaultIfInVocabulary(2, vocab)));
     }
 
     // transformers' class defaults (GPT-2's 50256, Llama's 1 and 2) name tokens a small vocabulary does not have: absent then.
@@ -133,11 +133,11 @@ public static class HfConfigJson
     /// with it, and configs written by earlier versions of this engine carry GPT-2's 50256 for a 259-token vocabulary.
     /// Other negative ids are a damaged config.
     /// </summary>
-    private static int? SpecialId(FieldReader r, string source, string field, int vocabSize, int? fallback = null)
+    private static int? SpecialId(FieldReader r, string field, int vocabSize, int? fallback = null)
     {
         if (r.Int(field) is not int id) return fallback;
         if (id == -1 || id >= vocabSize) return null;
-        if (id < 0) throw new CheckpointFormatException(source, field, $"{field} = {id} is outside the vocabulary [0, {vocabSize})");
+        if (id < 0) throw new CheckpointFormatException(r.Source, field, $"{field} = {id} is outside the vocabulary [0, {vocabSize})");
         return id;
     }
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Rlhf.Feedback;
 using Rlhf.Tests.Reward;
+using Rlhf.Tests.Support;
 
 namespace Rlhf.Tests.Cli;
 
@@ -99,9 +100,6 @@ public class RewardCommandsTests
         ? ["train-reward", "--pairs", "pairs.jsonl", "--out", outDir, .. OneEpoch]
         : ["train-classifier", "--data", "labels.csv", "--out", outDir, .. OneEpoch];
 
-    /// <summary>Every file under <paramref name="folder"/> with its bytes, to see that a folder did not change.</summary>
-    private static Dictionary<string, string> Snapshot(string folder) =>
-        Directory.GetFiles(folder, "*", SearchOption.AllDirectories).ToDictionary(f => Path.GetRelativePath(folder, f), f => Convert.ToBase64String(File.ReadAllBytes(f)));
 
     [TestCase("train-reward")]
     [TestCase("train-classifier")]
@@ -109,13 +107,13 @@ public class RewardCommandsTests
     {
         var first = CliRunner.Run(dir, Train(command, "run"));
         Assert.That(first.ExitCode, Is.EqualTo(0), first.Stderr);
-        var before = Snapshot(Path.Combine(dir, "run"));
+        var before = FolderSnapshot.Of(Path.Combine(dir, "run"));
 
         // A learning rate this large makes the loss non-finite in the first epoch: the run fails after it started writing.
         var diverged = CliRunner.Run(dir, [.. Train(command, "run"), "--lr", "1e30", "--force"]);
         Assert.That(diverged.ExitCode, Is.EqualTo(1), diverged.Stderr);
         Assert.That(diverged.Stderr, Does.Contain("epoch 1: the training loss is").And.Contain("--lr"));
-        Assert.That(Snapshot(Path.Combine(dir, "run")), Is.EqualTo(before), "the old run is untouched");
+        Assert.That(FolderSnapshot.Of(Path.Combine(dir, "run")), Is.EqualTo(before), "the old run is untouched");
         Assert.That(Directory.GetFileSystemEntries(dir, ".run.*"), Is.Empty, "the failed run's staging folder is gone");
     }
 

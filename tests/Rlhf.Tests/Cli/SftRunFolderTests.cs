@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Rlhf.Checkpoints;
 using Rlhf.Tests.Cai;
+using Rlhf.Tests.Support;
 
 namespace Rlhf.Tests.Cli;
 
@@ -23,8 +24,6 @@ public class SftRunFolderTests
     private static string[] Sft(string outDir, params string[] more) =>
         ["sft", "--model", "tiny", "--tokenizer", "bytes", "--data", "sft.jsonl", "--steps", "2", "--batch-size", "2", "--held-out", "0", "--out", outDir, .. more];
 
-    private static Dictionary<string, string> Snapshot(string folder) =>
-        Directory.GetFiles(folder, "*", SearchOption.AllDirectories).ToDictionary(f => Path.GetRelativePath(folder, f), f => Convert.ToBase64String(File.ReadAllBytes(f)));
 
     [TestCase("--warmup-steps", "-1", "--warmup-steps must be >= 0, got -1")]
     [TestCase("--eval-every", "-1", "--eval-every must be >= 0, got -1")]
@@ -42,7 +41,7 @@ public class SftRunFolderTests
         File.WriteAllText(Path.Combine(dir, "old", "config.json"), "{\"steps\": 7}");
         var forced = CliRunner.Run(dir, Sft("old", option, value, "--force"));
         Assert.That(forced.ExitCode, Is.EqualTo(2), forced.Stderr);
-        Assert.That(Snapshot(Path.Combine(dir, "old")), Is.EqualTo(new Dictionary<string, string> { ["config.json"] = Convert.ToBase64String("{\"steps\": 7}"u8.ToArray()) }));
+        Assert.That(FolderSnapshot.Of(Path.Combine(dir, "old")), Is.EqualTo(new Dictionary<string, string> { ["config.json"] = Convert.ToBase64String("{\"steps\": 7}"u8.ToArray()) }));
     }
 
     [Test]
