@@ -91,7 +91,7 @@ internal static class CaiCommand
             int r = parse.GetValue(rounds);
             if (r < 0) throw new InvalidInputException("--rounds must be >= 0");
             var sampling = CheckSampling(parse.GetValue(maxNew), parse.GetValue(temperature), parse.GetValue(topP));
-            CheckPositive(parse.GetValue(batch), "--batch-size");
+            OptionChecks.Positive(parse.GetValue(batch), "--batch-size");
             CheckLimit(parse.GetValue(limit));
             var c = LoadConstitution(parse.GetValue(constitution), parse.GetValue(chat));
             var traces = CaiJobs.Revise(parse.GetValue(model)!, parse.GetValue(tokenizer)!, parse.GetValue(prompts)!.FullName, parse.GetValue(limit), c,
@@ -133,8 +133,8 @@ internal static class CaiCommand
             var outFile = parse.GetValue(output)!;
             CommonOptions.CheckOverwrite(outFile, parse.GetValue(force));
             if (parse.GetValue(responses) < 2) throw new InvalidInputException("--responses must be at least 2");
-            CheckPositive(parse.GetValue(principles), "--principles");
-            CheckPositive(parse.GetValue(batch), "--batch-size");
+            OptionChecks.Positive(parse.GetValue(principles), "--principles");
+            OptionChecks.Positive(parse.GetValue(batch), "--batch-size");
             CheckLimit(parse.GetValue(limit));
             var sampling = CheckSampling(parse.GetValue(maxNew), parse.GetValue(temperature), parse.GetValue(topP));
             var c = LoadConstitution(parse.GetValue(constitution), parse.GetValue(chat));
@@ -202,15 +202,10 @@ internal static class CaiCommand
 
     internal static CaiSampling CheckSampling(int maxNew, float temperature, float topP)
     {
-        CheckPositive(maxNew, "--max-new-tokens");
-        if (!(temperature >= 0 && float.IsFinite(temperature))) throw new InvalidInputException($"--temperature must be a finite number >= 0, got {temperature}");
+        OptionChecks.Positive(maxNew, "--max-new-tokens");
+        OptionChecks.Temperature(temperature);
         if (!(topP > 0 && topP <= 1)) throw new InvalidInputException($"--top-p must be in (0, 1], got {topP}");
         return new CaiSampling(maxNew, temperature, 0, topP);
-    }
-
-    internal static void CheckPositive(int value, string option)
-    {
-        if (value <= 0) throw new InvalidInputException($"{option} must be positive, got {value}");
     }
 
     private static void CheckLimit(int? limit)

@@ -37,10 +37,10 @@ internal static class EvalCommand
             string? outDir = parse.GetValue(output);
             if (outDir is not null) CheckOutput(outDir, parse.GetValue(force));
             int maxNewTokens = parse.GetValue(maxNew);
-            if (maxNewTokens <= 0) throw new InvalidInputException($"--max-new-tokens must be positive, got {maxNewTokens}");
+            OptionChecks.Positive(maxNewTokens, "--max-new-tokens");
             float temp = parse.GetValue(temperature);
-            if (!(temp >= 0 && float.IsFinite(temp))) throw new InvalidInputException($"--temperature must be a finite number >= 0, got {temp}");
-            if (parse.GetValue(batch) <= 0) throw new InvalidInputException($"--batch-size must be positive, got {parse.GetValue(batch)}");
+            OptionChecks.Temperature(temp);
+            OptionChecks.Positive(parse.GetValue(batch), "--batch-size");
             var tok = PpoInputs.Tokenizer(parse.GetValue(tokenizer)!);
             var sc = PpoInputs.Scorer(parse.GetValue(scorer), tok);
             using var scorerResources = sc as IDisposable; // an ONNX scorer's session

@@ -42,8 +42,8 @@ internal static class GenerateCompletionsCommand
             int count = parse.GetValue(k);
             if (count < 2) throw new InvalidInputException($"--k must be at least 2 (ranking needs two completions), got {count}");
             var options = d with { MaxNewTokens = parse.GetValue(maxNew), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK), TopP = parse.GetValue(topP), Seed = parse.GetValue(seed) };
-            if (options.MaxNewTokens <= 0) throw new InvalidInputException($"--max-new-tokens must be positive, got {options.MaxNewTokens}");
-            if (!(options.Temperature >= 0 && float.IsFinite(options.Temperature))) throw new InvalidInputException($"--temperature must be a finite number >= 0, got {options.Temperature}");
+            OptionChecks.Positive(options.MaxNewTokens, "--max-new-tokens");
+            OptionChecks.Temperature(options.Temperature);
             if (options.TopK < 0) throw new InvalidInputException($"--top-k must be >= 0, got {options.TopK}");
             if (!(options.TopP > 0 && options.TopP <= 1)) throw new InvalidInputException($"--top-p must be in (0, 1], got {options.TopP}");
             ITokenizer tok;

@@ -43,15 +43,15 @@ internal static class SftCommand
             var dir = parse.GetValue(output)!;
             TrainingOptions.CheckOutFolder(dir, parse.GetValue(force));
             // Every option is checked here, before anything is written, and named as typed (the library would name its record's property).
-            CaiCommand.CheckPositive(parse.GetValue(steps), "--steps");
-            CaiCommand.CheckPositive(parse.GetValue(batch), "--batch-size");
-            CheckPositiveFinite(parse.GetValue(lr), "--lr");
-            CheckNonNegative(parse.GetValue(warmup), "--warmup-steps");
+            OptionChecks.Positive(parse.GetValue(steps), "--steps");
+            OptionChecks.Positive(parse.GetValue(batch), "--batch-size");
+            OptionChecks.PositiveFinite(parse.GetValue(lr), "--lr");
+            OptionChecks.NonNegative(parse.GetValue(warmup), "--warmup-steps");
             double h = parse.GetValue(held);
             if (!(h >= 0 && h < 1)) throw new InvalidInputException(Invariant($"--held-out must be in [0, 1), got {h}"));
-            CheckNonNegative(parse.GetValue(evalEvery), "--eval-every");
-            CheckNonNegative(parse.GetValue(lora), "--lora-rank");
-            CheckPositiveFinite(parse.GetValue(alpha), "--lora-alpha");
+            OptionChecks.NonNegative(parse.GetValue(evalEvery), "--eval-every");
+            OptionChecks.NonNegative(parse.GetValue(lora), "--lora-rank");
+            OptionChecks.PositiveFinite(parse.GetValue(alpha), "--lora-alpha");
             CheckMaxSeq(parse.GetValue(maxSeq), given: parse.GetResult(maxSeq) is { Implicit: false }, parse.GetValue(model)!);
             var options = d with
             {
@@ -73,16 +73,6 @@ internal static class SftCommand
                 $"; model in {r.ModelDirectory}" + (r.AdapterDirectory is null ? "" : $", adapter in {r.AdapterDirectory}"));
         });
         return command;
-    }
-
-    private static void CheckNonNegative(int value, string option)
-    {
-        if (value < 0) throw new InvalidInputException($"{option} must be >= 0, got {value}");
-    }
-
-    private static void CheckPositiveFinite(float value, string option)
-    {
-        if (!(value > 0) || float.IsInfinity(value)) throw new InvalidInputException(Invariant($"{option} must be positive and finite, got {value}"));
     }
 
     /// <summary>
