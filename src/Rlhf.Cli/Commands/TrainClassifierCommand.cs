@@ -52,20 +52,12 @@ internal static class TrainClassifierCommand
                 ["padding"] = parse.GetValue(common.Padding),
             });
             var o = CliOutput.Of(parse);
-            var metrics = new List<string>();
-            JsonObject? last = null;
-            var result = o.WithProgress(p => trainer.Train(data, m =>
-            {
-                var line = TrainingOptions.EpochLine(m.Epoch, m.Steps, m.TrainLoss, m.TrainAccuracy, m.HeldOutLoss, m.HeldOutAccuracy, m.Seconds);
-                last = line;
-                metrics.Add(line.ToJsonString());
-                Rlhf.IO.AtomicFile.WriteAllText(Path.Combine(staging.Path, "metrics.jsonl"), string.Join("\n", metrics) + "\n");
-                p.Report("train-classifier epoch", m.Epoch, options.Epochs, TrainingOptions.EpochMetric(m.TrainLoss, m.TrainAccuracy, m.HeldOutLoss, m.HeldOutAccuracy));
-            }));
+            var log = new EpochMetricsLog(Path.Combine(staging.Path, "metrics.jsonl"), "train-classifier epoch", options.Epochs);
+            var result = o.WithProgress(p => trainer.Train(data, m => log.Add(m, p)));
             trainer.Save(staging.Path);
             staging.Commit();
             return o.Result(
-                new JsonObject { ["saved"] = outDir.FullName, ["train_count"] = result.TrainCount, ["held_out_count"] = result.HeldOutCount, ["labels"] = labelArray.DeepClone(), ["last_epoch"] = last?.DeepClone() },
+                new JsonObject { ["saved"] = outDir.FullName, ["train_count"] = result.TrainCount, ["held_out_count"] = result.HeldOutCount, ["labels"] = labelArray.DeepClone(), ["last_epoch"] = log.Last?.DeepClone() },
                 $"classifier saved to {outDir.FullName} ({result.TrainCount} training / {result.HeldOutCount} held-out texts; labels {string.Join(", ", labels)})");
         });
         return command;

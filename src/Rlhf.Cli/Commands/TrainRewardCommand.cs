@@ -49,23 +49,15 @@ internal static class TrainRewardCommand
                 ["decay"] = options.Decay.ToString(),
             });
             var o = CliOutput.Of(parse);
-            var metrics = new List<string>();
-            JsonObject? last = null;
-            var result = o.WithProgress(p => trainer.Train(data, m =>
-            {
-                var line = TrainingOptions.EpochLine(m.Epoch, m.Steps, m.TrainLoss, m.TrainAccuracy, m.HeldOutLoss, m.HeldOutAccuracy, m.Seconds);
-                last = line;
-                metrics.Add(line.ToJsonString());
-                Rlhf.IO.AtomicFile.WriteAllText(Path.Combine(staging.Path, "metrics.jsonl"), string.Join("\n", metrics) + "\n");
-                p.Report("train-reward epoch", m.Epoch, options.Epochs, TrainingOptions.EpochMetric(m.TrainLoss, m.TrainAccuracy, m.HeldOutLoss, m.HeldOutAccuracy));
-            }));
+            var log = new EpochMetricsLog(Path.Combine(staging.Path, "metrics.jsonl"), "train-reward epoch", options.Epochs);
+            var result = o.WithProgress(p => trainer.Train(data, m => log.Add(m, p)));
             trainer.Save(staging.Path);
             staging.Commit();
             return o.Result(
                 new JsonObject
                 {
                     ["saved"] = outDir.FullName, ["train_pairs"] = result.TrainPairs, ["held_out_pairs"] = result.HeldOutPairs, ["reward_mean"] = result.RewardMean,
-                    ["reward_std"] = result.RewardStd, ["last_epoch"] = last?.DeepClone(),
+                    ["reward_std"] = result.RewardStd, ["last_epoch"] = log.Last?.DeepClone(),
                 },
                 $"reward model saved to {outDir.FullName} ({result.TrainPairs} training / {result.HeldOutPairs} held-out pairs; reward mean {result.RewardMean:F4}, std {result.RewardStd:F4})");
         });

@@ -181,29 +181,6 @@ internal sealed class TrainingOptions
     /// <summary>The value of <paramref name="option"/> when given on the command line, else <paramref name="fallback"/> (the library default).</summary>
     public static T Or<T>(ParseResult parse, Option<T> option, T fallback) => parse.GetResult(option) is { Implicit: false } ? parse.GetValue(option)! : fallback;
 
-    /// <summary>The per-epoch progress text: "loss 0.1234 acc 0.950 | held-out loss 0.2345 acc 0.900".</summary>
-    public static string EpochMetric(double trainLoss, double trainAccuracy, double heldOutLoss, double heldOutAccuracy) =>
-        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"loss {trainLoss:F4} acc {trainAccuracy:F3} | held-out loss {heldOutLoss:F4} acc {heldOutAccuracy:F3}");
-
-    /// <summary>
-    /// One metrics.jsonl line of an epoch. A non-finite training loss means training diverged and the weights are
-    /// useless: that fails the run naming the epoch (JSON has no NaN to write it as); held-out values that are not
-    /// finite (none held out) are written as null.
-    /// </summary>
-    public static JsonObject EpochLine(int epoch, int steps, double trainLoss, double trainAccuracy, double heldOutLoss, double heldOutAccuracy, double seconds)
-    {
-        if (!double.IsFinite(trainLoss))
-            throw new InvalidOperationException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"epoch {epoch}: the training loss is {trainLoss}; training diverged (try a lower --lr)"));
-        return new JsonObject
-        {
-            ["epoch"] = epoch, ["steps"] = steps, ["train_loss"] = trainLoss, ["train_accuracy"] = trainAccuracy,
-            ["eval_loss"] = Finite(heldOutLoss), ["eval_accuracy"] = Finite(heldOutAccuracy), ["seconds"] = seconds,
-        };
-    }
-
-    private static JsonNode? Finite(double x) => double.IsFinite(x) ? JsonValue.Create(x) : null;
-
     public static void WriteJson(string path, JsonNode node) =>
         AtomicFile.WriteAllText(path, node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
 }

@@ -13,9 +13,5 @@ public sealed record ClassifierOptions : HeadTrainingOptions
     }
 }
 
-/// <summary>Metrics of one epoch (held-out values NaN when nothing is held out).</summary>
-public readonly record struct ClassifierEpochMetrics(
-    int Epoch, int Steps, double TrainLoss, double TrainAccuracy, double HeldOutLoss, double HeldOutAccuracy, double Seconds);
-
 /// <summary>What a classifier training run produced.</summary>
-public sealed record ClassifierTrainingResult(IReadOnlyList<ClassifierEpochMetrics> Epochs, int TrainCount, int HeldOutCount, IReadOnlyList<string> Labels);
+public sealed record ClassifierTrainingResult(IReadOnlyList<HeadEpochMetrics> Epochs, int TrainCount, int HeldOutCount, IReadOnlyList<string> Labels);

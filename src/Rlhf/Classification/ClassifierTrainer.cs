@@ -55,7 +55,7 @@ public sealed class ClassifierTrainer
 
     public IReadOnlyList<string> Labels { get; }
 
-    public ClassifierTrainingResult Train(IReadOnlyList<LabelledText> data, Action<ClassifierEpochMetrics>? onEpoch = null)
+    public ClassifierTrainingResult Train(IReadOnlyList<LabelledText> data, Action<HeadEpochMetrics>? onEpoch = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (data.Count < 2) throw new ArgumentException($"need at least 2 examples, got {data.Count}.", nameof(data));
@@ -69,9 +69,7 @@ public sealed class ClassifierTrainer
             rowTargets[i] = y;
         }
 
-        var epochs = new List<ClassifierEpochMetrics>();
-        var (train, heldOut) = HeadTrainingLoop.Run(Model, Head, data.Count, Options.Settings, Step, indices => Evaluate(indices),
-            (e, steps, tl, ta, hl, ha, seconds) => new ClassifierEpochMetrics(e, steps, tl, ta, hl, ha, seconds), epochs, onEpoch);
+        var (train, heldOut, epochs) = HeadTrainingLoop.Run(Model, Head, data.Count, Options.Settings, Step, indices => Evaluate(indices), onEpoch);
         return new ClassifierTrainingResult(epochs, train.Length, heldOut.Length, Labels);
     }
 

@@ -17,16 +17,12 @@ internal static class HeadTrainingLoop
     /// <summary>One minibatch: forward, loss, backward and optimizer step; returns the batch's mean loss and accuracy.</summary>
     public delegate (double Loss, double Accuracy) BatchStep(HeadTrainingStep step, ReadOnlySpan<int> batch);
 
-    /// <summary>
-    /// Trains on examples 0..<paramref name="count"/> and returns the split; <paramref name="metric"/> turns
-    /// (epoch, optimizer steps, train loss, train accuracy, held-out loss, held-out accuracy, seconds) into the caller's record.
-    /// </summary>
-    public static (int[] Train, int[] HeldOut) Run<TMetrics>(
+    /// <summary>Trains on examples 0..<paramref name="count"/>; returns the split and each epoch's metrics.</summary>
+    public static (int[] Train, int[] HeldOut, List<HeadEpochMetrics> Epochs) Run(
         TransformerModel model, ScoreHead head, int count, HeadTrainingSettings s, BatchStep step,
-        Func<int[], (double Loss, double Accuracy)> evaluate,
-        Func<int, int, double, double, double, double, double, TMetrics> metric,
-        List<TMetrics> epochs, Action<TMetrics>? onEpoch)
+        Func<int[], (double Loss, double Accuracy)> evaluate, Action<HeadEpochMetrics>? onEpoch)
     {
+        var epochs = new List<HeadEpochMetrics>(s.Epochs);
         var (train, heldOut) = DataSplit.Split(count, s.EvalFraction, s.Seed);
         int stepsPerEpoch = (train.Length + s.BatchSize - 1) / s.BatchSize;
         var schedule = new LearningRateSchedule(s.LearningRate, s.WarmupSteps, Math.Max(stepsPerEpoch * s.Epochs, s.WarmupSteps + 1), s.Decay);
@@ -47,11 +43,11 @@ internal static class HeadTrainingLoop
             }
 
             var (hl, ha) = heldOut.Length > 0 ? evaluate(heldOut) : (double.NaN, double.NaN);
-            var m = metric(e, trainer.StepCount, lossSum / order.Length, accSum / order.Length, hl, ha, clock.Elapsed.TotalSeconds);
+            var m = new HeadEpochMetrics(e, trainer.StepCount, lossSum / order.Length, accSum / order.Length, hl, ha, clock.Elapsed.TotalSeconds);
             epochs.Add(m);
             onEpoch?.Invoke(m);
         }
 
-        return (train, heldOut);
+        return (train, heldOut, epochs);
     }
 }

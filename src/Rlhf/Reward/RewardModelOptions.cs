@@ -15,7 +15,3 @@ public sealed record RewardModelOptions : HeadTrainingOptions
     /// <summary>Subtract each pair's margin inside the sigmoid (Llama-2's margin loss).</summary>
     public bool UseMargins { get; init; }
 }
-
-/// <summary>Metrics of one epoch: mean training loss/accuracy over its batches, and the held-out ones after it (NaN when nothing is held out).</summary>
-public readonly record struct RewardEpochMetrics(
-    int Epoch, int Steps, double TrainLoss, double TrainAccuracy, double HeldOutLoss, double HeldOutAccuracy, double Seconds);

@@ -8,7 +8,7 @@ using Rlhf.Training;
 namespace Rlhf.Reward;
 
 /// <summary>What a reward-model training run produced.</summary>
-public sealed record RewardTrainingResult(IReadOnlyList<RewardEpochMetrics> Epochs, int TrainPairs, int HeldOutPairs, double RewardMean, double RewardStd);
+public sealed record RewardTrainingResult(IReadOnlyList<HeadEpochMetrics> Epochs, int TrainPairs, int HeldOutPairs, double RewardMean, double RewardStd);
 
 /// <summary>
 /// Trains a reward model: a trunk (fresh or from a checkpoint; every weight or a LoRA adapter) with a scalar
@@ -92,12 +92,10 @@ public sealed class RewardTrainer
     }
 
     /// <summary>Trains on <paramref name="data"/> for <see cref="RewardModelOptions.Epochs"/>, reporting each epoch.</summary>
-    public RewardTrainingResult Train(IReadOnlyList<PreferencePair> data, Action<RewardEpochMetrics>? onEpoch = null)
+    public RewardTrainingResult Train(IReadOnlyList<PreferencePair> data, Action<HeadEpochMetrics>? onEpoch = null)
     {
         SetData(data);
-        var epochs = new List<RewardEpochMetrics>();
-        var (train, heldOut) = HeadTrainingLoop.Run(Model, Head, data.Count, Options.Settings, Step, indices => Evaluate(indices),
-            (e, steps, tl, ta, hl, ha, seconds) => new RewardEpochMetrics(e, steps, tl, ta, hl, ha, seconds), epochs, onEpoch);
+        var (train, heldOut, epochs) = HeadTrainingLoop.Run(Model, Head, data.Count, Options.Settings, Step, indices => Evaluate(indices), onEpoch);
         var (mean, std) = RewardStatistics(train);
         RewardMean = mean;
         RewardStd = std;
