@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Rlhf.Feedback;
 using Rlhf.IO;
 
 namespace Rlhf.Cai;
@@ -70,22 +71,14 @@ public static class AiPreferences
     }
 
     /// <summary>
-    /// pairs.jsonl as `rlhf pairs` writes it plus "preference" (the soft label) and "votes" ({principle, first_as_a,
-    /// second_as_a}, first = the reply listed first in the ids' order r0 &lt; r1), labeler "cai", margin 0.
+    /// pairs.jsonl as `rlhf pairs` writes it (labeler "cai", margin 0, "preference" the soft label, omitted when 1)
+    /// plus "votes" ({principle, first_as_a, second_as_a}, first = the reply listed first in the ids' order r0 &lt; r1).
     /// </summary>
     public static void Write(string path, IEnumerable<AiPreferencePair> pairs) =>
         JsonLines.Write(path, pairs, static (w, p) =>
         {
             w.WriteStartObject();
-            w.WriteString("prompt_id", p.PromptId);
-            w.WriteString("prompt", p.Prompt);
-            w.WriteString("chosen", p.Chosen);
-            w.WriteString("rejected", p.Rejected);
-            w.WriteString("chosen_id", p.ChosenId);
-            w.WriteString("rejected_id", p.RejectedId);
-            w.WriteString("labeler", "cai");
-            w.WriteNumber("margin", 0);
-            w.WriteNumber("preference", p.Preference);
+            PreferencePairs.WriteFields(w, new PreferencePair(p.PromptId, p.Prompt, p.ChosenId, p.Chosen, p.RejectedId, p.Rejected, "cai", 0, p.Preference));
             w.WriteStartArray("votes");
             foreach (var v in p.Votes)
             {
@@ -100,21 +93,8 @@ public static class AiPreferences
             w.WriteEndObject();
         });
 
-    /// <summary>Reads the pairs and soft labels back (votes are not needed downstream and are skipped).</summary>
-    public static List<AiPreferencePair> Read(string path)
-    {
-        var r = new List<AiPreferencePair>();
-        foreach (var line in JsonLines.Read(path))
-        {
-            double pref = line.TryGet("preference", out var pv) && pv.ValueKind == JsonValueKind.Number ? pv.GetDouble() : 1.0;
-            if (!(pref >= 0 && pref <= 1)) throw line.Error($"preference {pref} is outside [0, 1]");
-            r.Add(new AiPreferencePair(
-                line.TryGet("prompt_id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString()! : $"line{line.Line}",
-                line.RequireString("prompt"), Opt(line, "chosen_id"), line.RequireString("chosen"), Opt(line, "rejected_id"), line.RequireString("rejected"), pref, []));
-        }
-
-        return r;
-    }
-
-    private static string Opt(JsonLine line, string name) => line.TryGet(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
+    /// <summary>Reads the pairs and soft labels back, checked as <see cref="PreferencePairs.Read"/> checks them (votes
+    /// are not needed downstream and are skipped).</summary>
+    public static List<AiPreferencePair> Read(string path) =>
+        PreferencePairs.Read(path).ConvertAll(p => new AiPreferencePair(p.PromptId, p.Prompt, p.ChosenId, p.Chosen, p.RejectedId, p.Rejected, p.Preference, []));
 }

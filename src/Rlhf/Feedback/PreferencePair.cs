@@ -20,17 +20,23 @@ public static class PreferencePairs
         JsonLines.Write(path, pairs, static (w, p) =>
         {
             w.WriteStartObject();
-            w.WriteString("prompt_id", p.PromptId);
-            w.WriteString("prompt", p.Prompt);
-            w.WriteString("chosen", p.Chosen);
-            w.WriteString("rejected", p.Rejected);
-            w.WriteString("chosen_id", p.ChosenId);
-            w.WriteString("rejected_id", p.RejectedId);
-            w.WriteString("labeler", p.Labeler);
-            w.WriteNumber("margin", p.Margin);
-            if (p.Preference != 1) w.WriteNumber("preference", p.Preference);
+            WriteFields(w, p);
             w.WriteEndObject();
         }, overwrite);
+
+    /// <summary>One pair's fields, inside an object the caller opened (so a richer format can add its own).</summary>
+    public static void WriteFields(Utf8JsonWriter w, PreferencePair p)
+    {
+        w.WriteString("prompt_id", p.PromptId);
+        w.WriteString("prompt", p.Prompt);
+        w.WriteString("chosen", p.Chosen);
+        w.WriteString("rejected", p.Rejected);
+        w.WriteString("chosen_id", p.ChosenId);
+        w.WriteString("rejected_id", p.RejectedId);
+        w.WriteString("labeler", p.Labeler);
+        w.WriteNumber("margin", p.Margin);
+        if (p.Preference != 1) w.WriteNumber("preference", p.Preference);
+    }
 
     public static List<PreferencePair> Read(string path)
     {

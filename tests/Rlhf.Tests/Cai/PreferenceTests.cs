@@ -1,4 +1,5 @@
 using Rlhf.Cai;
+using Rlhf.IO;
 using Rlhf.Reward;
 using Rlhf.Tests.Formats;
 
@@ -124,5 +125,18 @@ public class PreferenceTests
             Assert.That(gc[i], Is.EqualTo(fd).Within(1e-4), $"d loss / d chosen[{i}]");
             Assert.That(gr[i], Is.EqualTo(-fd).Within(1e-4), $"d loss / d rejected[{i}]");
         }
+    }
+
+    [Test]
+    public void Read_RejectsAPreferenceThatIsNotANumberInZeroOne_NamingTheLine()
+    {
+        // It used to read a quoted or missing-typed preference as 1 (certain), silently.
+        using var dir = new TempDir();
+        string path = dir.File("pairs.jsonl");
+        File.WriteAllText(path,
+            "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"preference\":0.75}\n"
+            + "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"preference\":\"0.9\"}\n");
+        var e = Assert.Throws<InvalidInputException>(() => AiPreferences.Read(path));
+        Assert.That(e!.Message, Does.Contain("pairs.jsonl:2:").And.Contain("\"preference\" must be a number"));
     }
 }
