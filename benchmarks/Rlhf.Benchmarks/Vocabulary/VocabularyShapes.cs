@@ -33,7 +33,24 @@ internal static class VocabularyShapes
     /// other (see StreamAliasing), this shows how much of a kernel's time the placement alone costs.
     /// </summary>
     public static float ReadSideBySide(float[] first, float[] second, int rows, int vocabulary) =>
-        SumOverRowChunks(new DotRead(first, second), rows, vocabulary);
+        SumOverRowChunks(new DotRead(first, 0, second, 0), rows, vocabulary);
+
+    /// <summary><see cref="ReadSideBySide(float[], float[], int, int)"/> over two [rows, vocabulary] ranges of one
+    /// buffer, the first at 0 and the second at <paramref name="secondStart"/>.</summary>
+    public static float ReadSideBySide(float[] buffer, int secondStart, int rows, int vocabulary) =>
+        SumOverRowChunks(new DotRead(buffer, 0, buffer, secondStart), rows, vocabulary);
+
+    /// <summary>
+    /// Where, in floats, the second of two [rows, vocabulary] inputs starts in one buffer that holds both, so that
+    /// they are 64 MiB more than the first's size (rounded up to 1 MiB) apart: away from the 256 MiB multiples at
+    /// which the GC's back-to-back arrays make side-by-side reads slower here (see StreamAliasing).
+    /// </summary>
+    public static int SecondStartApart(int rows, int vocabulary)
+    {
+        const long MiB = 1 << 20;
+        long bytes = 4L * rows * vocabulary;
+        return (int)(((bytes + MiB - 1) / MiB * MiB + 64 * MiB) / 4);
+    }
 
     private interface IChunkRead
     {
@@ -45,9 +62,10 @@ internal static class VocabularyShapes
         public float Read(int start, int length) => TensorPrimitives.Sum<float>(buffer.AsSpan(start, length));
     }
 
-    private readonly struct DotRead(float[] first, float[] second) : IChunkRead
+    private readonly struct DotRead(float[] first, int firstStart, float[] second, int secondStart) : IChunkRead
     {
-        public float Read(int start, int length) => TensorPrimitives.Dot<float>(first.AsSpan(start, length), second.AsSpan(start, length));
+        public float Read(int start, int length) =>
+            TensorPrimitives.Dot<float>(first.AsSpan(firstStart + start, length), second.AsSpan(secondStart + start, length));
     }
 
     /// <summary>Σ of <paramref name="read"/> over the kernels' row chunks, handed out to the same threads as theirs
