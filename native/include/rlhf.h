@@ -76,9 +76,11 @@ typedef struct rlhf_policy_loss_stats {
 /* new_log_probs, old_log_probs, advantages, mask [batch, steps] -> grad_new_log_probs [batch, steps] and *stats
  * (stats may be NULL): PPO's clipped surrogate (TRL's policy loss) and
  *   grad[i] = gradient_scale * d loss / d new_log_probs[i] = gradient_scale * (l1 >= l2 ? -A*ratio : 0) / valid_count,
- * 0 at masked tokens. Fails when clip_range < 0 or NaN, gradient_scale is not finite, a valid input is NaN, or the
- * gradient overlaps an input (the NaN check reads the inputs again after the gradient is written). ±INFINITY inputs are
- * not checked: an infinite advantage or log-prob can give a NaN loss. */
+ * 0 at masked tokens. Fails when clip_range < 0 or NaN, gradient_scale is not finite, the gradient overlaps an input
+ * (the input check reads the inputs again after the gradient is written), or at a valid token an input is NaN, an
+ * advantage is ±INFINITY, a log-prob is +INFINITY or an old log-prob is -INFINITY (a token the rollout policy could
+ * not have sampled). A new log-prob of -INFINITY (a token the new policy bans) gives ratio 0 there: gradient 0, loss
+ * max(0, -A*(1-eps)), and approx_kl = +INFINITY. */
 int rlhf_policy_loss(const float* new_log_probs, const float* old_log_probs, const float* advantages, const float* mask,
                      int32_t batch, int32_t steps, float clip_range, float gradient_scale,
                      float* grad_new_log_probs, rlhf_policy_loss_stats* stats);
@@ -92,7 +94,11 @@ typedef struct rlhf_value_loss_stats {
 
 /* values, old_values, returns, mask [batch, steps] -> grad_values [batch, steps] and *stats (may be NULL): PPO's clipped
  * value loss; grad[i] = gradient_scale * (l1 >= l2 ? v - R : 0) / valid_count, 0 at masked tokens.
- * clip_range = INFINITY turns clipping off. Same failures as rlhf_policy_loss. */
+ * clip_range = INFINITY turns clipping off: loss = masked_mean((v-R)^2) / 2 and grad[i] = gradient_scale * (v - R) /
+ * valid_count, the same bits whatever old_values holds (±INFINITY included). Fails when clip_range < 0 or NaN,
+ * gradient_scale is not finite, the gradient overlaps an input, or a valid input is NaN (old_values too with clipping
+ * off). Other ±INFINITY inputs are not checked: they follow IEEE arithmetic (an infinite old value with a finite
+ * clip_range gives loss = +INFINITY). */
 int rlhf_value_loss(const float* values, const float* old_values, const float* returns, const float* mask,
                     int32_t batch, int32_t steps, float clip_range, float gradient_scale,
                     float* grad_values, rlhf_value_loss_stats* stats);

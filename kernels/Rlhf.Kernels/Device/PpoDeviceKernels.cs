@@ -54,7 +54,8 @@ public sealed class DevicePpoKernels : IDisposable
     /// <summary>Threads per group used by the reductions.</summary>
     public int GroupSize => reduction.GroupSize;
 
-    /// <summary>Device version of <see cref="Ppo.PolicyLoss.Compute"/> (same arguments, statistics and gradient).</summary>
+    /// <summary>Device version of <see cref="Ppo.PolicyLoss.Compute"/> (same arguments, statistics, gradient and rejected
+    /// inputs: NaN, ±∞ advantages, +∞ log-probs, −∞ old log-probs at valid tokens).</summary>
     public PolicyLossStats PolicyLoss(
         ArrayView<float> newLogProbs, ArrayView<float> oldLogProbs, ArrayView<float> advantages, ArrayView<float> mask,
         ArrayView<float> gradNewLogProbs, int batch, int steps, float clipRange, float gradientScale = 1f)
@@ -73,10 +74,12 @@ public sealed class DevicePpoKernels : IDisposable
             new LossArgs { N = n, A = 1f - clipRange, B = 1f + clipRange });
         Span<double> s = stackalloc double[5];
         reduction.Sum(config, 5, s);
-        if (double.IsNaN(s[0]) || double.IsNaN(s[2]) || double.IsNaN(s[3]))
+        // As on the CPU: a rejected input (NaN, ±∞ advantage, +∞ or old −∞ log-prob) leaves one of these sums NaN or ±∞,
+        // PTX's NaN-dropping min/max included (l2 = −A·clip(ratio) is then ±∞ or NaN itself); the host re-check is exact.
+        if (!double.IsFinite(s[0]) || !double.IsFinite(s[2]) || !double.IsFinite(s[3]))
         {
-            PpoArgs.ThrowOnNaN(steps, reduction.ToHost(mask), reduction.ToHost(newLogProbs), nameof(newLogProbs),
-                reduction.ToHost(oldLogProbs), nameof(oldLogProbs), reduction.ToHost(advantages), nameof(advantages));
+            Ppo.PolicyLoss.ThrowOnRejectedInput(steps, reduction.ToHost(mask), reduction.ToHost(newLogProbs),
+                reduction.ToHost(oldLogProbs), reduction.ToHost(advantages));
         }
 
         int valid = (int)s[4];
@@ -86,7 +89,8 @@ public sealed class DevicePpoKernels : IDisposable
         return new PolicyLossStats((float)(s[0] / valid), (float)(s[1] / valid), (float)(0.5 * s[2] / valid), (float)(s[3] / valid), valid);
     }
 
-    /// <summary>Device version of <see cref="Ppo.ValueLoss.Compute"/> (clipRange = +∞ turns clipping off).</summary>
+    /// <summary>Device version of <see cref="Ppo.ValueLoss.Compute"/>: clipRange = +∞ turns clipping off, and then the old
+    /// values are not used (the unclipped loss and gradient, ±∞ old values included) except that a NaN one still throws.</summary>
     public ValueLossStats ValueLoss(
         ArrayView<float> values, ArrayView<float> oldValues, ArrayView<float> returns, ArrayView<float> mask,
         ArrayView<float> gradValues, int batch, int steps, float clipRange, float gradientScale = 1f)
@@ -324,7 +328,8 @@ public sealed class DevicePpoKernels : IDisposable
             if (mask[i] != 0f)
             {
                 float vi = v[i], old = oldV[i], r = ret[i];
-                float vc = XMath.Min(XMath.Max(vi, old - p.A), old + p.A);
+                // clipRange = +∞ is clipping off: vc = v whatever the old value (old ± ∞ would be NaN for an infinite one).
+                float vc = p.A < float.PositiveInfinity ? XMath.Min(XMath.Max(vi, old - p.A), old + p.A) : vi;
                 float e1 = vi - r, e2 = vc - r;
                 float l1 = e1 * e1, l2 = e2 * e2;
                 if (l1 >= l2) g = e1;

@@ -56,20 +56,9 @@ public static unsafe class Gae
             ChunkRunner.Run(chunks, n, body);
         }
 
-        // The alarm is cheap and can be false (±∞ inputs can end a row's carry as NaN), so the exact check runs from a
-        // chunk's first flagged row to the chunk's end: a real NaN further on must not hide behind a false alarm.
-        for (int c = 0; c < chunks; c++)
-        {
-            int row = badRow[c];
-            if (row < 0) continue;
-            int end = Math.Min(batch, (c + 1) * rowsPerChunk) * steps;
-            for (int i = row * steps; i < end; i++)
-            {
-                if (mask[i] == 0f) continue;
-                if (float.IsNaN(rewards[i])) throw PpoArgs.BadElement(nameof(rewards), i, rewards[i], steps);
-                if (float.IsNaN(values[i])) throw PpoArgs.BadElement(nameof(values), i, values[i], steps);
-            }
-        }
+        // The alarm can be false: ±∞ inputs can end a row's carry as NaN.
+        PpoArgs.ThrowOnNaNInFlaggedRows(new ReadOnlySpan<int>(badRow, chunks), rowsPerChunk, steps, mask,
+            rewards, nameof(rewards), values, nameof(values));
     }
 
     private struct Body : IChunkBody

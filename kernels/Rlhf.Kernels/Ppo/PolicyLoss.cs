@@ -16,15 +16,22 @@ public static unsafe class PolicyLoss
     /// = gradientScale·(l1 ≥ l2 ? −A·ratio : 0)/N, and 0 at masked tokens (whose inputs are never read into
     /// the result, so NaN padding is harmless). With no valid token everything is 0.
     /// </summary>
-    /// <remarks>Layout [B, T] row-major. A NaN at a valid token throws. ±∞ inputs are not checked and need not give IEEE's
-    /// result: an infinite advantage makes A·ratio = A·(ratio − 1) + A, which is NaN for ratio ≤ 1 (the fused form keeps
-    /// small log-ratios exact), so the loss can come back NaN without an exception.
+    /// <remarks>Layout [B, T] row-major. At a valid token these throw: a NaN in any input, an infinite advantage (PPO's
+    /// surrogate is then ±∞ or NaN: TRL's loss would be too), a +∞ log-prob (no log-probability) and an old log-prob of
+    /// −∞ (a token the rollout policy could not have sampled: its ratio would be infinite). A new log-prob of −∞ (a token
+    /// the new policy bans, as <c>TokenStatistics</c> gives for a −∞ logit) is taken as TRL takes it: ratio 0, so the
+    /// token's gradient is 0 and its loss max(−A·0, −A·(1 − ε)), and ApproxKl is +∞. A finite log-ratio above ≈ 88.7
+    /// overflows the ratio to +∞ as float32 TRL's does (MeanRatio +∞, and the token's loss +∞ for A &lt; 0, NaN for A = 0,
+    /// as there). The sums are only tested for being finite as they come out;
+    /// when one is not, the inputs are read again exactly (so ±∞ log-probs and large finite inputs take a slower, still
+    /// correct, path). Masked tokens are never read into the result, so NaN or ±∞ padding is harmless.
     /// Deterministic: fixed chunks reduced in order, for any <see cref="KernelParallelism.MaxThreads"/>.</remarks>
     /// <param name="validCount"><see cref="MaskCount.Count"/> of <paramref name="mask"/> when the caller already has it
     /// (several losses over one minibatch); −1, the default, counts here. It is trusted: a wrong count scales the loss and
     /// the gradient wrongly.</param>
     /// <exception cref="ArgumentException">The gradient overlaps an input, lengths ≠ batch·steps, batch or steps ≤ 0, clipRange &lt; 0 or NaN, validCount outside [−1, batch·steps],
-    /// or a NaN input at a valid token (the message names the argument, index and value).</exception>
+    /// or a rejected input at a valid token as above: NaN, ±∞ advantage, +∞ log-prob, −∞ old log-prob (the message
+    /// names the argument, index and value).</exception>
     public static PolicyLossStats Compute(
         ReadOnlySpan<float> newLogProbs, ReadOnlySpan<float> oldLogProbs, ReadOnlySpan<float> advantages,
         ReadOnlySpan<float> mask, Span<float> gradNewLogProbs, int batch, int steps, float clipRange,
@@ -68,10 +75,40 @@ public static unsafe class PolicyLoss
             ratioMinusOne += partials[c].RatioMinusOne;
         }
 
-        if (double.IsNaN(loss) || double.IsNaN(kl) || double.IsNaN(ratioMinusOne))
-            PpoArgs.ThrowOnNaN(steps, mask, newLogProbs, nameof(newLogProbs), oldLogProbs, nameof(oldLogProbs), advantages, nameof(advantages));
+        // The alarm: a rejected input makes one of these sums NaN or ±∞ (an infinite advantage makes every product with
+        // it ±∞ or NaN, the clipped one included, and an infinite log-prob makes d² +∞ or NaN). It can be false (large
+        // finite inputs, a −∞ new log-prob); the exact check then finds nothing and the sums stand.
+        if (!double.IsFinite(loss) || !double.IsFinite(kl) || !double.IsFinite(ratioMinusOne))
+            ThrowOnRejectedInput(steps, mask, newLogProbs, oldLogProbs, advantages);
         if (valid == 0) return new PolicyLossStats(0f, 0f, 0f, 0f, 0);
         return new PolicyLossStats((float)(loss / valid), (float)(clipped / valid), (float)(0.5 * kl / valid), (float)(1.0 + ratioMinusOne / valid), valid);
+    }
+
+    /// <summary>
+    /// Throws for the first valid token, in index order, holding an input that <see cref="Compute"/> rejects: a NaN in
+    /// any of the three, an infinite advantage, a +∞ log-prob or a −∞ old log-prob (checked in that argument order per
+    /// token). Run when a sum came out NaN or ±∞; shared with the device kernel.
+    /// </summary>
+    internal static void ThrowOnRejectedInput(int steps, ReadOnlySpan<float> mask,
+        ReadOnlySpan<float> newLogProbs, ReadOnlySpan<float> oldLogProbs, ReadOnlySpan<float> advantages)
+    {
+        for (int i = 0; i < mask.Length; i++)
+        {
+            if (mask[i] == 0f) continue;
+            float nw = newLogProbs[i], old = oldLogProbs[i], a = advantages[i];
+            if (float.IsNaN(nw)) throw PpoArgs.BadElement(nameof(newLogProbs), i, nw, steps);
+            if (float.IsPositiveInfinity(nw)) throw PpoArgs.BadElement(nameof(newLogProbs), i, nw, steps, "is infinite, not a log-probability");
+            if (float.IsNaN(old)) throw PpoArgs.BadElement(nameof(oldLogProbs), i, old, steps);
+            if (float.IsPositiveInfinity(old)) throw PpoArgs.BadElement(nameof(oldLogProbs), i, old, steps, "is infinite, not a log-probability");
+            if (float.IsNegativeInfinity(old))
+            {
+                throw PpoArgs.BadElement(nameof(oldLogProbs), i, old, steps,
+                    "is infinite: the rollout policy could not have sampled this token (its probability ratio would be infinite)");
+            }
+
+            if (float.IsNaN(a)) throw PpoArgs.BadElement(nameof(advantages), i, a, steps);
+            if (float.IsInfinity(a)) throw PpoArgs.BadElement(nameof(advantages), i, a, steps, "is infinite (PPO's surrogate would be infinite or NaN)");
+        }
     }
 
     /// <summary>d = newLogp − oldLogp and A for 16 tokens, with masked lanes loaded as 0 (NaN padding included), so

@@ -69,6 +69,37 @@ internal static class PpoArgs
         return -1;
     }
 
+    /// <summary>
+    /// The exact check behind a per-chunk NaN alarm over whole rows (GAE, KL-penalised rewards):
+    /// <paramref name="firstFlaggedRow"/>[c] is chunk c's first row whose alarm went off, or −1. The alarm is cheap and
+    /// can be false (±∞ inputs can make a NaN without a NaN input), so a flagged chunk is read from that row to its
+    /// end: a real NaN further on must not hide behind a false alarm. Throws for the first NaN, row by row: the row's
+    /// <paramref name="rowValues"/> entry when given (only if the row has a valid token), then per valid token
+    /// <paramref name="a"/>, then <paramref name="b"/> when given.
+    /// </summary>
+    public static void ThrowOnNaNInFlaggedRows(ReadOnlySpan<int> firstFlaggedRow, int rowsPerChunk, int steps, ReadOnlySpan<float> mask,
+        ReadOnlySpan<float> a, string aName, ReadOnlySpan<float> b = default, string bName = "",
+        ReadOnlySpan<float> rowValues = default, string rowName = "")
+    {
+        int batch = mask.Length / steps;
+        for (int c = 0; c < firstFlaggedRow.Length; c++)
+        {
+            if (firstFlaggedRow[c] < 0) continue;
+            for (int row = firstFlaggedRow[c]; row < Math.Min(batch, (c + 1) * rowsPerChunk); row++)
+            {
+                int t0 = row * steps;
+                if (!rowValues.IsEmpty && float.IsNaN(rowValues[row]) && mask.Slice(t0, steps).ContainsAnyExcept(0f))
+                    throw new ArgumentException($"{rowName}[{row}] = NaN is not a number.", rowName);
+                for (int i = t0; i < t0 + steps; i++)
+                {
+                    if (mask[i] == 0f) continue;
+                    if (float.IsNaN(a[i])) throw BadElement(aName, i, a[i], steps);
+                    if (!b.IsEmpty && float.IsNaN(b[i])) throw BadElement(bName, i, b[i], steps);
+                }
+            }
+        }
+    }
+
     /// <summary>Throws for the first NaN under the mask among up to four [B, T] inputs (used after a reduction came out NaN).</summary>
     public static void ThrowOnNaN(int steps, ReadOnlySpan<float> mask,
         ReadOnlySpan<float> a, string aName, ReadOnlySpan<float> b, string bName,

@@ -43,20 +43,9 @@ public static unsafe class PpoRewards
             ChunkRunner.Run(chunks, n, body);
         }
 
-        // The alarm can be false (klCoef = 0 with kl = ±∞ gives −0·∞ = NaN), so the exact check runs from a chunk's
-        // first flagged row to the chunk's end: a real NaN further on must not hide behind a false alarm.
-        for (int c = 0; c < chunks; c++)
-        {
-            if (badRow[c] < 0) continue;
-            for (int row = badRow[c]; row < Math.Min(batch, (c + 1) * rowsPerChunk); row++)
-            {
-                int t0 = row * steps;
-                if (float.IsNaN(scores[row]) && mask.Slice(t0, steps).ContainsAnyExcept(0f))
-                    throw new ArgumentException($"scores[{row}] = NaN is not a number.", nameof(scores));
-                int i = PpoArgs.FirstNaN(kl.Slice(t0, steps), mask.Slice(t0, steps));
-                if (i >= 0) throw PpoArgs.BadElement(nameof(kl), t0 + i, kl[t0 + i], steps);
-            }
-        }
+        // The alarm can be false: klCoef = 0 with kl = ±∞ gives −0·∞ = NaN.
+        PpoArgs.ThrowOnNaNInFlaggedRows(new ReadOnlySpan<int>(badRow, chunks), rowsPerChunk, steps, mask,
+            kl, nameof(kl), rowValues: scores, rowName: nameof(scores));
     }
 
     private struct Body : IChunkBody

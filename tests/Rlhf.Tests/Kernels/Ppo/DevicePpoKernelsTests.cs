@@ -98,6 +98,89 @@ public class DevicePpoKernelsTests
     }
 
     [Test]
+    public void ValueLossWithClippingOffIgnoresInfiniteOldValues()
+    {
+        const int batch = 9, steps = 70;
+        var rng = new Random(17);
+        int n = batch * steps;
+        var v = Normal(rng, n);
+        var ret = Normal(rng, n);
+        var mask = Mask(rng, batch, steps);
+        var infinite = new float[n];
+        for (int i = 0; i < n; i += 2)
+        {
+            infinite[i] = i % 4 == 0 ? float.PositiveInfinity : float.NegativeInfinity;
+            mask[i] = 1f;
+        }
+
+        var gInfinite = Up(new float[n]);
+        var dev = kernels.ValueLoss(Up(v), Up(infinite), Up(ret), Up(mask), gInfinite, batch, steps, float.PositiveInfinity, 0.7f);
+        // The same bits as with finite old values (all 0 here): clipping off means the old values are not used.
+        var gFinite = Up(new float[n]);
+        var finite = kernels.ValueLoss(Up(v), Up(new float[n]), Up(ret), Up(mask), gFinite, batch, steps, float.PositiveInfinity, 0.7f);
+        Assert.That(dev, Is.EqualTo(finite));
+        Assert.That(Down(gInfinite), Is.EqualTo(Down(gFinite)));
+        var grad = new float[n];
+        var cpu = ValueLoss.Compute(v, infinite, ret, mask, grad, batch, steps, float.PositiveInfinity, 0.7f);
+        Assert.That(dev.ClipFraction, Is.EqualTo(0f));
+        AssertClose(cpu.Loss, dev.Loss, 1e-5, 1e-7, "loss");
+        AssertClose(cpu.MeanSquaredError, dev.MeanSquaredError, 1e-5, 1e-7, "error");
+        AssertClose(ToDouble(grad), Down(gInfinite), 1e-5, 1e-8, "grad");
+    }
+
+    [TestCase(2, float.PositiveInfinity, 0.2f)]
+    [TestCase(2, float.NegativeInfinity, 0.2f)]
+    [TestCase(2, float.PositiveInfinity, 1f)]
+    [TestCase(1, float.NegativeInfinity, 0.2f)]
+    [TestCase(0, float.PositiveInfinity, 0.2f)]
+    public void PolicyLossRejectsInfiniteAdvantagesAndImpossibleLogProbs(int which, float value, float eps)
+    {
+        const int batch = 5, steps = 37, index = 3 * steps + 11;
+        var rng = new Random(19);
+        int n = batch * steps;
+        var old = Uniform(rng, n, -3f, 0f);
+        var nw = old.Select(x => x + 0.3f * (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var adv = Normal(rng, n);
+        var mask = Enumerable.Repeat(1f, n).ToArray();
+        var inputs = new[] { nw, old, adv };
+        inputs[which][index] = value;
+        var ex = Assert.Throws<ArgumentException>(() =>
+            kernels.PolicyLoss(Up(nw), Up(old), Up(adv), Up(mask), Up(new float[n]), batch, steps, eps));
+        string name = new[] { "newLogProbs", "oldLogProbs", "advantages" }[which];
+        Assert.That(ex!.ParamName, Is.EqualTo(name));
+        Assert.That(ex.Message, Does.Contain($"{name}[{index}]").And.Contain("row 3, step 11"));
+    }
+
+    [Test]
+    public void PolicyLossTakesAMinusInfiniteNewLogProbAsARatioOfZero()
+    {
+        const int batch = 5, steps = 37;
+        var rng = new Random(20);
+        int n = batch * steps;
+        var old = Uniform(rng, n, -3f, 0f);
+        var nw = old.Select(x => x + 0.3f * (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var adv = Normal(rng, n);
+        var mask = Mask(rng, batch, steps);
+        mask[12] = mask[40] = 1f;
+        nw[12] = nw[40] = float.NegativeInfinity;
+        adv[12] = 1f;
+        adv[40] = -1f;
+        var grad = new float[n];
+        var cpu = PolicyLoss.Compute(nw, old, adv, mask, grad, batch, steps, 0.2f);
+        var gView = Up(new float[n]);
+        var dev = kernels.PolicyLoss(Up(nw), Up(old), Up(adv), Up(mask), gView, batch, steps, 0.2f);
+        Assert.That(dev.ApproxKl, Is.EqualTo(float.PositiveInfinity));
+        Assert.That(cpu.ApproxKl, Is.EqualTo(float.PositiveInfinity));
+        AssertClose(cpu.Loss, dev.Loss, 1e-5, 1e-6, "loss");
+        AssertClose(cpu.ClipFraction, dev.ClipFraction, 1e-6, 1e-7, "clip fraction");
+        AssertClose(cpu.MeanRatio, dev.MeanRatio, 1e-5, 1e-6, "mean ratio");
+        var g = Down(gView);
+        Assert.That(g[12], Is.EqualTo(0f));
+        Assert.That(g[40], Is.EqualTo(0f));
+        AssertClose(ToDouble(grad), g, 1e-5, 1e-8, "grad");
+    }
+
+    [Test]
     public void AllMaskedLossesAreZero()
     {
         var x = Up(Normal(new Random(1), 40));

@@ -145,6 +145,79 @@ public class PolicyLossTests
     }
 
     [Test]
+    public void InfiniteAdvantageAtAValidTokenThrows(
+        [Values(float.PositiveInfinity, float.NegativeInfinity)] float a, [Values(0.1f, 3f)] float spread, [Values(37, 70, 81)] int index,
+        [Values(0.2f, 1f)] float eps)
+    {
+        // Of 2 × 41 tokens, 0–63 go four vectors at a time, 64–79 one vector at a time and 80–81 through the scalar tail;
+        // spread 0.1 takes the near-zero exp, 3 the general one. ε = 1 makes the clipped ratio's lower end 0 (∞·0).
+        const int batch = 2, steps = 41;
+        var (nw, old, adv, _) = Inputs(25, batch, steps, spread);
+        var mask = Enumerable.Repeat(1f, batch * steps).ToArray();
+        adv[index] = a;
+        var ex = Assert.Throws<ArgumentException>(() => PolicyLoss.Compute(nw, old, adv, mask, new float[nw.Length], batch, steps, eps));
+        Assert.That(ex!.ParamName, Is.EqualTo("advantages"));
+        Assert.That(ex.Message, Does.Contain($"advantages[{index}]").And.Contain($"row {index / steps}, step {index % steps}")
+            .And.Contain("infinite"));
+    }
+
+    [Test]
+    public void InfiniteAdvantageUnderTheMaskIsIgnored()
+    {
+        const int batch = 2, steps = 41;
+        var (nw, old, adv, mask) = Inputs(26, batch, steps, 0.5f);
+        mask[37] = mask[70] = mask[81] = 0f;
+        var grad = new float[nw.Length];
+        var expected = PolicyLoss.Compute(nw, old, adv, mask, grad, batch, steps, 0.2f);
+        adv[37] = adv[81] = float.PositiveInfinity;
+        adv[70] = float.NegativeInfinity;
+        var grad2 = new float[nw.Length];
+        Assert.That(PolicyLoss.Compute(nw, old, adv, mask, grad2, batch, steps, 0.2f), Is.EqualTo(expected));
+        Assert.That(grad2, Is.EqualTo(grad));
+    }
+
+    [Test]
+    public void NewLogProbMinusInfinityIsARatioOfZero([Values(37, 70, 81)] int index, [Values(1f, -1f)] float sign)
+    {
+        // A token the new policy bans (−∞ log-prob, as TokenStatistics gives for a −∞ logit): ratio 0, so the token's
+        // gradient is 0 and its loss is max(−0, −A·(1 − ε)); the log-ratio is −∞, so ApproxKl is +∞ (TRL's values).
+        const int batch = 2, steps = 41;
+        var (nw, old, adv, _) = Inputs(27, batch, steps, 0.5f);
+        var mask = Enumerable.Repeat(1f, batch * steps).ToArray();
+        nw[index] = float.NegativeInfinity;
+        adv[index] = sign * Math.Abs(adv[index]);
+        var grad = new float[nw.Length];
+        var s = PolicyLoss.Compute(nw, old, adv, mask, grad, batch, steps, 0.2f);
+        var r = PpoReference.Policy(nw, old, adv, mask, 0.2);
+        AssertClose(r.Loss, s.Loss, 1e-5, 1e-6, "loss");
+        AssertClose(r.ClipFraction, s.ClipFraction, 1e-6, 1e-7, "clip fraction");
+        AssertClose(r.MeanRatio, s.MeanRatio, 1e-5, 1e-6, "mean ratio");
+        AssertClose(r.Grad, grad, 1e-5, 1e-9, "grad");
+        Assert.That(grad[index], Is.EqualTo(0f));
+        Assert.That(s.ApproxKl, Is.EqualTo(float.PositiveInfinity));
+    }
+
+    [TestCase(0, float.PositiveInfinity, 37)]
+    [TestCase(0, float.PositiveInfinity, 81)]
+    [TestCase(1, float.NegativeInfinity, 37)]
+    [TestCase(1, float.NegativeInfinity, 70)]
+    [TestCase(1, float.PositiveInfinity, 81)]
+    public void LogProbThatIsNoLogProbabilityThrows(int which, float value, int index)
+    {
+        // +∞ is no log-probability, and an old log-prob of −∞ is a token the rollout policy could not have sampled
+        // (its ratio would be infinite: an infinite or NaN loss and gradient).
+        const int batch = 2, steps = 41;
+        var (nw, old, adv, _) = Inputs(28, batch, steps, 0.5f);
+        var mask = Enumerable.Repeat(1f, batch * steps).ToArray();
+        var inputs = new[] { nw, old };
+        inputs[which][index] = value;
+        var ex = Assert.Throws<ArgumentException>(() => PolicyLoss.Compute(nw, old, adv, mask, new float[nw.Length], batch, steps, 0.2f));
+        string name = new[] { "newLogProbs", "oldLogProbs" }[which];
+        Assert.That(ex!.ParamName, Is.EqualTo(name));
+        Assert.That(ex.Message, Does.Contain($"{name}[{index}]").And.Contain($"row {index / steps}, step {index % steps}"));
+    }
+
+    [Test]
     public void OutputsOverlappingInputsAreRejected()
     {
         // The NaN check reads the inputs again after the kernel: a gradient written over newLogProbs would have

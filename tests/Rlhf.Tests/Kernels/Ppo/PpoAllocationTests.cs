@@ -29,6 +29,7 @@ public class PpoAllocationTests
         {
             ("PolicyLoss", () => PolicyLoss.Compute(a, b, c, mask, o1, B, T, 0.2f)),
             ("ValueLoss", () => ValueLoss.Compute(a, b, c, mask, o1, B, T, 0.2f)),
+            ("ValueLoss unclipped", () => ValueLoss.Compute(a, b, c, mask, o1, B, T, float.PositiveInfinity)),
             ("PpoRewards", () => PpoRewards.Compute(a, scores, mask, o1, B, T, 0.1f)),
             ("Gae", () => Gae.Compute(a, b, mask, o1, o2, B, T, 0.99f, 0.95f)),
             ("MaskedWhitening", () => MaskedWhitening.Whiten(a, mask, o1)),

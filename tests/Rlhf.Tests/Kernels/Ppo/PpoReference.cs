@@ -40,7 +40,8 @@ internal static class PpoReference
         for (int i = 0; i < n; i++)
         {
             if (mask[i] == 0) continue;
-            double vc = Math.Min(Math.Max(v[i], (double)vOld[i] - eps), (double)vOld[i] + eps);
+            // eps = +∞ is clipping off: the old values are not used (vOld ± ∞ would be NaN for an infinite vOld).
+            double vc = double.IsPositiveInfinity(eps) ? v[i] : Math.Min(Math.Max(v[i], (double)vOld[i] - eps), (double)vOld[i] + eps);
             double l1 = ((double)v[i] - ret[i]) * ((double)v[i] - ret[i]), l2 = (vc - ret[i]) * (vc - ret[i]);
             loss += Math.Max(l1, l2);
             if (l2 > l1) clip++;

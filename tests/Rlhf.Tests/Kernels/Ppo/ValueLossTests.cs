@@ -46,6 +46,52 @@ public class ValueLossTests
     }
 
     [Test]
+    public void ClippingOffIgnoresInfiniteOldValues([Values(1, 41, 700)] int steps)
+    {
+        // 2 × 41 puts tokens on the vector path and in the scalar tail; 2 × 700 also gives chunks of whole vectors.
+        const int batch = 2;
+        var (v, old, ret, mask) = Inputs(31 + steps, batch, steps, 0.5f);
+        var infinite = (float[])old.Clone();
+        int n = batch * steps;
+        for (int i = 0; i < n; i += 3)
+        {
+            infinite[i] = i % 2 == 0 ? float.PositiveInfinity : float.NegativeInfinity;
+            if (i % 9 != 0) mask[i] = 1f; // most of them at valid tokens, some under the mask
+        }
+
+        mask[n - 1] = 1f;
+        infinite[n - 1] = float.NegativeInfinity; // the last token: scalar tail when steps = 41
+        var grad = new float[n];
+        var s = ValueLoss.Compute(v, infinite, ret, mask, grad, batch, steps, float.PositiveInfinity, 0.7f);
+        // The same bits as with any finite old values: clipping off means the old values are not used.
+        var finiteGrad = new float[n];
+        var finite = ValueLoss.Compute(v, new float[n], ret, mask, finiteGrad, batch, steps, float.PositiveInfinity, 0.7f);
+        Assert.That(s, Is.EqualTo(finite));
+        Assert.That(grad, Is.EqualTo(finiteGrad));
+        Assert.That(s.ClipFraction, Is.EqualTo(0f));
+        Assert.That(s.Loss, Is.EqualTo(0.5f * s.MeanSquaredError).Within(1e-6f * s.Loss));
+        var r = PpoReference.Value(v, infinite, ret, mask, double.PositiveInfinity, 0.7);
+        AssertClose(r.Loss, s.Loss, 1e-5, 1e-7, "loss");
+        AssertClose(r.Error, s.MeanSquaredError, 1e-5, 1e-7, "error");
+        AssertClose(r.Grad, grad, 1e-5, 1e-9, "grad");
+    }
+
+    [Test]
+    public void ClippingOffStillRejectsANaNOldValue([Values(20, 81)] int index)
+    {
+        // 20: the vector path; 81: the scalar tail of 2 × 41 tokens.
+        const int batch = 2, steps = 41;
+        var (v, old, ret, _) = Inputs(23, batch, steps, 0.5f);
+        var mask = Enumerable.Repeat(1f, batch * steps).ToArray();
+        old[3] = float.PositiveInfinity;
+        old[index] = float.NaN;
+        var ex = Assert.Throws<ArgumentException>(() =>
+            ValueLoss.Compute(v, old, ret, mask, new float[v.Length], batch, steps, float.PositiveInfinity));
+        Assert.That(ex!.ParamName, Is.EqualTo("oldValues"));
+        Assert.That(ex.Message, Does.Contain($"oldValues[{index}]").And.Contain($"row {index / steps}, step {index % steps}"));
+    }
+
+    [Test]
     public void GradientMatchesCentralDifferences([Values(0.2f, float.PositiveInfinity)] float eps)
     {
         const int batch = 3, steps = 21;
