@@ -20,7 +20,7 @@ public static class CheckpointContext
                 return ModelCheckpoint.ToTransformerConfig(HfConfigJson.Read(Path.Combine(path, HfCheckpoint.ConfigFileName))).ContextLength;
             return File.Exists(path) ? Llama2cHeader.Read(path).SeqLen : null;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or ArgumentException or NotSupportedException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or CheckpointFormatException or ArgumentException or NotSupportedException)
         {
             return null;
         }
