@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using Rlhf.Cli.Commands;
-using Rlhf.Formats;
 using Rlhf.IO;
 
 namespace Rlhf.Cli;
@@ -66,18 +65,13 @@ public static class CliApp
         }
         catch (InvalidInputException e)
         {
+            // Also every malformed checkpoint, tokenizer or adapter file (CheckpointFormatException) wherever it was read,
+            // and every model load the library judged the files' fault (ModelFileException): the message names the file.
             error.WriteLine($"error: {e.Message}");
             return BadInput;
         }
         catch (OutputExistsException e)
         {
-            error.WriteLine($"error: {e.Message}");
-            return BadInput;
-        }
-        catch (CheckpointFormatException e)
-        {
-            // A malformed checkpoint, tokenizer or adapter file a user passed (the message names the file and tensor),
-            // wherever it was read: bad input, as export-onnx and score report it.
             error.WriteLine($"error: {e.Message}");
             return BadInput;
         }

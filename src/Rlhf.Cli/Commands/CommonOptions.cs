@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Rlhf.Formats;
 using Rlhf.IO;
 
 namespace Rlhf.Cli.Commands;
@@ -38,28 +37,4 @@ internal static class CommonOptions
         if (Directory.Exists(file.FullName)) throw new InvalidInputException($"{option}: {file.FullName} is a folder; give a file name.");
         if (file.Exists && !force) throw new OutputExistsException(file.FullName, option);
     }
-
-    /// <summary>
-    /// Runs <paramref name="load"/> (reading a model, checkpoint or adapter named by <paramref name="option"/>) and turns
-    /// what a missing or malformed file throws into bad input naming the option: the message already names the file and
-    /// tensor, so the user has what to fix, and the exit code says it was their input, not a crash.
-    /// </summary>
-    public static T Load<T>(string option, Func<T> load)
-    {
-        try
-        {
-            return load();
-        }
-        catch (Exception e) when (e is CheckpointFormatException or FileNotFoundException or DirectoryNotFoundException or ArgumentException)
-        {
-            throw new InvalidInputException($"{option}: {e.Message}");
-        }
-    }
-
-    /// <summary><see cref="Load{T}"/> for a load that returns nothing (attaching an adapter).</summary>
-    public static void Load(string option, Action load) => Load(option, () =>
-    {
-        load();
-        return true;
-    });
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using Rlhf.Checkpoints;
 using Rlhf.IO;
 using Rlhf.Ppo;
 using Rlhf.Tokenizers;
@@ -54,7 +55,7 @@ internal static class EvalCommand
                 throw new InvalidInputException($"--max-new-tokens {maxNewTokens} leaves no room for a prompt in the model's context of {m.Config.ContextLength} tokens");
             // The adapter is attached now, so a bad one fails before the 'before' pass; that pass samples with it off.
             bool hasAdapter = parse.GetValue(adapter) is { } a;
-            if (hasAdapter) CommonOptions.Load("--adapter", () => LoadAdapter(m, parse.GetValue(adapter)!));
+            if (hasAdapter) ModelFiles.Load("--adapter", () => LoadAdapter(m, parse.GetValue(adapter)!));
             var o = d with { MaxNewTokens = maxNewTokens, Temperature = temp, BatchSize = parse.GetValue(batch), Seed = parse.GetValue(seed) };
             // Sampling and the KL's forward passes run on the device (opened before any work: a missing GPU exits 2).
             // The device copy takes the attached adapter with it.

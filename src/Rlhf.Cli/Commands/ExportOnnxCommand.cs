@@ -31,18 +31,12 @@ internal static class ExportOnnxCommand
             if (parse.GetValue(loraInputs) && parse.GetValue(adapter) is null)
                 throw new InvalidInputException("--lora-inputs needs --adapter (the adapter defines the inputs' names, rank and scale).");
             string modelPath = parse.GetValue(model)!;
-            TransformerModel m;
-            ScoreHead? head = null;
-            try
+            var (m, head) = ModelFiles.Load(null, () =>
             {
-                m = ModelCheckpoint.Load(modelPath);
-                if (parse.GetValue(adapter) is { } dir) AttachPeft(m, dir.FullName);
-                if (parse.GetValue(valueHead)) head = ReadValueHead(modelPath, m.Config.ModelDim);
-            }
-            catch (Exception e) when (e is CheckpointFormatException or FileNotFoundException or DirectoryNotFoundException or ArgumentException)
-            {
-                throw new InvalidInputException(e.Message);
-            }
+                var loaded = ModelCheckpoint.Load(modelPath);
+                if (parse.GetValue(adapter) is { } dir) AttachPeft(loaded, dir.FullName);
+                return (loaded, parse.GetValue(valueHead) ? ReadValueHead(modelPath, loaded.Config.ModelDim) : null);
+            });
 
             if (outFile.Directory is { Exists: false } d) d.Create();
             OnnxExporter.ExportCausalLm(m, outFile.FullName, new OnnxExportOptions { LoraInputs = parse.GetValue(loraInputs), ValueHead = head });

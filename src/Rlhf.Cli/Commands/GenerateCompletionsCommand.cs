@@ -59,7 +59,7 @@ internal static class GenerateCompletionsCommand
             string modelPath = parse.GetValue(model)!;
             if (!File.Exists(modelPath) && !Directory.Exists(modelPath)) throw new InvalidInputException($"--model: {modelPath} does not exist");
             var records = CompletionGenerator.ReadPrompts(parse.GetValue(prompts)!.FullName);
-            var m = CommonOptions.Load("--model", () => ModelCheckpoint.Load(modelPath));
+            var m = ModelFiles.Load("--model", () => ModelCheckpoint.Load(modelPath));
             // A smaller tokenizer fails too: the model samples ids the tokenizer cannot decode (as eval and ppo check).
             if (tok.VocabSize != m.Config.VocabSize) throw new InvalidInputException($"--tokenizer: {TokenizerVocabulary.Mismatch(tok, m.Config.VocabSize)}");
             CheckContext(records, tok, options.MaxNewTokens, m.Config.ContextLength, parse.GetValue(prompts)!.FullName);

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using System.Text.Json;
 using Rlhf.Classification;
+using Rlhf.Checkpoints;
 using Rlhf.IO;
 using Rlhf.Reward;
 
@@ -51,7 +52,7 @@ internal static class ScoreCommand
             Action<int, int> scoreChunk;
             if (kind == SequenceClassifier.Kind)
             {
-                var classifier = CommonOptions.Load("--model", () => SequenceClassifier.Load(dir));
+                var classifier = ModelFiles.Load("--model", () => SequenceClassifier.Load(dir));
                 var reward = classifier.AsReward(ClassOf(classifier, parse.GetValue(label)));
                 int classes = classifier.Classes;
                 probabilities = new float[items.Count * classes];
@@ -64,7 +65,7 @@ internal static class ScoreCommand
             }
             else
             {
-                var reward = CommonOptions.Load("--model", () => RewardModel.Load(dir));
+                var reward = ModelFiles.Load("--model", () => RewardModel.Load(dir));
                 reward.Centred = parse.GetValue(centred);
                 scoreChunk = (start, n) => reward.Score(prompts.GetRange(start, n), responses.GetRange(start, n), scores.AsSpan(start, n));
             }

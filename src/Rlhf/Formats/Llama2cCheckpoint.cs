@@ -5,31 +5,17 @@ using Rlhf.IO;
 
 namespace Rlhf.Formats;
 
-/// <summary>The 7-int32 header of a llama2.c (legacy, version 0) checkpoint.</summary>
-public sealed record Llama2cHeader(int Dim, int HiddenDim, int NumLayers, int NumHeads, int NumKvHeads, int VocabSize, int SeqLen, bool SharedClassifier)
-{
-    public int HeadSize => Dim / NumHeads;
-
-    public int KvDim => Dim / NumHeads * NumKvHeads;
-}
-
 /// <summary>A llama2.c checkpoint converted to Hugging Face Llama names and layout.</summary>
 public sealed record Llama2cModel(Llama2cHeader Header, HfModelConfig Config, NamedTensors Tensors);
 
 /// <summary>
-/// Reads and writes llama2.c <c>.bin</c> checkpoints (the legacy format read by run.c): 7 int32
-/// (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len; vocab_size &lt; 0 means an unshared classifier),
+/// Reads and writes llama2.c <c>.bin</c> checkpoints (the legacy format read by run.c): a <see cref="Llama2cHeader"/>,
 /// then fp32 weights in run.c's order. Tensors are exposed under Hugging Face Llama names, with q_proj/k_proj rows
 /// permuted as transformers' convert_llama_weights_to_hf.py does: llama2.c rotates interleaved pairs (x[2i], x[2i+1])
 /// while HF's rotate_half pairs (x[i], x[i+d/2]), so the converted model run with rotate_half RoPE equals llama2.c.
 /// </summary>
 public static class Llama2cCheckpoint
 {
-    private const int HeaderBytes = 7 * sizeof(int);
-
-    // llama2.c's export.py version 1/2 files start with this magic ("ak42"); run.c cannot read them either.
-    private const int VersionedMagic = 0x616b3432;
-
     /// <summary>Reads <paramref name="path"/>; rms_norm_eps is llama2.c's 1e-5, rope_theta 10000, max positions seq_len.</summary>
     /// <exception cref="CheckpointFormatException">Bad header, file shorter than the header says (naming the first tensor
     /// that does not fit) or longer than it.</exception>
@@ -37,44 +23,18 @@ public static class Llama2cCheckpoint
     {
         using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
         long length = fs.Length;
-        Span<byte> hb = stackalloc byte[HeaderBytes];
-        if (fs.ReadAtLeast(hb, HeaderBytes, throwOnEndOfStream: false) < HeaderBytes)
-        {
-            throw new CheckpointFormatException(path, null, $"truncated: {length} bytes, the llama2.c header needs {HeaderBytes}");
-        }
-
-        Span<int> h = stackalloc int[7];
-        for (int i = 0; i < 7; i++)
-        {
-            h[i] = BinaryPrimitives.ReadInt32LittleEndian(hb.Slice(4 * i));
-        }
-
-        if (h[0] == VersionedMagic)
-        {
-            throw new CheckpointFormatException(path, null, "this is a llama2.c versioned export (magic 'ak42'); only the legacy format (export version 0) is supported");
-        }
-
-        // The sign of vocab_size only says whether the classifier is shared; 0 and int.MinValue (which has no positive
-        // counterpart) are no vocabulary at all, and are reported as written rather than as their magnitude.
-        if (h[5] is 0 or int.MinValue)
-        {
-            throw new CheckpointFormatException(path, "vocab_size",
-                $"header field vocab_size = {h[5]}, expected a nonzero size (negative means unshared classifier weights)");
-        }
-
-        var header = new Llama2cHeader(h[0], h[1], h[2], h[3], h[4], Math.Abs(h[5]), h[6], h[5] > 0);
-        ValidateHeader(path, header);
+        var header = Llama2cHeader.Read(fs, path);
         var config = ToConfig(header);
 
         var layout = Layout(path, header);
-        long expected = HeaderBytes;
+        long expected = Llama2cHeader.ByteCount;
         foreach (var entry in layout)
         {
             expected += entry.Count * sizeof(float);
         }
 
         var tensors = new NamedTensors(path);
-        long offset = HeaderBytes;
+        long offset = Llama2cHeader.ByteCount;
         foreach (var entry in layout)
         {
             long bytes = entry.Count * sizeof(float);
@@ -137,15 +97,7 @@ public static class Llama2cCheckpoint
 
         AtomicFile.Write(path, stream =>
         {
-            Span<byte> hb = stackalloc byte[HeaderBytes];
-            int[] h = [header.Dim, header.HiddenDim, header.NumLayers, header.NumHeads, header.NumKvHeads,
-                header.SharedClassifier ? header.VocabSize : -header.VocabSize, header.SeqLen];
-            for (int i = 0; i < 7; i++)
-            {
-                BinaryPrimitives.WriteInt32LittleEndian(hb.Slice(4 * i), h[i]);
-            }
-
-            stream.Write(hb);
+            header.Write(stream);
             foreach (var block in blocks)
             {
                 if (!BitConverter.IsLittleEndian)
@@ -208,34 +160,6 @@ public static class Llama2cCheckpoint
         }
     }
 
-    private static void ValidateHeader(string path, Llama2cHeader h)
-    {
-        void Positive(string field, int v)
-        {
-            if (v <= 0)
-            {
-                throw new CheckpointFormatException(path, field, $"header field {field} = {v}, expected > 0");
-            }
-        }
-
-        Positive("dim", h.Dim);
-        Positive("hidden_dim", h.HiddenDim);
-        Positive("n_layers", h.NumLayers);
-        Positive("n_heads", h.NumHeads);
-        Positive("n_kv_heads", h.NumKvHeads);
-        Positive("vocab_size", h.VocabSize);
-        Positive("seq_len", h.SeqLen);
-        if (h.Dim % h.NumHeads != 0 || h.HeadSize % 2 != 0)
-        {
-            throw new CheckpointFormatException(path, "n_heads", $"header field n_heads = {h.NumHeads} does not split dim {h.Dim} into heads of even size");
-        }
-
-        if (h.NumHeads % h.NumKvHeads != 0)
-        {
-            throw new CheckpointFormatException(path, "n_kv_heads", $"header field n_kv_heads = {h.NumKvHeads} does not divide n_heads = {h.NumHeads}");
-        }
-    }
-
     private enum Kind
     {
         Whole,       // one tensor, copied as is
@@ -291,7 +215,7 @@ public static class Llama2cCheckpoint
             list.Add(new("wcls", "lm_head.weight", Kind.Whole, [h.VocabSize, h.Dim], checked(V * d)));
         }
 
-        long total = HeaderBytes;
+        long total = Llama2cHeader.ByteCount;
         foreach (var e in list)
         {
             total = checked(total + checked(e.Count * sizeof(float)));

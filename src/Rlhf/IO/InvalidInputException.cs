@@ -10,6 +10,10 @@ public class InvalidInputException : Exception
     {
     }
 
+    public InvalidInputException(string message, Exception? inner) : base(message, inner)
+    {
+    }
+
     public InvalidInputException(string file, int line, string message)
         : base($"{file}:{line}: {message}")
     {

@@ -35,51 +35,12 @@ public sealed class ParameterLayout
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
         Config = config;
-        int d = config.ModelDim, v = config.VocabSize, f = config.HiddenDim;
+        var buffer = new BufferPlacement(this);
+        (TokenEmbedding, PositionEmbedding) = Embeddings(buffer, config);
         var layers = new LayerLayout[config.LayerCount];
-        if (config.Family == ModelFamily.Gpt2)
-        {
-            TokenEmbedding = Add("transformer.wte.weight", v, d);
-            PositionEmbedding = Add("transformer.wpe.weight", config.ContextLength, d);
-            for (int i = 0; i < config.LayerCount; i++)
-            {
-                string p = $"transformer.h.{i}.";
-                int ln1w = Add(p + "ln_1.weight", d), ln1b = Add(p + "ln_1.bias", d);
-                var qkv = Conv1D(p + "attn.c_attn", d, 3 * d);
-                var proj = Conv1D(p + "attn.c_proj", d, d);
-                int ln2w = Add(p + "ln_2.weight", d), ln2b = Add(p + "ln_2.bias", d);
-                var fc = Conv1D(p + "mlp.c_fc", d, f);
-                var down = Conv1D(p + "mlp.c_proj", f, d);
-                layers[i] = new LayerLayout(ln1w, ln1b, qkv, proj, ln2w, ln2b, fc, down);
-            }
-
-            FinalNormWeight = Add("transformer.ln_f.weight", d);
-            FinalNormBias = Add("transformer.ln_f.bias", d);
-            LmHead = TokenEmbedding;
-        }
-        else
-        {
-            int hd = config.HeadDim, q = config.HeadCount * hd, kv = config.KvHeadCount * hd;
-            TokenEmbedding = Add("model.embed_tokens.weight", v, d);
-            PositionEmbedding = -1;
-            for (int i = 0; i < config.LayerCount; i++)
-            {
-                string p = $"model.layers.{i}.";
-                int n1 = Add(p + "input_layernorm.weight", d);
-                var qkv = LinearRows(d, (p + "self_attn.q_proj", q), (p + "self_attn.k_proj", kv), (p + "self_attn.v_proj", kv));
-                var o = LinearRows(q, (p + "self_attn.o_proj", d));
-                int n2 = Add(p + "post_attention_layernorm.weight", d);
-                var up = LinearRows(d, (p + "mlp.gate_proj", f), (p + "mlp.up_proj", f));
-                var down = LinearRows(f, (p + "mlp.down_proj", d));
-                layers[i] = new LayerLayout(n1, -1, qkv, o, n2, -1, up, down);
-            }
-
-            FinalNormWeight = Add("model.norm.weight", d);
-            FinalNormBias = -1;
-            LmHead = config.TiedEmbeddings ? TokenEmbedding : Add("lm_head.weight", v, d);
-        }
-
+        for (int i = 0; i < layers.Length; i++) layers[i] = Block(buffer, config, i);
         Layers = layers;
+        (FinalNormWeight, FinalNormBias, LmHead) = Tail(buffer, config, TokenEmbedding);
     }
 
     public TransformerConfig Config { get; }
@@ -91,16 +52,14 @@ public sealed class ParameterLayout
     public static double CountParameters(TransformerConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        double d = config.ModelDim, v = config.VocabSize, f = config.HiddenDim, layers = config.LayerCount;
-        if (config.Family == ModelFamily.Gpt2)
-        {
-            double layer = 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + 2 * d + (d * f + f) + (f * d + d);
-            return v * d + (double)config.ContextLength * d + layers * layer + 2 * d;
-        }
-
-        double q = (double)config.HeadCount * config.HeadDim, kv = (double)config.KvHeadCount * config.HeadDim;
-        double block = d + d * (q + 2 * kv) + q * d + d + d * 2 * f + f * d;
-        return v * d + layers * block + d + (config.TiedEmbeddings ? 0 : v * d);
+        var count = new CountPlacement();
+        Embeddings(count, config);
+        // Every block has the same shapes: one is counted, so a layer count of billions costs no time either.
+        double beforeBlocks = count.Total;
+        Block(count, config, 0);
+        double block = count.Total - beforeBlocks;
+        Tail(count, config, tokenEmbedding: 0);
+        return count.Total + ((double)config.LayerCount - 1) * block;
     }
 
     /// <summary>Total number of floats in the parameter (and gradient) buffer.</summary>
@@ -141,36 +100,79 @@ public sealed class ParameterLayout
     public ParameterTensor Get(string name) =>
         byName.TryGetValue(name, out var t) ? t : throw new ArgumentException($"model has no tensor '{name}'.", nameof(name));
 
-    private int Add(string name, params int[] shape)
+    // The tensors before the blocks, one block and those after, in buffer order: the one description of each family.
+    private static (int TokenEmbedding, int PositionEmbedding) Embeddings(TensorPlacement p, TransformerConfig c)
     {
-        long length = 1;
-        foreach (int s in shape) length *= s;
+        long d = c.ModelDim, v = c.VocabSize;
+        return c.Family == ModelFamily.Gpt2
+            ? (p.Add("transformer.wte.weight", v, d), p.Add("transformer.wpe.weight", c.ContextLength, d))
+            : (p.Add("model.embed_tokens.weight", v, d), -1);
+    }
+
+    private static LayerLayout Block(TensorPlacement p, TransformerConfig c, int i) =>
+        c.Family == ModelFamily.Gpt2 ? Gpt2Block(p, c, $"transformer.h.{i}.") : LlamaBlock(p, c, $"model.layers.{i}.");
+
+    private static LayerLayout Gpt2Block(TensorPlacement p, TransformerConfig c, string prefix)
+    {
+        long d = c.ModelDim, f = c.HiddenDim;
+        int ln1w = p.Add(prefix + "ln_1.weight", d), ln1b = p.Add(prefix + "ln_1.bias", d);
+        var qkv = p.Conv1D(prefix + "attn.c_attn", d, 3 * d);
+        var proj = p.Conv1D(prefix + "attn.c_proj", d, d);
+        int ln2w = p.Add(prefix + "ln_2.weight", d), ln2b = p.Add(prefix + "ln_2.bias", d);
+        var fc = p.Conv1D(prefix + "mlp.c_fc", d, f);
+        var down = p.Conv1D(prefix + "mlp.c_proj", f, d);
+        return new LayerLayout(ln1w, ln1b, qkv, proj, ln2w, ln2b, fc, down);
+    }
+
+    private static LayerLayout LlamaBlock(TensorPlacement p, TransformerConfig c, string prefix)
+    {
+        long d = c.ModelDim, f = c.HiddenDim, hd = c.HeadDim, q = c.HeadCount * hd, kv = c.KvHeadCount * hd;
+        int n1 = p.Add(prefix + "input_layernorm.weight", d);
+        var qkv = p.LinearRows(d, (prefix + "self_attn.q_proj", q), (prefix + "self_attn.k_proj", kv), (prefix + "self_attn.v_proj", kv));
+        var o = p.LinearRows(q, (prefix + "self_attn.o_proj", d));
+        int n2 = p.Add(prefix + "post_attention_layernorm.weight", d);
+        var up = p.LinearRows(d, (prefix + "mlp.gate_proj", f), (prefix + "mlp.up_proj", f));
+        var down = p.LinearRows(f, (prefix + "mlp.down_proj", d));
+        return new LayerLayout(n1, -1, qkv, o, n2, -1, up, down);
+    }
+
+    private static (int NormWeight, int NormBias, int LmHead) Tail(TensorPlacement p, TransformerConfig c, int tokenEmbedding)
+    {
+        long d = c.ModelDim, v = c.VocabSize;
+        if (c.Family == ModelFamily.Gpt2) return (p.Add("transformer.ln_f.weight", d), p.Add("transformer.ln_f.bias", d), tokenEmbedding);
+        int norm = p.Add("model.norm.weight", d);
+        return (norm, -1, c.TiedEmbeddings ? tokenEmbedding : p.Add("lm_head.weight", v, d));
+    }
+
+    private int Add(string name, long[] shape)
+    {
+        double length = 1;
+        foreach (long s in shape) length *= s;
         if (total + length > Array.MaxLength) throw new ArgumentException($"model too large for one flat buffer at '{name}'.");
-        var t = new ParameterTensor(name, shape, total, (int)length);
+        var t = new ParameterTensor(name, Array.ConvertAll(shape, s => (int)s), total, (int)length);
         tensors.Add(t);
         byName.Add(name, t);
         total += (int)length;
         return t.Offset;
     }
 
-    private LinearGroup Conv1D(string module, int inDim, int outDim)
+    /// <summary>Gives each tensor the next range of this layout's buffer.</summary>
+    private sealed class BufferPlacement(ParameterLayout layout) : TensorPlacement
     {
-        int w = Add(module + ".weight", inDim, outDim);
-        int b = Add(module + ".bias", outDim);
-        return new LinearGroup(w, b, inDim, outDim, true, [new LinearPart(module, 0, outDim)]);
+        public override int Add(string name, params long[] shape) => layout.Add(name, shape);
     }
 
-    private LinearGroup LinearRows(int inDim, params (string Module, int Out)[] parts)
+    /// <summary>Only sums sizes, in double: a config no buffer could hold still gets a number to compare.</summary>
+    private sealed class CountPlacement : TensorPlacement
     {
-        int first = total, column = 0;
-        var result = new LinearPart[parts.Length];
-        for (int i = 0; i < parts.Length; i++)
-        {
-            Add(parts[i].Module + ".weight", parts[i].Out, inDim);
-            result[i] = new LinearPart(parts[i].Module, column, parts[i].Out);
-            column += parts[i].Out;
-        }
+        public double Total { get; private set; }
 
-        return new LinearGroup(first, -1, inDim, column, false, result);
+        public override int Add(string name, params long[] shape)
+        {
+            double length = 1;
+            foreach (long s in shape) length *= s;
+            Total += length;
+            return 0;
+        }
     }
 }

@@ -46,15 +46,7 @@ public static class PpoInputs
     public static TransformerModel Model(string path)
     {
         if (!File.Exists(path) && !Directory.Exists(path)) throw new InvalidInputException($"model '{path}' does not exist.");
-        try
-        {
-            return ModelCheckpoint.Load(path);
-        }
-        catch (Exception e) when (e is CheckpointFormatException or FileNotFoundException or DirectoryNotFoundException)
-        {
-            // A damaged or wrong file is the user's input; the message names the file and tensor.
-            throw new InvalidInputException($"model '{path}': {e.Message}");
-        }
+        return ModelFiles.Load($"model '{path}'", () => ModelCheckpoint.Load(path));
     }
 
     /// <summary>Prompts: "demo:customer" (the synthetic customer messages) or a JSONL file with a "prompt" string per line.</summary>
