@@ -68,7 +68,8 @@ internal static class GenerateCompletionsCommand
             using var onDevice = device == "cpu" ? null : DeviceGenerator.Open(device, m);
             Func<IReadOnlyList<int[]>, GenerationOptions, GenerationResult> sample = onDevice is null ? new Generator(m).Generate : onDevice.Generate;
             var clock = Stopwatch.StartNew();
-            var sets = o.WithProgress(p => CompletionGenerator.Generate(sample, tok, records, count, options,
+            // Rows also stop at the ids of the checkpoint's eos_token_id list (Llama 3 ends turns with <|eot_id|>).
+            var sets = o.WithProgress(p => CompletionGenerator.Generate(sample, tok, records, count, options with { EosTokenIds = m.Config.EosTokenIds },
                 done => p.Report("generate-completions", done, records.Count, Rate(done * count, clock.Elapsed.TotalSeconds, "completions"))));
             CompletionGenerator.Write(outFile.FullName, sets, options, modelPath);
             return o.Result(

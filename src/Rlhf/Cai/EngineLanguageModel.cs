@@ -54,9 +54,9 @@ public sealed class EngineLanguageModel : ICaiLanguageModel
             for (int i = 0; i < count; i++) encoded[i] = EncodePrompt(prompts[start + i], ctx - sampling.MaxNewTokens);
             var options = new GenerationOptions(
                 sampling.MaxNewTokens, sampling.Temperature, sampling.TopK, sampling.TopP,
-                EosTokenId: Tokenizer.EosId ?? -1, Seed: PrincipleSampler.StreamSeed(seed, batchIndex, 0));
+                EosTokenId: Tokenizer.EosId ?? -1, Seed: PrincipleSampler.StreamSeed(seed, batchIndex, 0), EosTokenIds: Model.Config.EosTokenIds);
             var g = generator.Generate(encoded, options);
-            for (int i = 0; i < count; i++) result[start + i] = Tokenizer.Decode(g.Tokens.AsSpan(i * g.MaxNewTokens, g.Lengths[i]));
+            for (int i = 0; i < count; i++) result[start + i] = Tokenizer.Decode(g.TextTokens(i, options));
         }
 
         return result;

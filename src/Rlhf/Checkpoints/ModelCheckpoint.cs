@@ -82,19 +82,28 @@ public static class ModelCheckpoint
         HfCheckpoint.Write(directory, new HfCheckpoint(ToHfConfig(model.Config), tensors));
     }
 
-    public static TransformerConfig ToTransformerConfig(HfModelConfig hf) => hf.ModelType switch
+    /// <summary>
+    /// The model's shape from its config; an eos_token_id list (not a single id) comes along as
+    /// <see cref="TransformerConfig.EosTokenIds"/>, the further ids generation stops on.
+    /// </summary>
+    public static TransformerConfig ToTransformerConfig(HfModelConfig hf) => (hf.ModelType switch
     {
         HfModelType.Gpt2 => TransformerConfig.Gpt2(hf.VocabSize, hf.MaxPositionEmbeddings, hf.HiddenSize, hf.NumLayers, hf.NumHeads, hf.NormEps)
             with { HiddenDim = hf.IntermediateSize },
         HfModelType.Llama => TransformerConfig.Llama(hf.VocabSize, hf.MaxPositionEmbeddings, hf.HiddenSize, hf.NumLayers, hf.NumHeads,
             hf.NumKvHeads, hf.IntermediateSize, hf.NormEps, hf.RopeTheta, hf.TieWordEmbeddings),
         _ => throw new NotSupportedException($"model type {hf.ModelType}"),
-    };
+    }) with { EosTokenIds = hf.EosTokenId is { IsList: true } list ? list : null };
 
-    public static HfModelConfig ToHfConfig(TransformerConfig c) => c.Family switch
+    /// <summary>The config.json to save <paramref name="c"/> with; an eos_token_id list it was loaded with is written back.</summary>
+    public static HfModelConfig ToHfConfig(TransformerConfig c)
     {
-        ModelFamily.Gpt2 => HfModelConfig.Gpt2(c.ModelDim, c.LayerCount, c.HeadCount, c.ContextLength, c.VocabSize, c.HiddenDim) with { NormEps = c.NormEps },
-        _ => new HfModelConfig(HfModelType.Llama, c.ModelDim, c.HiddenDim, c.LayerCount, c.HeadCount, c.KvHeadCount, c.ContextLength,
-            c.VocabSize, c.NormEps, c.RopeTheta, c.TiedEmbeddings),
-    };
+        var hf = c.Family switch
+        {
+            ModelFamily.Gpt2 => HfModelConfig.Gpt2(c.ModelDim, c.LayerCount, c.HeadCount, c.ContextLength, c.VocabSize, c.HiddenDim) with { NormEps = c.NormEps },
+            _ => new HfModelConfig(HfModelType.Llama, c.ModelDim, c.HiddenDim, c.LayerCount, c.HeadCount, c.KvHeadCount, c.ContextLength,
+                c.VocabSize, c.NormEps, c.RopeTheta, c.TiedEmbeddings),
+        };
+        return c.EosTokenIds is { } eos ? hf with { EosTokenId = eos } : hf;
+    }
 }

@@ -49,16 +49,22 @@ public static class CompletionGenerator
 
     /// <summary>
     /// k samples per prompt (BOS + prompt tokens, <paramref name="options"/> for sampling; its Seed is the base seed),
-    /// decoded without the prompt and stopping at EOS, shown in a seeded random order with ids "c1".."ck".
+    /// decoded without the prompt and stopping at EOS (the tokenizer's, and the ids of the model's eos_token_id list,
+    /// <see cref="TransformerConfig.EosTokenIds"/>), shown in a seeded random order with ids "c1".."ck".
     /// <paramref name="onPrompt"/> gets the number of prompts done after each one (progress).
     /// </summary>
     public static List<GeneratedCompletionSet> Generate(TransformerModel model, ITokenizer tokenizer, IReadOnlyList<PromptRecord> prompts, int k, GenerationOptions options, Action<int>? onPrompt = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return Generate(new Generator(model).Generate, tokenizer, prompts, k, options, onPrompt);
+        ArgumentNullException.ThrowIfNull(options);
+        return Generate(new Generator(model).Generate, tokenizer, prompts, k, options with { EosTokenIds = model.Config.EosTokenIds }, onPrompt);
     }
 
-    /// <summary>As the overload above with any sampler (e.g. a device's <c>Rlhf.Compute.DeviceGenerator</c>) behind <paramref name="generate"/>.</summary>
+    /// <summary>
+    /// As the overload above with any sampler (e.g. a device's <c>Rlhf.Compute.DeviceGenerator</c>) behind
+    /// <paramref name="generate"/>; rows stop at the tokenizer's EOS and at <paramref name="options"/>' EosTokenIds (pass
+    /// the model's <see cref="TransformerConfig.EosTokenIds"/>).
+    /// </summary>
     public static List<GeneratedCompletionSet> Generate(Func<IReadOnlyList<int[]>, GenerationOptions, GenerationResult> generate, ITokenizer tokenizer, IReadOnlyList<PromptRecord> prompts, int k, GenerationOptions options, Action<int>? onPrompt = null)
     {
         ArgumentNullException.ThrowIfNull(generate);
@@ -79,8 +85,9 @@ public static class CompletionGenerator
             for (int j = 0; j < k; j++)
             {
                 // One row per call: the sample depends only on its own seed, not on what else is in the batch.
-                var g = generate([row], options with { Seed = options.Seed + 1000003UL * (ulong)i + (ulong)j, EosTokenId = tokenizer.EosId ?? -1, PadTokenId = TokenizerLoader.PadId(tokenizer) });
-                samples[j] = tokenizer.Decode(g.Tokens.AsSpan(0, g.Lengths[0]));
+                var sampling = options with { Seed = options.Seed + 1000003UL * (ulong)i + (ulong)j, EosTokenId = tokenizer.EosId ?? -1, PadTokenId = TokenizerLoader.PadId(tokenizer) };
+                var g = generate([row], sampling);
+                samples[j] = tokenizer.Decode(g.TextTokens(0, sampling));
             }
 
             var perm = new int[k];

@@ -28,9 +28,10 @@ public static class EvalSamples
                 if (ids[i].Length > room) ids[i] = ids[i][^room..];
             }
 
-            var res = gen.Generate(ids, new GenerationOptions(options.MaxNewTokens, options.Temperature, EosTokenId: eos,
-                Seed: options.Seed + (ulong)start, PadTokenId: Math.Max(0, eos), UseAdapter: useAdapter));
-            for (int i = 0; i < k; i++) texts.Add(tokenizer.Decode(res.Tokens.AsSpan(i * res.MaxNewTokens, res.Lengths[i])));
+            var sampling = new GenerationOptions(options.MaxNewTokens, options.Temperature, EosTokenId: eos,
+                Seed: options.Seed + (ulong)start, PadTokenId: Math.Max(0, eos), UseAdapter: useAdapter, EosTokenIds: model.Config.EosTokenIds);
+            var res = gen.Generate(ids, sampling);
+            for (int i = 0; i < k; i++) texts.Add(tokenizer.Decode(res.TextTokens(i, sampling)));
         }
 
         return texts;

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 
 using Rlhf.IO;
+using Rlhf.Model;
 
 namespace Rlhf.Formats;
 
@@ -80,7 +81,7 @@ public static class HfConfigJson
             RopeTheta: 0f,
             TieWordEmbeddings: r.Bool("tie_word_embeddings") ?? true,
             BosTokenId: SpecialId(r, "bos_token_id", vocab, DefaultIfInVocabulary(50256, vocab)),
-            EosTokenId: SpecialId(r, "eos_token_id", vocab, DefaultIfInVocabulary(50256, vocab)));
+            EosTokenId: EosIds(r, vocab, DefaultIfInVocabulary(50256, vocab)));
     }
 
     private static HfModelConfig ReadLlama(FieldReader r)
@@ -121,7 +122,7 @@ public static class HfConfigJson
             RopeTheta: r.Float("rope_theta") ?? 10000f,
             TieWordEmbeddings: r.Bool("tie_word_embeddings") ?? false,
             BosTokenId: SpecialId(r, "bos_token_id", vocab, DefaultIfInVocabulary(1, vocab)),
-            EosTokenId: SpecialId(r, "eos_token_id", vocab, DefaultIfInVocabulary(2, vocab)));
+            EosTokenId: EosIds(r, vocab, DefaultIfInVocabulary(2, vocab)));
     }
 
     // transformers' class defaults (GPT-2's 50256, Llama's 1 and 2) name tokens a small vocabulary does not have: absent then.
@@ -133,12 +134,52 @@ public static class HfConfigJson
     /// with it, and configs written by earlier versions of this engine carry GPT-2's 50256 for a 259-token vocabulary.
     /// Other negative ids are a damaged config.
     /// </summary>
-    private static int? SpecialId(FieldReader r, string field, int vocabSize, int? fallback = null)
+    private static int? SpecialId(FieldReader r, string field, int vocabSize, int? fallback = null, string expected = "an integer")
     {
-        if (r.Int(field) is not int id) return fallback;
+        if (r.Int(field, expected) is not int id) return fallback;
         if (id == -1 || id >= vocabSize) return null;
         if (id < 0) throw new CheckpointFormatException(r.Source, field, $"{field} = {id} is outside the vocabulary [0, {vocabSize})");
         return id;
+    }
+
+    /// <summary>
+    /// eos_token_id as read: one id as <see cref="SpecialId"/> reads it, or a list (transformers stops generation on any
+    /// of its ids) whose elements follow the same rules one by one: −1 and ids at or past the vocabulary's end are left
+    /// out, and a list left with none is absent. An empty list, an element that is not an integer and any other negative
+    /// id are a damaged config.
+    /// </summary>
+    private static TokenIdList? EosIds(FieldReader r, int vocabSize, int? fallback)
+    {
+        const string field = "eos_token_id", expected = "an integer or a non-empty list of integers";
+        if (r.IntList(field, expected) is not int[] list)
+        {
+            return SpecialId(r, field, vocabSize, fallback, expected) is int id ? TokenIdList.Single(id) : null;
+        }
+
+        var kept = new List<int>(list.Length);
+        for (int i = 0; i < list.Length; i++)
+        {
+            int id = list[i];
+            if (id == -1 || id >= vocabSize) continue;
+            if (id < 0) throw new CheckpointFormatException(r.Source, field, $"{field}[{i}] = {id} is outside the vocabulary [0, {vocabSize})");
+            kept.Add(id);
+        }
+
+        return kept.Count == 0 ? null : TokenIdList.List(kept);
+    }
+
+    private static void CheckSpecialId(string source, string field, TokenIdList? ids, int vocabSize)
+    {
+        if (ids is null) return;
+        for (int i = 0; i < ids.Count; i++)
+        {
+            int v = ids[i];
+            if (v < 0 || v >= vocabSize)
+            {
+                string name = ids.IsList ? $"{field}[{i}]" : field;
+                throw new CheckpointFormatException(source, field, $"{name} = {v} is outside the vocabulary [0, {vocabSize})");
+            }
+        }
     }
 
     private static void CheckSpecialId(string source, string field, int? id, int vocabSize)
@@ -264,9 +305,10 @@ public static class HfConfigJson
             o["bos_token_id"] = bos;
         }
 
-        if (c.EosTokenId is int eos)
+        if (c.EosTokenId is { } eos)
         {
-            o["eos_token_id"] = eos;
+            // As it was read: a list stays a list.
+            o["eos_token_id"] = eos.IsList ? new JsonArray([.. eos.Select(id => (JsonNode)id)]) : eos[0];
         }
 
         o["torch_dtype"] = "float32";
@@ -292,15 +334,47 @@ public static class HfConfigJson
             return node as JsonValue ?? throw Bad(key, node, expected);
         }
 
+        /// <summary>
+        /// The integers of <paramref name="key"/> when it holds a JSON array, else null (absent or not an array: read it
+        /// as a single value). An empty array or an element that is not an integer names the key, the array and the element.
+        /// </summary>
+        public int[]? IntList(string key, string expected)
+        {
+            if (!obj.TryGetPropertyValue(key, out var node) || node is not JsonArray array)
+            {
+                return null;
+            }
+
+            if (array.Count == 0)
+            {
+                throw Bad(key, array, expected);
+            }
+
+            var result = new int[array.Count];
+            for (int i = 0; i < array.Count; i++)
+            {
+                if (array[i] is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out JsonElement e) && e.TryGetInt32(out int id))
+                {
+                    result[i] = id;
+                    continue;
+                }
+
+                throw new CheckpointFormatException(source, key,
+                    $"field {key} is {array.ToJsonString()}: element {i} is {array[i]?.ToJsonString() ?? "null"}, expected an integer");
+            }
+
+            return result;
+        }
+
         public string? String(string key)
         {
             var v = Value(key, "a string");
             return v is null ? null : v.TryGetValue(out string? s) ? s : throw Bad(key, v, "a string");
         }
 
-        public int? Int(string key)
+        public int? Int(string key, string expected = "an integer")
         {
-            var v = Value(key, "an integer");
+            var v = Value(key, expected);
             if (v is null)
             {
                 return null;
@@ -311,7 +385,7 @@ public static class HfConfigJson
                 return i;
             }
 
-            throw Bad(key, v, "an integer");
+            throw Bad(key, v, expected);
         }
 
         public float? Float(string key)

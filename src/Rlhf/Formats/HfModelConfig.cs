@@ -1,3 +1,5 @@
+using Rlhf.Model;
+
 namespace Rlhf.Formats;
 
 /// <summary>The model families whose Hugging Face <c>config.json</c> this engine reads.</summary>
@@ -14,6 +16,7 @@ public enum HfModelType
 /// The architecture fields of a Hugging Face <c>config.json</c>, in family-neutral names.
 /// GPT-2 keys map as n_embd → HiddenSize, n_layer → NumLayers, n_head → NumHeads (= NumKvHeads),
 /// n_inner → IntermediateSize (null means 4·n_embd), n_positions → MaxPositionEmbeddings, layer_norm_epsilon → NormEps.
+/// <see cref="EosTokenId"/> is eos_token_id as the file gives it: one id or a list (Llama 3's [128001, 128008, 128009]).
 /// </summary>
 public sealed record HfModelConfig(
     HfModelType ModelType,
@@ -28,7 +31,7 @@ public sealed record HfModelConfig(
     float RopeTheta,
     bool TieWordEmbeddings,
     int? BosTokenId = null,
-    int? EosTokenId = null)
+    TokenIdList? EosTokenId = null)
 {
     /// <summary>Width of one attention head: HiddenSize / NumHeads.</summary>
     public int HeadDim => HiddenSize / NumHeads;
@@ -42,7 +45,7 @@ public sealed record HfModelConfig(
     {
         int? endOfText = vocabSize > Gpt2EndOfText ? Gpt2EndOfText : null;
         return new(HfModelType.Gpt2, hiddenSize, intermediateSize ?? 4 * hiddenSize, numLayers, numHeads, numHeads, maxPositions, vocabSize,
-            1e-5f, 0f, true, endOfText, endOfText);
+            1e-5f, 0f, true, endOfText, endOfText is int eos ? TokenIdList.Single(eos) : null);
     }
 
     /// <summary>GPT-2's &lt;|endoftext|&gt;, its BOS and EOS.</summary>

@@ -135,7 +135,7 @@ internal sealed class DecodingLoop
                 outMask[b * maxNew + i] = 1f;
                 outLogp[b * maxNew + i] = logp;
                 lengths[b] = i + 1;
-                if (tok == options.EosTokenId || EndsWithStop(outTokens.AsSpan(b * maxNew, i + 1), options.StopSequences)) done[b] = true;
+                if (options.IsEos(tok) || EndsWithStop(outTokens.AsSpan(b * maxNew, i + 1), options.StopSequences)) done[b] = true;
                 else any = true;
             }
 

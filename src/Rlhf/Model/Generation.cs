@@ -2,8 +2,9 @@ namespace Rlhf.Model;
 
 /// <summary>
 /// Sampling settings. Temperature 0 decodes greedily (argmax, no randomness). TopK 0 and TopP 1 disable those filters.
-/// A row stops after emitting <see cref="EosTokenId"/> (if ≥ 0) or when its generated tokens end with one of
-/// <see cref="StopSequences"/>; the stopping tokens are kept in the output.
+/// A row stops after emitting <see cref="EosTokenId"/> (if ≥ 0) or any of <see cref="EosTokenIds"/> (a checkpoint's
+/// config.json list, <see cref="TransformerConfig.EosTokenIds"/>: Llama 3 ends turns with more than one token), or when
+/// its generated tokens end with one of <see cref="StopSequences"/>; the stopping tokens are kept in the output.
 /// </summary>
 public sealed record GenerationOptions(
     int MaxNewTokens,
@@ -14,7 +15,22 @@ public sealed record GenerationOptions(
     IReadOnlyList<int[]>? StopSequences = null,
     ulong Seed = 0,
     int PadTokenId = 0,
-    bool UseAdapter = true);
+    bool UseAdapter = true,
+    IReadOnlyList<int>? EosTokenIds = null)
+{
+    /// <summary>True when <paramref name="token"/> ends a row: it is <see cref="EosTokenId"/> or one of <see cref="EosTokenIds"/>.</summary>
+    public bool IsEos(int token)
+    {
+        if (token == EosTokenId) return true;
+        if (EosTokenIds is null) return false;
+        for (int i = 0; i < EosTokenIds.Count; i++)
+        {
+            if (EosTokenIds[i] == token) return true;
+        }
+
+        return false;
+    }
+}
 
 /// <summary>
 /// Generated continuations: Tokens [batch, maxNew] (PadTokenId after a row stops), Mask [batch, maxNew] (1 on generated
@@ -44,6 +60,25 @@ public sealed record GenerationResult(
         }
 
         return (tokens, mask, seq);
+    }
+
+    /// <summary>
+    /// Row <paramref name="row"/>'s generated tokens to decode as text: all <see cref="Lengths"/>[row] of them, less a
+    /// final id from <paramref name="options"/>' <see cref="GenerationOptions.EosTokenIds"/> other than its
+    /// <see cref="GenerationOptions.EosTokenId"/>. Such an id (Llama 3's &lt;|eot_id|&gt;) is a special token the
+    /// tokenizer may spell out; the tokenizer's own EOS already decodes to nothing.
+    /// </summary>
+    public ReadOnlySpan<int> TextTokens(int row, GenerationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        int n = Lengths[row];
+        if (n > 0 && options.EosTokenIds is not null)
+        {
+            int last = Tokens[row * MaxNewTokens + n - 1];
+            if (last != options.EosTokenId && options.IsEos(last)) n--;
+        }
+
+        return Tokens.AsSpan(row * MaxNewTokens, n);
     }
 }
 

@@ -37,6 +37,13 @@ public sealed record TransformerConfig(
     /// <summary>Width of the first MLP projection output: HiddenDim for GPT-2 (c_fc), 2·HiddenDim for Llama (gate|up).</summary>
     public int UpDim => Family == ModelFamily.Llama ? 2 * HiddenDim : HiddenDim;
 
+    /// <summary>
+    /// The checkpoint's config.json eos_token_id when it is a list (Llama 3: [128001, 128008, 128009]): generation
+    /// stops on any of these ids as on the tokenizer's EOS, and saving the model writes the list back. Null when
+    /// config.json gave one id or none (that id is the tokenizer's EOS, which alone ends generation, as before).
+    /// </summary>
+    public TokenIdList? EosTokenIds { get; init; }
+
     /// <summary>A GPT-2 configuration (HF defaults: MLP 4·d, eps 1e-5, tied head, biases).</summary>
     public static TransformerConfig Gpt2(int vocabSize, int contextLength, int modelDim, int layerCount, int headCount, float normEps = 1e-5f) =>
         new(ModelFamily.Gpt2, vocabSize, contextLength, modelDim, layerCount, headCount, headCount, 4 * modelDim, normEps, 0f, true, true);
@@ -63,6 +70,12 @@ public sealed record TransformerConfig(
             throw new ArgumentException($"ModelDim {ModelDim} is not divisible by HeadCount {HeadCount}.", nameof(HeadCount));
         if (HeadCount % KvHeadCount != 0)
             throw new ArgumentException($"HeadCount {HeadCount} is not divisible by KvHeadCount {KvHeadCount}.", nameof(KvHeadCount));
+        foreach (int id in EosTokenIds ?? Enumerable.Empty<int>())
+        {
+            if ((uint)id >= (uint)VocabSize)
+                throw new ArgumentException($"EosTokenIds {EosTokenIds} has id {id} outside the vocabulary of size {VocabSize}.", nameof(EosTokenIds));
+        }
+
         if (Family == ModelFamily.Gpt2)
         {
             if (KvHeadCount != HeadCount)

@@ -76,12 +76,13 @@ public static class PpoEvaluation
                 if (ids[i].Length > room) ids[i] = ids[i][^room..];
             }
 
-            var res = generate(ids, new GenerationOptions(options.MaxNewTokens, options.Temperature, EosTokenId: eos,
-                Seed: options.Seed + (ulong)start, PadTokenId: Math.Max(0, eos), UseAdapter: useAdapter));
+            var sampling = new GenerationOptions(options.MaxNewTokens, options.Temperature, EosTokenId: eos,
+                Seed: options.Seed + (ulong)start, PadTokenId: Math.Max(0, eos), UseAdapter: useAdapter, EosTokenIds: model.Config.EosTokenIds);
+            var res = generate(ids, sampling);
             var texts = new string[k];
             for (int i = 0; i < k; i++)
             {
-                texts[i] = tokenizer.Decode(res.Tokens.AsSpan(i * res.MaxNewTokens, res.Lengths[i]));
+                texts[i] = tokenizer.Decode(res.TextTokens(i, sampling));
                 len += res.Lengths[i];
             }
 

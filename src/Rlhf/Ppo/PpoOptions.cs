@@ -94,7 +94,10 @@ public sealed record PpoOptions
     /// <summary>Clip scores to ±this after scaling; 0 = no clipping (TRL score_clip None).</summary>
     public float ScoreClip { get; init; }
 
-    /// <summary>Subtracted from the score of a response that hits <see cref="MaxNewTokens"/> without EOS (0 = off; TRL missing_eos_penalty).</summary>
+    /// <summary>
+    /// Subtracted from the score of a response that hits <see cref="MaxNewTokens"/> without EOS (the tokenizer's, or an id of
+    /// the policy's config.json eos_token_id list) (0 = off; TRL missing_eos_penalty).
+    /// </summary>
     public float MissingEosPenalty { get; init; }
 
     /// <summary>Response length limit.</summary>

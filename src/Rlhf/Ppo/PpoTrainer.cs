@@ -275,11 +275,13 @@ public sealed partial class PpoTrainer : IDisposable
         // The engine sampler decodes from the device's weights (uploaded once, then resident); ONNX reads the host's.
         if (deviceUpdate != null && Options.RolloutBackend == RolloutBackend.Engine) UploadDeviceState();
         else SyncHost();
+        // Rows end at the tokenizer's EOS and at any id of the checkpoint's eos_token_id list; the mask is 0 after.
+        var sampling = new GenerationOptions(
+            Options.MaxNewTokens, Options.Temperature, Options.TopK, Options.TopP, eos, Seed: Mix(Options.Seed, Iteration, 1),
+            PadTokenId: Math.Max(0, eos), UseAdapter: true, EosTokenIds: policyModel.Config.EosTokenIds);
         using (compute.Measure())
         {
-            result = generator.Generate(chosen, new GenerationOptions(
-                Options.MaxNewTokens, Options.Temperature, Options.TopK, Options.TopP, eos, Seed: Mix(Options.Seed, Iteration, 1),
-                PadTokenId: Math.Max(0, eos), UseAdapter: true));
+            result = generator.Generate(chosen, sampling);
         }
 
         int p = result.PromptLength, r = result.MaxNewTokens;
@@ -293,11 +295,14 @@ public sealed partial class PpoTrainer : IDisposable
         for (int b = 0; b < batch; b++)
         {
             rollout.Prompts[b] = text[b];
-            rollout.Responses[b] = tokenizer.Decode(result.Tokens.AsSpan(b * r, result.Lengths[b]));
+            rollout.Responses[b] = tokenizer.Decode(result.TextTokens(b, sampling));
         }
 
         return rollout;
     }
+
+    /// <summary>True for the tokenizer's EOS and the ids of the policy checkpoint's eos_token_id list: the tokens generation stops at.</summary>
+    private bool EndsRow(int token) => token == (tokenizer.EosId ?? -1) || policyModel.Config.EosTokenIds?.Contains(token) == true;
 
     /// <summary>Scores the decoded responses, then applies the missing-EOS penalty, score scaling and clipping.</summary>
     public void ScoreResponses(PpoRollout rollout)
@@ -308,9 +313,8 @@ public sealed partial class PpoTrainer : IDisposable
         {
             float s = rollout.RawScores[b];
             if (!float.IsFinite(s)) throw new InvalidOperationException($"the reward function returned {s} for row {b}.");
-            int eos = tokenizer.EosId ?? -1;
             int len = rollout.Lengths[b];
-            bool endedWithEos = len > 0 && rollout.ResponseTokens[b * rollout.ResponseLength + len - 1] == eos;
+            bool endedWithEos = len > 0 && EndsRow(rollout.ResponseTokens[b * rollout.ResponseLength + len - 1]);
             if (len == rollout.ResponseLength && !endedWithEos) s -= Options.MissingEosPenalty;
             rollout.Scores[b] = s;
         }

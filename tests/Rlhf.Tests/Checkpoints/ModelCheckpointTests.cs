@@ -37,6 +37,63 @@ public class ModelCheckpointTests
         Assert.That(loaded.Logits.ToArray(), Is.EqualTo(model.Logits.ToArray()));
     }
 
+    /// <summary>A saved model whose config.json eos_token_id is replaced by <paramref name="eos"/> (JSON text).</summary>
+    private string SavedWithEos(TransformerConfig config, string eos)
+    {
+        var model = new TransformerModel(config);
+        model.InitializeRandom(seed: 3);
+        ModelCheckpoint.SaveHf(model, dir);
+        string configPath = Path.Combine(dir, "config.json");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        json["eos_token_id"] = System.Text.Json.Nodes.JsonNode.Parse(eos);
+        File.WriteAllText(configPath, json.ToJsonString());
+        return configPath;
+    }
+
+    private static string EosJson(string configPath) =>
+        System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!.AsObject()["eos_token_id"]?.ToJsonString() ?? "absent";
+
+    [TestCaseSource(nameof(Configs))]
+    public void EosTokenIdList_IsLoadedAndSavedBack(TransformerConfig config)
+    {
+        // 40 is past the GPT-2 test vocabulary (37), so it is left out there, as a single id past the vocabulary is.
+        string configPath = SavedWithEos(config, "[5, 40, -1, 2]");
+        var loaded = ModelCheckpoint.Load(dir);
+        var expected = config.VocabSize > 40 ? TokenIdList.List([5, 40, 2]) : TokenIdList.List([5, 2]);
+        Assert.That(loaded.Config.EosTokenIds, Is.EqualTo(expected));
+        Assert.That(loaded.Config, Is.EqualTo(config with { EosTokenIds = expected }));
+
+        // Saving (what sft, train-reward and ppo do) writes the list back; loading that again gives the same model config.
+        Directory.Delete(dir, recursive: true);
+        ModelCheckpoint.SaveHf(loaded, dir);
+        Assert.That(EosJson(configPath), Is.EqualTo(config.VocabSize > 40 ? "[5,40,2]" : "[5,2]"));
+        Assert.That(ModelCheckpoint.Load(dir).Config, Is.EqualTo(loaded.Config));
+    }
+
+    [TestCaseSource(nameof(Configs))]
+    public void SingleEosTokenId_LeavesTheModelAndTheSavedConfigAsBefore(TransformerConfig config)
+    {
+        // One id is the tokenizer's EOS by convention: the model carries no list, and saving writes what it always wrote.
+        ModelCheckpoint.SaveHf(new TransformerModel(config), dir);
+        string configPath = Path.Combine(dir, "config.json");
+        byte[] plain = File.ReadAllBytes(configPath);
+        SavedWithEos(config, "5");
+        var loaded = ModelCheckpoint.Load(dir);
+        Assert.That(loaded.Config.EosTokenIds, Is.Null);
+        Assert.That(loaded.Config, Is.EqualTo(config));
+        ModelCheckpoint.SaveHf(loaded, dir);
+        Assert.That(File.ReadAllBytes(configPath), Is.EqualTo(plain));
+    }
+
+    [Test]
+    public void BadEosTokenIdList_NamesFileAndField()
+    {
+        string configPath = SavedWithEos(Configs().Last(), "[2, -3]");
+        var e = Assert.Throws<CheckpointFormatException>(() => ModelCheckpoint.Load(dir))!;
+        Assert.That(e.Message, Is.EqualTo($"file {configPath}: eos_token_id[1] = -3 is outside the vocabulary [0, 41)"));
+        Assert.That(e.Item, Is.EqualTo("eos_token_id"));
+    }
+
     [Test]
     public void MissingTensor_NamesFileAndTensor()
     {

@@ -103,6 +103,42 @@ public class CorruptModelTests
         Assert.That(r.Stderr, Does.Contain(ScoredModelFiles.ConfigFileName).And.Contain("max_length"));
     }
 
+    /// <summary>A tiny byte-vocabulary GPT-2 folder whose config.json eos_token_id is <paramref name="eos"/> (JSON text).</summary>
+    private void SaveModelWithEos(string name, string eos)
+    {
+        string path = Path.Combine(dir, name);
+        var model = new TransformerModel(TransformerConfig.Gpt2(ByteTokenizer.Size, 32, 16, 1, 2));
+        model.InitializeRandom(1, std: 0.5f);
+        ModelCheckpoint.SaveHf(model, path);
+        string config = Path.Combine(path, HfCheckpoint.ConfigFileName);
+        var json = JsonNode.Parse(File.ReadAllText(config))!.AsObject();
+        json["eos_token_id"] = JsonNode.Parse(eos);
+        File.WriteAllText(config, json.ToJsonString());
+    }
+
+    [TestCase("[]", "field eos_token_id is [], expected an integer or a non-empty list of integers")]
+    [TestCase("[257, \"eos\"]", "field eos_token_id is [257,\"eos\"]: element 1 is \"eos\", expected an integer")]
+    [TestCase("[257, -4]", "eos_token_id[1] = -4 is outside the vocabulary [0, 259)")]
+    public void GenerateCompletions_BadEosList_ExitsWith2_NamingFileFieldAndValue(string eos, string message)
+    {
+        SaveModelWithEos("policy", eos);
+        var r = CliRunner.Run(dir, "generate-completions", "--model", "policy", "--tokenizer", "byte", "--prompts", "prompts.jsonl", "--out", "g.jsonl");
+        Assert.That(r.ExitCode, Is.EqualTo(2), r.Stderr);
+        Assert.That(r.Stderr, Does.Contain($"--model: file {Path.Combine("policy", HfCheckpoint.ConfigFileName)}: {message}"));
+        Assert.That(File.Exists(Path.Combine(dir, "g.jsonl")), Is.False);
+    }
+
+    [Test]
+    public void GenerateCompletions_EosList_EndsCompletionsAtAnyListedId()
+    {
+        // Every id but the byte tokenizer's EOS is listed: each completion stops after one token, left out of the text.
+        SaveModelWithEos("policy", $"[{string.Join(", ", Enumerable.Range(0, ByteTokenizer.Size).Where(t => t != ByteTokenizer.Eos))}]");
+        var r = CliRunner.Run(dir, "generate-completions", "--model", "policy", "--tokenizer", "byte", "--prompts", "prompts.jsonl", "--out", "g.jsonl", "--k", "3", "--max-new-tokens", "8");
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.Stderr);
+        var sets = Rlhf.Feedback.CompletionSets.Load(Path.Combine(dir, "g.jsonl"));
+        Assert.That(sets.Values.SelectMany(s => s.Completions).Select(c => c.Text), Is.All.Empty);
+    }
+
     [Test]
     public void GenerateCompletions_ModelIsNotACheckpoint_ExitsWith2_NamingIt()
     {

@@ -46,6 +46,20 @@ public class CompletionGeneratorTests
     }
 
     [Test]
+    public void AModelsEosList_EndsEveryCompletionAtItsFirstListedToken()
+    {
+        // Every id but the tokenizer's EOS is listed: each sample stops after one token, which the text leaves out.
+        var plain = TinyModel();
+        var listed = new TransformerModel(plain.Config with { EosTokenIds = TokenIdList.List(Enumerable.Range(0, 259).Where(t => t != ByteTokenizer.Eos)) });
+        plain.Parameters.CopyTo(listed.Parameters, 0);
+        var options = new GenerationOptions(MaxNewTokens: 8, Temperature: 1f, Seed: 5);
+        var tok = new ByteTokenizer();
+        Assert.That(CompletionGenerator.Generate(plain, tok, Prompts, 4, options).SelectMany(s => s.Texts), Has.Some.Not.Empty, "without the list");
+        var sets = CompletionGenerator.Generate(listed, tok, Prompts, 4, options);
+        Assert.That(sets.SelectMany(s => s.Texts), Is.All.Empty);
+    }
+
+    [Test]
     public void WrittenFile_IsReadableByCompletionSets_AndKeepsPermutationAndSettings()
     {
         string dir = Directory.CreateTempSubdirectory("rlhf-gen-").FullName;

@@ -117,6 +117,33 @@ public class DeviceDecodingTests : DeviceTestBase
         AssertDiffer(adapted, reference, "the adapter changes what greedy decoding sees");
     }
 
+    // The ilgpu-cpu device picks tokens itself; the host loop's stop check must end rows on any listed id there too.
+    [TestCaseSource(nameof(Models))]
+    public void GenerationStopsAtAnyIdOfAnEosListAsOnTheCpu(TransformerConfig config)
+    {
+        var cpu = new TransformerModel(config);
+        cpu.InitializeRandom(11, std: 0.3f);
+        using var dev = new DeviceTransformer(Device, config);
+        dev.UploadParameters(cpu.Parameters);
+        using var onDevice = new DeviceGenerator(dev);
+        var onCpu = new Generator(cpu);
+        int[][] prompts = [[3, 5, 7], [2, 4]];
+        var free = onDevice.Generate(prompts, new GenerationOptions(MaxNewTokens: 5, Temperature: 0f));
+        int[] stops = [Rlhf.Tests.Model.GenerationTests.NeverGenerated(free, config.VocabSize), free.Tokens[1]];
+        var greedy = new GenerationOptions(MaxNewTokens: 5, Temperature: 0f, PadTokenId: 0, EosTokenIds: stops);
+        var stopped = onDevice.Generate(prompts, greedy);
+        Assert.That(stopped.Lengths[0], Is.LessThanOrEqualTo(2));
+        Rlhf.Tests.Model.GenerationTests.AssertCutAtFirstStop(free, stopped, stops, pad: 0);
+        foreach (var options in new[] { greedy, greedy with { Temperature = 0.8f, TopK = 4, TopP = 0.9f, Seed = 3 } })
+        {
+            var expected = onCpu.Generate(prompts, options);
+            var actual = onDevice.Generate(prompts, options);
+            Assert.That(actual.Tokens, Is.EqualTo(expected.Tokens), $"tokens with {options}");
+            Assert.That(actual.Mask, Is.EqualTo(expected.Mask), $"mask with {options}");
+            Assert.That(actual.Lengths, Is.EqualTo(expected.Lengths), $"lengths with {options}");
+        }
+    }
+
     internal static void AssertDiffer(float[] a, float[] b, string what)
     {
         double max = 0;

@@ -1,5 +1,6 @@
 using System.Text;
 using Rlhf.Formats;
+using Rlhf.Model;
 
 namespace Rlhf.Tests.Formats;
 
@@ -100,6 +101,77 @@ public class HfConfigJsonTests
         HfConfigJson.Write(path, c);
         Assert.That(File.ReadAllText(path), Does.Not.Contain("token_id"));
         Assert.That(HfConfigJson.Read(path), Is.EqualTo(c));
+    }
+
+    // Trimmed from Meta-Llama-3.1-8B-Instruct's config.json: generation ends on any of three ids.
+    private const string Llama3Json = """
+        {"architectures": ["LlamaForCausalLM"], "bos_token_id": 128000, "eos_token_id": [128001, 128008, 128009],
+         "hidden_act": "silu", "hidden_size": 4096, "intermediate_size": 14336, "max_position_embeddings": 131072,
+         "model_type": "llama", "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8,
+         "rms_norm_eps": 1e-05, "rope_theta": 500000.0, "tie_word_embeddings": false, "vocab_size": 128256}
+        """;
+
+    private static HfModelConfig ParseWithEos(string eos, int vocab = 259) =>
+        HfConfigJson.Parse(Encoding.UTF8.GetBytes($"{{\"model_type\": \"gpt2\", \"n_embd\": 8, \"n_head\": 2, \"n_layer\": 1, \"vocab_size\": {vocab}, \"eos_token_id\": {eos}}}"), "config.json");
+
+    [Test]
+    public void Parse_EosList_KeepsEveryIdAsAList()
+    {
+        var c = HfConfigJson.Parse(Encoding.UTF8.GetBytes(Llama3Json), "llama3.json");
+        Assert.That(c.EosTokenId, Is.EqualTo(TokenIdList.List([128001, 128008, 128009])));
+        Assert.That(c.EosTokenId!.IsList);
+        Assert.That(c.BosTokenId, Is.EqualTo(128000));
+        Assert.That(ParseWithEos("[257]").EosTokenId, Is.EqualTo(TokenIdList.List([257])), "a one-element list stays a list");
+        var single = ParseWithEos("257").EosTokenId!;
+        Assert.That((single.IsList, single.ToArray()), Is.EqualTo((false, new[] { 257 })), "a single id stays a single id");
+        Assert.That(single, Is.Not.EqualTo(TokenIdList.List([257])));
+    }
+
+    [Test]
+    public void Parse_EosList_LeavesOutIdsNamingNoToken() // −1 and ids past the vocabulary, element by element, as for a single id
+    {
+        Assert.That(ParseWithEos("[-1, 257, 50256, 3]").EosTokenId, Is.EqualTo(TokenIdList.List([257, 3])));
+        Assert.That(ParseWithEos("[-1, 50256]").EosTokenId, Is.Null, "no id left: absent, as a single -1 or 50256 is");
+    }
+
+    [TestCase("[]", "field eos_token_id is [], expected an integer or a non-empty list of integers")]
+    [TestCase("[257, \"x\"]", "field eos_token_id is [257,\"x\"]: element 1 is \"x\", expected an integer")]
+    [TestCase("[257, 2.5]", "field eos_token_id is [257,2.5]: element 1 is 2.5, expected an integer")]
+    [TestCase("[null]", "field eos_token_id is [null]: element 0 is null, expected an integer")]
+    [TestCase("[[1, 2]]", "field eos_token_id is [[1,2]]: element 0 is [1,2], expected an integer")]
+    [TestCase("[257, -5]", "eos_token_id[1] = -5 is outside the vocabulary [0, 259)")]
+    [TestCase("\"2\"", "field eos_token_id is \"2\", expected an integer or a non-empty list of integers")]
+    [TestCase("{\"id\": 2}", "field eos_token_id is {\"id\":2}, expected an integer or a non-empty list of integers")]
+    public void Parse_BadEosList_NamesFileFieldAndValue(string eos, string message)
+    {
+        var e = Assert.Throws<CheckpointFormatException>(() => ParseWithEos(eos))!;
+        Assert.That(e.Message, Is.EqualTo("file config.json: " + message));
+        Assert.That(e.Item, Is.EqualTo("eos_token_id"));
+    }
+
+    [Test]
+    public void WriteThenRead_EosList_StaysAList()
+    {
+        using var dir = new TempDir();
+        var c = new HfModelConfig(HfModelType.Llama, 64, 172, 2, 8, 4, 512, 512, 1e-5f, 500000f, false, 1, TokenIdList.List([2, 7, 9]));
+        string path = dir.File("config.json");
+        HfConfigJson.Write(path, c);
+        Assert.That(HfConfigJson.Read(path), Is.EqualTo(c));
+        Assert.That(System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!["eos_token_id"]!.ToJsonString(), Is.EqualTo("[2,7,9]"));
+        HfConfigJson.Write(path, c with { EosTokenId = TokenIdList.List([9]) });
+        Assert.That(System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!["eos_token_id"]!.ToJsonString(), Is.EqualTo("[9]"));
+        Assert.That(HfConfigJson.Read(path).EosTokenId, Is.EqualTo(TokenIdList.List([9])));
+    }
+
+    [Test]
+    public void Write_EosListWithAnIdOutsideTheVocabulary_NamesTheElement()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("config.json");
+        var c = new HfModelConfig(HfModelType.Llama, 64, 172, 2, 8, 4, 512, 512, 1e-5f, 500000f, false, 1, TokenIdList.List([2, 512]));
+        var e = Assert.Throws<CheckpointFormatException>(() => HfConfigJson.Write(path, c))!;
+        Assert.That(e.Message, Is.EqualTo($"file {path}: eos_token_id[1] = 512 is outside the vocabulary [0, 512)"));
+        Assert.That(File.Exists(path), Is.False);
     }
 
     [Test]

@@ -208,6 +208,89 @@ public class GenerationTests
         Assert.Throws<ArgumentException>(() => gen.Generate([[]], new GenerationOptions(2)));
     }
 
+    /// <summary>
+    /// Checks <paramref name="stopped"/> is <paramref name="free"/> (the same greedy run without stops) cut after each row's
+    /// first token in <paramref name="stops"/>: that token kept, PadTokenId <paramref name="pad"/> and mask 0 after it.
+    /// </summary>
+    internal static void AssertCutAtFirstStop(GenerationResult free, GenerationResult stopped, int[] stops, int pad)
+    {
+        int n = free.MaxNewTokens;
+        for (int r = 0; r < free.Batch; r++)
+        {
+            int len = n;
+            for (int i = 0; i < n; i++)
+            {
+                if (stops.Contains(free.Tokens[r * n + i]))
+                {
+                    len = i + 1;
+                    break;
+                }
+            }
+
+            Assert.That(stopped.Lengths[r], Is.EqualTo(len), $"row {r} length");
+            for (int i = 0; i < n; i++)
+            {
+                bool live = i < len;
+                Assert.That(stopped.Tokens[r * n + i], Is.EqualTo(live ? free.Tokens[r * n + i] : pad), $"row {r} token {i}");
+                Assert.That(stopped.Mask[r * n + i], Is.EqualTo(live ? 1f : 0f), $"row {r} mask {i}");
+                Assert.That(stopped.LogProbs[r * n + i], Is.EqualTo(live ? free.LogProbs[r * n + i] : 0f), $"row {r} log-prob {i}");
+            }
+        }
+    }
+
+    /// <summary>An id no row of <paramref name="free"/> generated (there is one: fewer tokens than the vocabulary).</summary>
+    internal static int NeverGenerated(GenerationResult free, int vocab) => Enumerable.Range(0, vocab).First(t => Array.IndexOf(free.Tokens, t) < 0);
+
+    [TestCaseSource(nameof(Configs))]
+    public void AnyIdOfAnEosListEndsARow(TransformerConfig c)
+    {
+        var gen = new Generator(Model(c));
+        int[][] prompts = [[3, 1, 4], [5]];
+        var free = gen.Generate(prompts, new GenerationOptions(6, Temperature: 0f));
+        // The list's first id is never generated; row 0 stops at its second, its third token (or earlier, where it repeats).
+        int[] stops = [NeverGenerated(free, c.VocabSize), free.Tokens[2]];
+        var stopped = gen.Generate(prompts, new GenerationOptions(6, Temperature: 0f, PadTokenId: 12, EosTokenIds: stops));
+        Assert.That(stopped.Lengths[0], Is.LessThanOrEqualTo(3));
+        AssertCutAtFirstStop(free, stopped, stops, pad: 12);
+
+        // The tokenizer's EOS still ends rows next to the list.
+        int[] both = [stops[1], free.Tokens[6 + 1]];
+        var withEos = gen.Generate(prompts, new GenerationOptions(6, Temperature: 0f, EosTokenId: both[1], PadTokenId: 12, EosTokenIds: [stops[1]]));
+        Assert.That(withEos.Lengths[1], Is.LessThanOrEqualTo(2));
+        AssertCutAtFirstStop(free, withEos, both, pad: 12);
+    }
+
+    [Test]
+    public void NoEosListOrAnEmptyOne_GivesTheSingleEosRunBitForBit()
+    {
+        var c = TransformerConfig.Llama(13, 12, 8, 2, 4, 2, 12);
+        var gen = new Generator(Model(c));
+        int[][] prompts = [[3, 1, 4], [5], [7, 7]];
+        var single = new GenerationOptions(8, Temperature: 1.1f, TopK: 6, Seed: 9, EosTokenId: 4, PadTokenId: 12);
+        var a = gen.Generate(prompts, single);
+        var b = gen.Generate(prompts, single with { EosTokenIds = [] });
+        var d = gen.Generate(prompts, single with { EosTokenIds = [4] });
+        foreach (var other in new[] { b, d })
+        {
+            Assert.That(other.Tokens, Is.EqualTo(a.Tokens));
+            Assert.That(other.Mask, Is.EqualTo(a.Mask));
+            Assert.That(other.LogProbs, Is.EqualTo(a.LogProbs));
+            Assert.That(other.Lengths, Is.EqualTo(a.Lengths));
+        }
+    }
+
+    [Test]
+    public void TextTokensLeaveOutAFinalListedIdButNotTheTokenizersEos()
+    {
+        // Row 0 ends with 7 (the tokenizer's EOS, which decoding hides itself), row 1 with 5 (listed), row 2 with 3 (hit the limit).
+        var res = new GenerationResult(3, 3, [4, 7, 0, 4, 9, 5, 1, 2, 3], new float[9], new float[9], [2, 3, 3], 1, [1, 1, 1], [1, 1, 1]);
+        var options = new GenerationOptions(3, EosTokenId: 7, EosTokenIds: [7, 5]);
+        Assert.That(res.TextTokens(0, options).ToArray(), Is.EqualTo(new[] { 4, 7 }));
+        Assert.That(res.TextTokens(1, options).ToArray(), Is.EqualTo(new[] { 4, 9 }));
+        Assert.That(res.TextTokens(2, options).ToArray(), Is.EqualTo(new[] { 1, 2, 3 }));
+        Assert.That(res.TextTokens(1, options with { EosTokenIds = null }).ToArray(), Is.EqualTo(new[] { 4, 9, 5 }));
+    }
+
     private static double[] ToDouble(ReadOnlySpan<float> s)
     {
         var d = new double[s.Length];

@@ -129,6 +129,26 @@ public class OnnxParityTests
     }
 
     [Test]
+    public void GenerationStopsAtAnyIdOfAnEosListAsTheEngineDoes()
+    {
+        var c = Gpt2;
+        var model = NewModel(c, lora: false);
+        string path = Export(model, dir, name: "eos-list.onnx");
+        using var ort = new OnnxCausalLm(path, new OnnxSessionOptions(Threads: 1));
+        var ortGen = new OnnxGenerator(ort);
+        int[][] prompts = [[3, 1, 4, 1, 5], [9, 2]];
+        var free = ortGen.Generate(prompts, new GenerationOptions(8, Temperature: 0f));
+        int[] stops = [Rlhf.Tests.Model.GenerationTests.NeverGenerated(free, c.VocabSize), free.Tokens[2]];
+        var options = new GenerationOptions(8, Temperature: 0f, PadTokenId: 0, EosTokenIds: stops);
+        var o = ortGen.Generate(prompts, options);
+        Assert.That(o.Lengths[0], Is.LessThanOrEqualTo(3));
+        Rlhf.Tests.Model.GenerationTests.AssertCutAtFirstStop(free, o, stops, pad: 0);
+        var e = new Generator(model).Generate(prompts, options);
+        Assert.That(o.Tokens, Is.EqualTo(e.Tokens), "tokens");
+        Assert.That(o.Lengths, Is.EqualTo(e.Lengths), "lengths");
+    }
+
+    [Test]
     public void LoraInputsServeEveryAdapterVersionWithoutReexport()
     {
         var c = LlamaGqa;

@@ -173,6 +173,92 @@ public class PpoScoreTests
         for (int b = 1; b < 4; b++) Assert.That(rollout.Scores[b], Is.EqualTo(Math.Clamp(rollout.RawScores[b] - 2f, -1.5f, 1.5f)), $"row {b}");
     }
 
+    /// <summary>The tiny byte policy with the checkpoint's eos_token_id list <paramref name="eos"/> in its config.</summary>
+    private static TransformerModel WithEosList(params int[] eos)
+    {
+        var source = PpoTestSupport.TinyByteModel();
+        var m = new TransformerModel(source.Config with { EosTokenIds = TokenIdList.List(eos) });
+        source.Parameters.CopyTo(m.Parameters, 0);
+        return m;
+    }
+
+    [TestCase(RolloutBackend.Engine)]
+    [TestCase(RolloutBackend.Ort)]
+    public void RolloutsEndAtAnyIdOfThePolicysEosList(RolloutBackend backend)
+    {
+        // Top-k 1: the tokens do not depend on the draws, so the run with the list is the free run cut short.
+        var o = new PpoOptions { BatchSize = 4, MiniBatchSize = 2, MaxNewTokens = 6, TopK = 1, MissingEosPenalty = 2f, Seed = 11, RolloutBackend = backend };
+        var tok = new ByteTokenizer();
+        using var freeTrainer = new PpoTrainer(PpoTestSupport.TinyByteModel(), tok, new PpoTestSupport.LowercaseReward(), PpoTestSupport.Prompts, o);
+        var free = freeTrainer.Generate();
+        const int r = 6;
+        int[] stops = [free.ResponseTokens[r + 2], free.ResponseTokens[1]]; // row 1's third token, row 0's second
+        Assume.That(stops, Has.None.EqualTo(ByteTokenizer.Eos));
+        using var trainer = new PpoTrainer(WithEosList(stops), tok, new PpoTestSupport.LowercaseReward(), PpoTestSupport.Prompts, o);
+        var rollout = trainer.Generate();
+        Assert.That(rollout.Lengths[0], Is.LessThanOrEqualTo(2));
+        Assert.That(rollout.Lengths[1], Is.LessThanOrEqualTo(3));
+        int p = rollout.PromptLength;
+        for (int b = 0; b < 4; b++)
+        {
+            int len = r;
+            for (int i = 0; i < free.Lengths[b]; i++)
+            {
+                int t = free.ResponseTokens[b * r + i];
+                if (t == ByteTokenizer.Eos || stops.Contains(t))
+                {
+                    len = i + 1;
+                    break;
+                }
+            }
+
+            Assert.That(rollout.Lengths[b], Is.EqualTo(len), $"row {b} length");
+            for (int i = 0; i < r; i++)
+            {
+                bool live = i < len;
+                Assert.That(rollout.ResponseTokens[b * r + i], Is.EqualTo(live ? free.ResponseTokens[b * r + i] : ByteTokenizer.Eos), $"row {b} token {i}");
+                Assert.That(rollout.ResponseMask[b * r + i], Is.EqualTo(live ? 1f : 0f), $"row {b} response mask {i}");
+                Assert.That(rollout.Mask[b * rollout.SequenceLength + p + i], Is.EqualTo(live ? 1f : 0f), $"row {b} mask {i}");
+            }
+
+            // The response text leaves the listed stop token out, as it leaves out the tokenizer's EOS.
+            int last = rollout.ResponseTokens[b * r + len - 1];
+            int textLength = stops.Contains(last) ? len - 1 : len;
+            Assert.That(rollout.Responses[b], Is.EqualTo(tok.Decode(free.ResponseTokens.AsSpan(b * r, textLength))), $"row {b} text");
+        }
+
+        // The score lands on the last valid token (the listed stop token), nothing after it.
+        trainer.ComputeLogProbsAndValues(rollout);
+        trainer.ScoreResponses(rollout);
+        trainer.ComputeAdvantages(rollout);
+        for (int b = 0; b < 4; b++)
+        {
+            int len = rollout.Lengths[b];
+            float klAtEnd = -trainer.Kl.Value * rollout.Kl[b * r + len - 1];
+            Assert.That(rollout.Rewards[b * r + len - 1], Is.EqualTo(rollout.Scores[b] + klAtEnd).Within(1e-5f), $"row {b} reward at its end");
+            for (int i = len; i < r; i++) Assert.That(rollout.Rewards[b * r + i], Is.Zero, $"row {b} reward after its end");
+        }
+    }
+
+    [Test]
+    public void MissingEosPenalty_SparesRowsEndingAtAListedId()
+    {
+        var o = new PpoOptions { BatchSize = 4, MiniBatchSize = 2, MaxNewTokens = 3, MissingEosPenalty = 2f, Seed = 5 };
+        using var trainer = new PpoTrainer(WithEosList(10, 'q'), new ByteTokenizer(), new PpoTestSupport.LowercaseReward(), PpoTestSupport.Prompts, o);
+        var rollout = trainer.Generate();
+        // Every row runs to the limit: rows 0 and 1 end with a listed id, row 2 with the tokenizer's EOS, row 3 with neither.
+        int[] ends = ['q', 10, ByteTokenizer.Eos, 'x'];
+        for (int b = 0; b < 4; b++)
+        {
+            rollout.Lengths[b] = 3;
+            rollout.ResponseTokens[b * 3 + 2] = ends[b];
+        }
+
+        trainer.ScoreResponses(rollout);
+        for (int b = 0; b < 3; b++) Assert.That(rollout.Scores[b], Is.EqualTo(rollout.RawScores[b]), $"row {b}");
+        Assert.That(rollout.Scores[3], Is.EqualTo(rollout.RawScores[3] - 2f));
+    }
+
     [Test]
     public void K3EstimatorFeedsTheRewards()
     {
