@@ -148,7 +148,7 @@ internal sealed class TrainingOptions
         if (path != Fresh)
         {
             if (!File.Exists(path) && !Directory.Exists(path)) throw new InvalidInputException($"--model: {path} does not exist");
-            var model = ModelCheckpoint.Load(path);
+            var model = ModelFiles.Load("--model", () => ModelCheckpoint.Load(path));
             if (maxLength > model.Config.ContextLength)
                 throw new InvalidInputException($"--max-length {maxLength} exceeds the context of {path} ({model.Config.ContextLength} tokens)");
             return model;

@@ -29,7 +29,7 @@ public static class CaiJobs
     public static (TransformerModel Model, ITokenizer Tokenizer) LoadModel(string modelPath, string tokenizerSpec)
     {
         if (!File.Exists(modelPath) && !Directory.Exists(modelPath)) throw new InvalidInputException($"{modelPath}: model not found (a Hugging Face folder or a llama2.c .bin)");
-        var model = ModelCheckpoint.Load(modelPath);
+        var model = ModelFiles.Load($"model '{modelPath}'", () => ModelCheckpoint.Load(modelPath));
         return (model, LoadTokenizer(tokenizerSpec, model.Config.VocabSize));
     }
 

@@ -176,6 +176,23 @@ public class CaiCliTests
     }
 
     [Test]
+    public void ModelFolderWithoutWeights_ExitsTwo_NamingModelAndFile()
+    {
+        // Was exit 1 ("failed: folder … has neither …") for sft and every cai stage.
+        File.Delete(Path.Combine(dir, "tiny", global::Rlhf.Formats.HfCheckpoint.WeightsFileName));
+        File.WriteAllText(Path.Combine(dir, "sft.jsonl"), "{\"prompt\": \"a\", \"response\": \"b\"}\n");
+        var sft = Rlhf("sft", "--model", "tiny", "--tokenizer", "bytes", "--data", "sft.jsonl", "--out", "s");
+        var revise = Rlhf("cai", "revise", "--model", "tiny", "--tokenizer", "bytes", "--prompts", "prompts.csv", "--out", "o");
+        foreach (var r in new[] { sft, revise })
+        {
+            Assert.That(r.ExitCode, Is.EqualTo(2), r.Stderr);
+            Assert.That(r.Stderr, Does.Contain("model 'tiny'").And.Contain(global::Rlhf.Formats.HfCheckpoint.WeightsFileName));
+        }
+
+        Assert.That(Directory.Exists(Path.Combine(dir, "s")) || Directory.Exists(Path.Combine(dir, "o")), Is.False);
+    }
+
+    [Test]
     public void Constitution_PrintsTheDefault_WhichParses()
     {
         var r = Rlhf("cai", "constitution");

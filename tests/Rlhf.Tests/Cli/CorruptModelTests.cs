@@ -149,4 +149,19 @@ public class CorruptModelTests
         Assert.That(r.Stderr, Does.Contain("--model").And.Contain("tok.bin"));
         Assert.That(File.Exists(Path.Combine(dir, "g.jsonl")), Is.False);
     }
+
+    [TestCase("train-reward")]
+    [TestCase("train-classifier")]
+    public void TrainHead_TrunkFolderWithoutWeights_ExitsWith2_NamingModelAndFile(string command)
+    {
+        // Was exit 1 ("failed: folder … has neither …"), while score and generate-completions said exit 2 for it.
+        File.Delete(Path.Combine(SaveRewardModel("trunk"), HfCheckpoint.WeightsFileName));
+        File.WriteAllText(Path.Combine(dir, "pairs.jsonl"), "{\"prompt\": \"p\", \"chosen\": \"a\", \"rejected\": \"b\"}\n");
+        File.WriteAllText(Path.Combine(dir, "texts.csv"), "text,label\nhello,ok\nyou fool,toxic\n");
+        string[] data = command == "train-reward" ? ["--pairs", "pairs.jsonl"] : ["--data", "texts.csv"];
+        var r = CliRunner.Run(dir, [command, "--model", "trunk", "--tokenizer", "byte", .. data, "--out", "out"]);
+        Assert.That(r.ExitCode, Is.EqualTo(2), r.Stderr);
+        Assert.That(r.Stderr, Does.Contain("--model").And.Contain(HfCheckpoint.WeightsFileName));
+        Assert.That(Directory.Exists(Path.Combine(dir, "out")), Is.False);
+    }
 }
