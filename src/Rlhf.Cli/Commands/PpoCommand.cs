@@ -39,6 +39,11 @@ internal static class PpoCommand
         var vclip = new Option<float>("--value-clip-range") { DefaultValueFactory = _ => d.ValueClipRange };
         var vf = new Option<float>("--vf-coef") { DefaultValueFactory = _ => d.ValueCoef };
         var ent = new Option<float>("--entropy-coef") { DefaultValueFactory = _ => d.EntropyCoef };
+        var ratio = new Option<float>("--ratio-threshold")
+        {
+            Description = "skip a minibatch (no gradient) whose mean probability ratio exceeds this (TRL's ratio_threshold); Infinity never skips",
+            DefaultValueFactory = _ => d.RatioThreshold,
+        };
         var grad = new Option<float>("--max-grad-norm") { Description = "0 = no clipping", DefaultValueFactory = _ => d.MaxGradNorm };
         var rank = new Option<int>("--lora-rank") { Description = "0 = full fine-tuning with a frozen reference copy", DefaultValueFactory = _ => d.LoraRank };
         var temperature = new Option<float>("--temperature") { DefaultValueFactory = _ => d.Temperature };
@@ -54,7 +59,7 @@ internal static class PpoCommand
         var command = new Command("ppo", "Align a policy with PPO against a reward (KL-penalised, GAE, clipped updates).")
         {
             model, tokenizer, prompts, reward, output, resume, force, steps, batch, mini, epochs, lr, maxNew, klCoef, fixedKl,
-            targetKl, horizon, estimator, gamma, lambda, clip, vclip, vf, ent, grad, rank, temperature, threshold, every, eosPenalty, seed, rolloutBackend,
+            targetKl, horizon, estimator, gamma, lambda, clip, vclip, vf, ent, ratio, grad, rank, temperature, threshold, every, eosPenalty, seed, rolloutBackend,
         };
         var config = ConfigFile.AddTo(command, typeof(PpoOptions));
         DeviceOption.AddTo(command);
@@ -71,7 +76,8 @@ internal static class PpoCommand
                 KlEstimator = ConfigFile.Pick(parse, estimator, o.KlEstimator), Gamma = ConfigFile.Pick(parse, gamma, o.Gamma),
                 Lambda = ConfigFile.Pick(parse, lambda, o.Lambda), ClipRange = ConfigFile.Pick(parse, clip, o.ClipRange),
                 ValueClipRange = ConfigFile.Pick(parse, vclip, o.ValueClipRange), ValueCoef = ConfigFile.Pick(parse, vf, o.ValueCoef),
-                EntropyCoef = ConfigFile.Pick(parse, ent, o.EntropyCoef), MaxGradNorm = ConfigFile.Pick(parse, grad, o.MaxGradNorm),
+                EntropyCoef = ConfigFile.Pick(parse, ent, o.EntropyCoef), RatioThreshold = ConfigFile.Pick(parse, ratio, o.RatioThreshold),
+                MaxGradNorm = ConfigFile.Pick(parse, grad, o.MaxGradNorm),
                 LoraRank = ConfigFile.Pick(parse, rank, o.LoraRank), Temperature = ConfigFile.Pick(parse, temperature, o.Temperature),
                 RewardThreshold = ConfigFile.Pick(parse, threshold, o.RewardThreshold), CheckpointEvery = ConfigFile.Pick(parse, every, o.CheckpointEvery),
                 MissingEosPenalty = ConfigFile.Pick(parse, eosPenalty, o.MissingEosPenalty), Seed = ConfigFile.Pick(parse, seed, o.Seed),
@@ -107,13 +113,17 @@ internal static class PpoCommand
             var metrics = cli.WithProgress(p =>
             {
                 return PpoRun.Run(trainer, outDir, isResume, m => p.Report("ppo", m.Iteration, options.MaxSteps, string.Create(CultureInfo.InvariantCulture,
-                    $"score {m.MeanScore:F3}±{m.StdScore:F3} kl {m.MeanKl:F3} β {m.KlCoef:F4} ent {m.Entropy:F3} clip {m.ClipFraction:F3} approx-kl {m.ApproxKl:F4} pg {m.PolicyLoss:F4} vf {m.ValueLoss:F4} ev {m.ExplainedVariance:F2} len {m.MeanResponseLength:F1} {m.TokensPerSecond:F0} tok/s gen/ref/score/update {m.GenerationSeconds:F2}/{m.ReferenceSeconds:F2}/{m.ScoringSeconds:F2}/{m.UpdateSeconds:F2}s")));
+                    $"score {m.MeanScore:F3}±{m.StdScore:F3} kl {m.MeanKl:F3} β {m.KlCoef:F4} ent {m.Entropy:F3} clip {m.ClipFraction:F3} approx-kl {m.ApproxKl:F4} pg {m.PolicyLoss:F4} vf {m.ValueLoss:F4} ev {m.ExplainedVariance:F2} len {m.MeanResponseLength:F1} {m.TokensPerSecond:F0} tok/s gen/ref/score/update {m.GenerationSeconds:F2}/{m.ReferenceSeconds:F2}/{m.ScoringSeconds:F2}/{m.UpdateSeconds:F2}s{Skipped(m)}")));
             });
             return cli.Result(new { runDirectory = Path.GetFullPath(outDir), iterations = trainer.Iteration, last = metrics.Count > 0 ? metrics[^1] : null },
                 $"done: {trainer.Iteration} iteration(s); run directory {Path.GetFullPath(outDir)}");
         });
         return command;
     }
+
+    // TRL warns for each minibatch it skips; here the iteration's progress line says how many it skipped.
+    private static string Skipped(PpoMetrics m) =>
+        m.SkippedMinibatches == 0 ? "" : $" skipped {m.SkippedMinibatches}/{m.MinibatchSteps} minibatches (mean ratio above --ratio-threshold)";
 
     /// <summary>
     /// <see cref="PpoOptions.Validate"/>'s message with each PpoOptions property that has an option of its own
@@ -135,7 +145,8 @@ internal static class PpoCommand
         (nameof(PpoOptions.InitialKlCoef), "--init-kl-coef"), (nameof(PpoOptions.TargetKl), "--target-kl"), (nameof(PpoOptions.KlHorizon), "--kl-horizon"),
         (nameof(PpoOptions.Gamma), "--gamma"), (nameof(PpoOptions.Lambda), "--lambda"), (nameof(PpoOptions.ClipRange), "--clip-range"),
         (nameof(PpoOptions.ValueClipRange), "--value-clip-range"), (nameof(PpoOptions.ValueCoef), "--vf-coef"), (nameof(PpoOptions.EntropyCoef), "--entropy-coef"),
-        (nameof(PpoOptions.MaxGradNorm), "--max-grad-norm"), (nameof(PpoOptions.LoraRank), "--lora-rank"), (nameof(PpoOptions.Temperature), "--temperature"),
+        (nameof(PpoOptions.RatioThreshold), "--ratio-threshold"), (nameof(PpoOptions.MaxGradNorm), "--max-grad-norm"), (nameof(PpoOptions.LoraRank), "--lora-rank"),
+        (nameof(PpoOptions.Temperature), "--temperature"),
         (nameof(PpoOptions.RewardThreshold), "--reward-threshold"), (nameof(PpoOptions.CheckpointEvery), "--checkpoint-every"),
         (nameof(PpoOptions.MissingEosPenalty), "--missing-eos-penalty"), (nameof(PpoOptions.RolloutBackend), "--rollout-backend"), (nameof(PpoOptions.Device), "--device"),
     ];

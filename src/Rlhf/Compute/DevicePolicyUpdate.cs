@@ -7,19 +7,21 @@ using Rlhf.Model;
 namespace Rlhf.Compute;
 
 /// <summary>PPO hyper-parameters of one policy update (the fields of <c>PpoOptions</c> that the update reads).</summary>
+/// <param name="RatioThreshold"><c>PpoOptions.RatioThreshold</c>; +∞, the default here, never skips.</param>
 public readonly record struct PolicyUpdateSettings(
     float Temperature, float ClipRange, float ValueClipRange, float ValueCoef, float EntropyCoef, float MaxGradNorm,
-    float LearningRate, float Beta1, float Beta2, float Epsilon, float WeightDecay);
+    float LearningRate, float Beta1, float Beta2, float Epsilon, float WeightDecay, float RatioThreshold = float.PositiveInfinity);
 
 /// <summary>What one minibatch update measured (as <c>PpoMetrics</c>' per-step fields).</summary>
+/// <param name="Skipped">The mean ratio exceeded the threshold: the step ran with zero gradients and both losses read 0.</param>
 public readonly record struct PolicyUpdateStats(
-    float PolicyLoss, float ValueLoss, double Entropy, float ClipFraction, float ApproxKl, float ValueClipFraction, float GradNorm);
+    float PolicyLoss, float ValueLoss, double Entropy, float ClipFraction, float ApproxKl, float ValueClipFraction, float GradNorm, bool Skipped = false);
 
 /// <summary>
 /// The PPO policy update on a device, mirroring <c>PpoTrainer.TrainMinibatch</c>: forward of the policy (LoRA on the
 /// frozen base, or the full model), logits only for the response rows, token statistics, the value head, the clipped
 /// policy loss + c1·value loss − c2·entropy, dLogits and dValues back through the head and the model into the trained
-/// weights and the head, one global-norm clip over both, and AdamW on both. Parameters, gradients, moments and
+/// weights and the head (not for a minibatch skipped by the ratio threshold), one global-norm clip over both, and AdamW on both. Parameters, gradients, moments and
 /// activations stay on the device; per step only the minibatch goes up and the statistics (and the per-token entropy,
 /// for its mean) come back. <see cref="UploadState"/> / <see cref="DownloadState"/> move the trained state between the
 /// host trainer and the device. The rollout API (<see cref="BeginRollout"/>, <see cref="RolloutLogProbsAndValues"/>,
@@ -150,14 +152,11 @@ public sealed partial class DevicePolicyUpdate : IDisposable
         ReadOnlySpan<int> tokens, ReadOnlySpan<float> mask, ReadOnlySpan<int> responseTokens, ReadOnlySpan<float> responseMask,
         int k, int seq, int promptLength, int step, in PolicyUpdateSettings o)
     {
-        int r = seq - promptLength, kr = k * r, n = k * seq, p = promptLength;
-        var gemm = model.Gemm;
+        int r = seq - promptLength, kr = k * r, p = promptLength;
         model.ZeroGradients();
         headGrad.MemSetToZero();
         model.Forward(tokens, mask, k, seq, computeLogits: false);
-        var hidden = model.FinalHidden;
-        var dHidden = model.HiddenGradient;
-        dHidden.MemSetToZero();
+        model.HiddenGradient.MemSetToZero();
 
         // Token statistics over the response rows only: [k·r, V], never [k·seq, V].
         var lg = logits.View.SubView(0, (long)kr * vocab);
@@ -185,19 +184,9 @@ public sealed partial class DevicePolicyUpdate : IDisposable
         ent.CopyToCPU(ref hostEntropy[0], kr);
         double meanEntropy = EntropyBonus.Gradient(hostEntropy.AsSpan(0, kr), responseMask, pl.ValidCount, o.EntropyCoef, hostGradEnt.AsSpan(0, kr));
 
-        var ge = gradEnt.View.SubView(0, kr);
-        Up(ge, hostGradEnt.AsSpan(0, kr), "gradEntropy");
-        model.VocabularyKernels.TokenStatisticsBackward(lg, tok, vocab, o.Temperature, ls, ent, gl, ge);
-        model.AccumulateResponseLogitRowsGradient(k, seq, p, lg);
-
-        // Value head backward: dHidden += dScores·w, dw += dScoresᵀ·hidden, db += Σ dScores.
-        var ds = dScores.View.SubView(0, n);
-        ds.MemSetToZero();
-        for (int i = 0; i < k; i++) gv.SubView(i * r, r).CopyTo(ds.SubView(i * seq + p - 1, r));
-        gemm.Multiply(ds, head.View.SubView(0, dim), dHidden, n, dim, 1, accumulate: true);
-        gemm.Multiply(ds, hidden, headGrad.View.SubView(0, dim), 1, dim, n, transposeA: true, accumulate: true);
-        model.LayerKernels.BiasBackward(ds, headGrad.View.SubView(dim, 1), n, 1);
-        model.BackwardFromHiddenGradient();
+        // The ratio threshold as PpoTrainer.TrainMinibatch applies it: no backward (the gradients stay zeroed), AdamW still steps.
+        bool skipped = pl.MeanRatio > o.RatioThreshold;
+        if (!skipped) Backward(k, seq, p, o.Temperature, lg, tok, ls, ent, gl, gv);
 
         var optim = model.Optim;
         float norm = o.MaxGradNorm > 0
@@ -205,7 +194,32 @@ public sealed partial class DevicePolicyUpdate : IDisposable
             : optim.GlobalNorm(model.TrainableGradients, headGrad.View);
         optim.AdamWStep(model.TrainableParameters, model.TrainableGradients, trainM.View, trainV.View, step, o.LearningRate, o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay);
         optim.AdamWStep(head.View, headGrad.View, headM.View, headV.View, step, o.LearningRate, o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay);
-        return new PolicyUpdateStats(pl.Loss, vl.Loss, meanEntropy, pl.ClipFraction, pl.ApproxKl, vl.ClipFraction, norm);
+        return new PolicyUpdateStats(skipped ? 0f : pl.Loss, skipped ? 0f : vl.Loss, meanEntropy, pl.ClipFraction, pl.ApproxKl, vl.ClipFraction, norm, skipped);
+    }
+
+    /// <summary>
+    /// The backward of <see cref="TrainCore"/> from its gradients w.r.t. the log-probs (gl), the entropy (the host's
+    /// hostGradEnt, uploaded here) and the values (gv): through the response logits and the value head into the trained
+    /// weights' and the head's gradients.
+    /// </summary>
+    private void Backward(int k, int seq, int p, float temperature, ArrayView1D<float, Stride1D.Dense> lg, ArrayView1D<int, Stride1D.Dense> tok,
+        ArrayView1D<float, Stride1D.Dense> ls, ArrayView1D<float, Stride1D.Dense> ent, ArrayView1D<float, Stride1D.Dense> gl, ArrayView1D<float, Stride1D.Dense> gv)
+    {
+        int r = seq - p, kr = k * r, n = k * seq;
+        var gemm = model.Gemm;
+        var ge = gradEnt.View.SubView(0, kr);
+        Up(ge, hostGradEnt.AsSpan(0, kr), "gradEntropy");
+        model.VocabularyKernels.TokenStatisticsBackward(lg, tok, vocab, temperature, ls, ent, gl, ge);
+        model.AccumulateResponseLogitRowsGradient(k, seq, p, lg);
+
+        // Value head backward: dHidden += dScores·w, dw += dScoresᵀ·hidden, db += Σ dScores.
+        var ds = dScores.View.SubView(0, n);
+        ds.MemSetToZero();
+        for (int i = 0; i < k; i++) gv.SubView(i * r, r).CopyTo(ds.SubView(i * seq + p - 1, r));
+        gemm.Multiply(ds, head.View.SubView(0, dim), model.HiddenGradient, n, dim, 1, accumulate: true);
+        gemm.Multiply(ds, model.FinalHidden, headGrad.View.SubView(0, dim), 1, dim, n, transposeA: true, accumulate: true);
+        model.LayerKernels.BiasBackward(ds, headGrad.View.SubView(dim, 1), n, 1);
+        model.BackwardFromHiddenGradient();
     }
 
     /// <summary>

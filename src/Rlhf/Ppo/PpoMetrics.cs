@@ -37,6 +37,10 @@ public sealed record PpoMetrics
 
     public int MinibatchSteps { get; init; }
 
+    /// <summary>Of <see cref="MinibatchSteps"/>, those skipped for a mean ratio above <see cref="PpoOptions.RatioThreshold"/>
+    /// (TRL's ratio_threshold): no gradient, PolicyLoss and ValueLoss counted as 0.</summary>
+    public int SkippedMinibatches { get; init; }
+
     public bool EarlyStopped { get; init; }
 
     /// <summary>Prompt + response tokens processed per second over the whole iteration.</summary>

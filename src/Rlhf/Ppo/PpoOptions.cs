@@ -15,7 +15,7 @@ public enum KlEstimator
 /// <summary>
 /// Every PPO setting in one record. Defaults are TRL's PPOConfig (classic PPOTrainer) where the tutorial is silent:
 /// lr 1.41e-5, init KL coef 0.2 adaptive with target 6 and horizon 10000, γ 1, λ 0.95, clip 0.2, value clip 0.2,
-/// vf_coef 0.1, 4 PPO epochs, k1 estimator, no gradient clipping, no early stopping (target_kl 1 when on).
+/// vf_coef 0.1, 4 PPO epochs, k1 estimator, no gradient clipping, no early stopping (target_kl 1 when on), ratio_threshold 10.
 /// The entropy bonus (c2, not in TRL) defaults to 0.01 as in OpenAI baselines.
 /// </summary>
 public sealed record PpoOptions
@@ -84,6 +84,20 @@ public sealed record PpoOptions
     public bool EarlyStopping { get; init; }
 
     public float EarlyStopKl { get; init; } = 1f;
+
+    /// <summary>
+    /// Skip a minibatch whose mean probability ratio, masked_mean(exp(log π − log π_old)) over its valid response tokens,
+    /// exceeds this (TRL ratio_threshold: "skip mini-batches with high PPO ratios that can cause loss spikes"); +∞ never
+    /// skips. As in TRL the skipped minibatch's loss is zeroed: no gradient of its policy, value or entropy terms reaches
+    /// the weights, its PolicyLoss and ValueLoss count as 0 in the iteration's means (its entropy, clip fraction and
+    /// approximate KL are still reported, and still feed <see cref="EarlyStopping"/>), and it is counted in
+    /// <see cref="PpoMetrics.SkippedMinibatches"/>. Also as in TRL, which still calls optimizer.step() on the zero loss,
+    /// the AdamW step runs with zero gradients: it counts in the step number and decays the moments, so the weights move
+    /// only by the earlier steps' momentum and by <see cref="WeightDecay"/> (not at all for a first step with no decay).
+    /// The mean is computed where the update runs, so one within rounding of the threshold may be decided differently
+    /// on the CPU and on a device.
+    /// </summary>
+    public float RatioThreshold { get; init; } = 10f;
 
     /// <summary>Divide scores by their running standard deviation (TRL use_score_scaling).</summary>
     public bool ScoreScaling { get; init; }
@@ -167,6 +181,7 @@ public sealed record PpoOptions
         Finite(ValueCoef, nameof(ValueCoef));
         Finite(EntropyCoef, nameof(EntropyCoef));
         Finite(EarlyStopKl, nameof(EarlyStopKl), strictlyPositive: true);
+        if (!(RatioThreshold > 0)) throw new InvalidInputException($"RatioThreshold must be positive (or +Infinity to never skip), got {RatioThreshold}.");
         Finite(ScoreClip, nameof(ScoreClip));
         Finite(MissingEosPenalty, nameof(MissingEosPenalty));
         Finite(Temperature, nameof(Temperature), strictlyPositive: true);

@@ -407,7 +407,8 @@ public sealed partial class PpoTrainer : IDisposable
 
     /// <summary>
     /// PpoEpochs passes over the rollout in minibatches (a fresh permutation per epoch from (Seed, iteration, epoch)),
-    /// one AdamW step each; stops early when enabled and a step's approximate KL passes 1.5·EarlyStopKl.
+    /// one AdamW step each (a minibatch whose mean ratio passes RatioThreshold steps with zero gradients and is counted in
+    /// SkippedMinibatches); stops early when enabled and a step's approximate KL passes 1.5·EarlyStopKl.
     /// </summary>
     public PpoMetrics Update(PpoRollout rollout)
     {
@@ -422,7 +423,7 @@ public sealed partial class PpoTrainer : IDisposable
         EnsureBuffers(mb, rollout);
         var order = new int[batch];
         double pg = 0, vf = 0, ent = 0, clip = 0, akl = 0, vclip = 0, gn = 0;
-        int steps = 0;
+        int steps = 0, skipped = 0;
         bool stopped = false;
         UploadDeviceState();
         for (int epoch = 0; epoch < Options.PpoEpochs && !stopped; epoch++)
@@ -440,6 +441,7 @@ public sealed partial class PpoTrainer : IDisposable
                 vclip += st.ValueClipFraction;
                 gn += st.GradNorm;
                 steps++;
+                skipped += st.SkippedMinibatches;
                 if (Options.EarlyStopping && st.ApproxKl > 1.5 * Options.EarlyStopKl) stopped = true;
             }
         }
@@ -447,11 +449,13 @@ public sealed partial class PpoTrainer : IDisposable
         return new PpoMetrics
         {
             PolicyLoss = pg / steps, ValueLoss = vf / steps, Entropy = ent / steps, ClipFraction = clip / steps,
-            ApproxKl = akl / steps, ValueClipFraction = vclip / steps, GradNorm = gn / steps, MinibatchSteps = steps, EarlyStopped = stopped,
+            ApproxKl = akl / steps, ValueClipFraction = vclip / steps, GradNorm = gn / steps, MinibatchSteps = steps, SkippedMinibatches = skipped,
+            EarlyStopped = stopped,
         };
     }
 
-    /// <summary>Loss = policy loss + c1·value loss − c2·entropy on the given rollout rows, backward, clip, one AdamW step.</summary>
+    /// <summary>Loss = policy loss + c1·value loss − c2·entropy on the given rollout rows, backward, clip, one AdamW step
+    /// (with zero gradients, no backward, when the rows' mean ratio exceeds <see cref="PpoOptions.RatioThreshold"/>).</summary>
     public PpoMetrics TrainMinibatch(PpoRollout rollout, ReadOnlySpan<int> rows)
     {
         ArgumentNullException.ThrowIfNull(rollout);
@@ -515,12 +519,43 @@ public sealed partial class PpoTrainer : IDisposable
         }
 
         double meanEnt = EntropyBonus.Gradient(entropy, respMask, pl.ValidCount, Options.EntropyCoef, gradEnt);
+        // TRL's ratio_threshold: a minibatch this far from the rollout's policy would only make a loss spike, so its
+        // whole loss is dropped (no backward; the gradients stay as cleared above) but the AdamW step still runs, as
+        // TRL's optimizer.step() does on a zeroed loss (see PpoOptions.RatioThreshold).
+        bool skipped = pl.MeanRatio > Options.RatioThreshold;
+        if (!skipped) Backward(k, s, p, keepLogits, mask, respTok, lse, entropy, gradLogp, gradEnt, gradV);
+        float norm;
+        OptimizerSteps++;
+        using (compute.Measure())
+        {
+            ReadOnlySpan<Memory<float>> grads = [trainableGrad, valueHead.Gradients];
+            if (Options.MaxGradNorm > 0) norm = KernelClipping.ClipByGlobalNorm(grads, Options.MaxGradNorm);
+            else norm = KernelClipping.GlobalNorm(grads);
+            KernelAdamW.Step(trainable, trainableGrad, policyM, policyV, OptimizerSteps, Options.LearningRate, Options.AdamBeta1, Options.AdamBeta2, Options.AdamEpsilon, Options.WeightDecay);
+            KernelAdamW.Step(valueHead.Parameters, valueHead.Gradients, headM, headV, OptimizerSteps, Options.LearningRate, Options.AdamBeta1, Options.AdamBeta2, Options.AdamEpsilon, Options.WeightDecay);
+        }
+
+        return new PpoMetrics
+        {
+            PolicyLoss = skipped ? 0 : pl.Loss, ValueLoss = skipped ? 0 : vl.Loss, Entropy = meanEnt, ClipFraction = pl.ClipFraction, ApproxKl = pl.ApproxKl,
+            ValueClipFraction = vl.ClipFraction, GradNorm = norm, MinibatchSteps = 1, SkippedMinibatches = skipped ? 1 : 0,
+        };
+    }
+
+    /// <summary>
+    /// The backward of <see cref="TrainMinibatch"/> from the token-statistic and value gradients of its loss: through the
+    /// logits (kept or recomputed per row) and the value head into the policy's trained weights and the head's gradients.
+    /// </summary>
+    private void Backward(int k, int s, int p, bool keepLogits, ReadOnlySpan<float> mask, ReadOnlySpan<int> respTok, ReadOnlySpan<float> lse,
+        ReadOnlySpan<float> entropy, ReadOnlySpan<float> gradLogp, ReadOnlySpan<float> gradEnt, ReadOnlySpan<float> gradV)
+    {
+        int r = s - p, ks = k * s;
         for (int i = 0; i < k; i++)
         {
             using var measured = compute.Measure();
             var chunk = RowLogits(keepLogits, i, r);
             if (!keepLogits) policyModel.ComputeLogits(i * s + p - 1, r, chunk);
-            TokenStatistics.Backward(chunk, respTok.Slice(i * r, r), vocab, t, lse.Slice(i * r, r), entropy.Slice(i * r, r), gradLogp.Slice(i * r, r), gradEnt.Slice(i * r, r));
+            TokenStatistics.Backward(chunk, respTok.Slice(i * r, r), vocab, Options.Temperature, lse.Slice(i * r, r), entropy.Slice(i * r, r), gradLogp.Slice(i * r, r), gradEnt.Slice(i * r, r));
             if (!keepLogits) policyModel.AccumulateLogitsGradient(i * s + p - 1, r, chunk);
         }
 
@@ -535,24 +570,11 @@ public sealed partial class PpoTrainer : IDisposable
         for (int i = 0; i < k; i++) gradV.Slice(i * r, r).CopyTo(dScores.Slice(i * s + p - 1, r));
         var dHidden = hiddenGrad.AsSpan(0, ks * dim);
         dHidden.Clear();
-        float norm;
-        OptimizerSteps++;
         using (compute.Measure())
         {
             valueHead.Backward(dScores, policyModel.FinalHidden, mask, k, s, dHidden);
             policyModel.Backward(default, dHidden);
-            ReadOnlySpan<Memory<float>> grads = [trainableGrad, valueHead.Gradients];
-            if (Options.MaxGradNorm > 0) norm = KernelClipping.ClipByGlobalNorm(grads, Options.MaxGradNorm);
-            else norm = KernelClipping.GlobalNorm(grads);
-            KernelAdamW.Step(trainable, trainableGrad, policyM, policyV, OptimizerSteps, Options.LearningRate, Options.AdamBeta1, Options.AdamBeta2, Options.AdamEpsilon, Options.WeightDecay);
-            KernelAdamW.Step(valueHead.Parameters, valueHead.Gradients, headM, headV, OptimizerSteps, Options.LearningRate, Options.AdamBeta1, Options.AdamBeta2, Options.AdamEpsilon, Options.WeightDecay);
         }
-
-        return new PpoMetrics
-        {
-            PolicyLoss = pl.Loss, ValueLoss = vl.Loss, Entropy = meanEnt, ClipFraction = pl.ClipFraction, ApproxKl = pl.ApproxKl,
-            ValueClipFraction = vl.ClipFraction, GradNorm = norm, MinibatchSteps = 1,
-        };
     }
 
     /// <summary>The tokens, masks and response tokens/mask of <paramref name="rows"/> into the minibatch buffers (rows checked).</summary>
@@ -574,7 +596,7 @@ public sealed partial class PpoTrainer : IDisposable
     {
         var o = Options;
         return new Rlhf.Compute.PolicyUpdateSettings(o.Temperature, o.ClipRange, o.ValueClipRange, o.ValueCoef, o.EntropyCoef, o.MaxGradNorm,
-            o.LearningRate, o.AdamBeta1, o.AdamBeta2, o.AdamEpsilon, o.WeightDecay);
+            o.LearningRate, o.AdamBeta1, o.AdamBeta2, o.AdamEpsilon, o.WeightDecay, o.RatioThreshold);
     }
 
     /// <summary>The rollout pass of <see cref="Step"/> on a device: log-probs and values into the device's rollout, nothing back.</summary>
@@ -618,7 +640,7 @@ public sealed partial class PpoTrainer : IDisposable
     private static PpoMetrics Metrics(in Rlhf.Compute.PolicyUpdateStats st) => new()
     {
         PolicyLoss = st.PolicyLoss, ValueLoss = st.ValueLoss, Entropy = st.Entropy, ClipFraction = st.ClipFraction, ApproxKl = st.ApproxKl,
-        ValueClipFraction = st.ValueClipFraction, GradNorm = st.GradNorm, MinibatchSteps = 1,
+        ValueClipFraction = st.ValueClipFraction, GradNorm = st.GradNorm, MinibatchSteps = 1, SkippedMinibatches = st.Skipped ? 1 : 0,
     };
 
     private PpoMetrics TrainMinibatchOnDevice(Rlhf.Compute.DevicePolicyUpdate update, int k, int s, int p)

@@ -46,6 +46,8 @@ public class PpoCommandTests
     [TestCase("--mini-batch-size", "9", "--mini-batch-size 9 exceeds --batch-size 4")]
     [TestCase("--vf-coef", "-1", "--vf-coef must be non-negative")]
     [TestCase("--steps", "0", "--steps must be positive")]
+    [TestCase("--ratio-threshold", "0", "--ratio-threshold must be positive")]
+    [TestCase("--ratio-threshold", "NaN", "--ratio-threshold must be positive")]
     [TestCase("--force", "--resume", "--resume continues the run in --out and --force replaces it")]
     [TestCase("--reward", "", "reward")]
     [TestCase("--tokenizer", "gpt2", "vocabulary")]
@@ -61,6 +63,42 @@ public class PpoCommandTests
         Assert.That(r.ExitCode, Is.EqualTo(2), r.Stdout + r.Stderr);
         Assert.That(r.Stderr, Does.Contain(expected));
         Assert.That(Directory.Exists(dir.File("run")), Is.False, "no work started");
+    }
+
+    [Test]
+    public void RatioThresholdIsAnOptionAndAConfigKey()
+    {
+        using var dir = new TempDir();
+        Setup(dir);
+        string[] run = ["ppo", "--model", "model", "--tokenizer", "byte", "--prompts", "prompts.jsonl", "--reward", "keyword:a", "--steps", "1",
+            "--batch-size", "2", "--mini-batch-size", "1", "--ppo-epochs", "1", "--max-new-tokens", "2"];
+        // Below 1 every minibatch of a fresh rollout (mean ratio ≈ 1) is skipped.
+        var low = CliRunner.Run(dir.Path, [.. run, "--out", "low", "--ratio-threshold", "0.5"]);
+        Assert.That(low.ExitCode, Is.EqualTo(0), low.Stderr);
+        Assert.That(low.Stderr, Does.Contain("skipped 2/2 minibatches"));
+        Assert.That(Metric(dir.File("low"), "SkippedMinibatches"), Is.EqualTo(2));
+        using (var cfg = JsonDocument.Parse(File.ReadAllText(dir.File("low/config.json"))))
+            Assert.That(cfg.RootElement.GetProperty("RatioThreshold").GetSingle(), Is.EqualTo(0.5f));
+
+        File.WriteAllText(dir.File("off.json"), "{ \"ratio_threshold\": \"Infinity\" }");
+        var off = CliRunner.Run(dir.Path, [.. run, "--out", "off", "--config", "off.json"]);
+        Assert.That(off.ExitCode, Is.EqualTo(0), off.Stderr);
+        Assert.That(off.Stderr, Does.Not.Contain("skipped"));
+        Assert.That(Metric(dir.File("off"), "SkippedMinibatches"), Is.EqualTo(0));
+        using (var cfg = JsonDocument.Parse(File.ReadAllText(dir.File("off/config.json"))))
+            Assert.That(cfg.RootElement.GetProperty("RatioThreshold").GetString(), Is.EqualTo("Infinity"));
+
+        File.WriteAllText(dir.File("bad.json"), "{ \"RatioThreshold\": -1 }");
+        var bad = CliRunner.Run(dir.Path, [.. run, "--out", "bad", "--config", "bad.json"]);
+        Assert.That(bad.ExitCode, Is.EqualTo(2), bad.Stdout + bad.Stderr);
+        Assert.That(bad.Stderr, Does.Contain("--ratio-threshold must be positive"));
+        Assert.That(Directory.Exists(dir.File("bad")), Is.False, "no work started");
+    }
+
+    private static int Metric(string runDirectory, string name)
+    {
+        using var line = JsonDocument.Parse(File.ReadAllLines(Path.Combine(runDirectory, "metrics.jsonl")).Single());
+        return line.RootElement.GetProperty(name).GetInt32();
     }
 
     [Test]
