@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Rlhf.Checkpoints;
 using Rlhf.Classification;
 using Rlhf.IO;
 using Rlhf.Onnx;
@@ -32,10 +33,10 @@ public static class RewardSpecs
         if (kind == RewardModel.Kind)
         {
             if (cls is not null) throw new InvalidInputException($"reward '{spec}': {path} is a reward model; '#{cls}' applies to classifiers only.");
-            return RewardModel.Load(path);
+            return ModelFiles.Load($"reward '{spec}'", () => RewardModel.Load(path));
         }
 
-        var classifier = SequenceClassifier.Load(path);
+        var classifier = ModelFiles.Load($"reward '{spec}'", () => SequenceClassifier.Load(path));
         return classifier.AsReward(ClassIndex(classifier, cls ?? throw Missing(spec, "the wanted class"), spec));
     }
 
@@ -49,7 +50,7 @@ public static class RewardSpecs
         }
 
         if (!Directory.Exists(path)) return null;
-        var classifier = SequenceClassifier.Load(path);
+        var classifier = ModelFiles.Load($"scorer '{spec}'", () => SequenceClassifier.Load(path));
         return new ClassifierProbability(classifier, ClassIndex(classifier, cls ?? throw Missing(spec, "the unwanted class"), spec));
     }
 

@@ -164,4 +164,22 @@ public class CorruptModelTests
         Assert.That(r.Stderr, Does.Contain("--model").And.Contain(HfCheckpoint.WeightsFileName));
         Assert.That(Directory.Exists(Path.Combine(dir, "out")), Is.False);
     }
+
+    [Test]
+    public void PpoAndEval_RewardOrScorerFolderWithoutWeights_ExitWith2_NamingItAndTheFile()
+    {
+        // Was exit 1 ("failed: folder … has neither …").
+        ModelCheckpoint.SaveHf(PpoTestSupport.TinyByteModel(), Path.Combine(dir, "policy"));
+        File.Delete(Path.Combine(SaveRewardModel("rm"), HfCheckpoint.WeightsFileName));
+        var ppo = CliRunner.Run(dir, "ppo", "--model", "policy", "--tokenizer", "byte", "--prompts", "prompts.jsonl", "--reward", "rm", "--out", "run", "--steps", "1");
+        Assert.That(ppo.ExitCode, Is.EqualTo(2), ppo.Stderr);
+        Assert.That(ppo.Stderr, Does.Contain("reward 'rm'").And.Contain(HfCheckpoint.WeightsFileName));
+        string classifier = Path.Combine(dir, "clf");
+        new Rlhf.Classification.ClassifierTrainer(PpoTestSupport.TinyByteModel(), new ByteTokenizer(), "byte", ["ok", "toxic"], new Rlhf.Classification.ClassifierOptions { MaxLength = 16 }).Save(classifier);
+        File.Delete(Path.Combine(classifier, HfCheckpoint.WeightsFileName));
+        var eval = CliRunner.Run(dir, "eval", "--model", "policy", "--tokenizer", "byte", "--prompts", "prompts.jsonl", "--scorer", "clf#toxic", "--out", "eval");
+        Assert.That(eval.ExitCode, Is.EqualTo(2), eval.Stderr);
+        Assert.That(eval.Stderr, Does.Contain("scorer 'clf#toxic'").And.Contain(HfCheckpoint.WeightsFileName));
+        Assert.That(Directory.Exists(Path.Combine(dir, "run")) || Directory.Exists(Path.Combine(dir, "eval")), Is.False);
+    }
 }
