@@ -28,10 +28,7 @@ public class CorruptModelTests
     private string SaveRewardModel(string name, float headValue = 0.1f)
     {
         string path = Path.Combine(dir, name);
-        var model = PpoTestSupport.TinyByteModel();
-        var head = ScoreHead.Reward(model.Config.ModelDim);
-        Array.Fill(head.Parameters, headValue);
-        ScoredModelFiles.Save(path, model, head, "byte", new TokenRows(new ByteTokenizer(), 16, PaddingSide.Right), RewardModel.Kind, new JsonObject());
+        PpoTestSupport.SaveTinyRewardModel(path, headValue);
         return path;
     }
 

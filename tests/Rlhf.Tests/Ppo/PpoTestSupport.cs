@@ -16,6 +16,19 @@ internal static class PpoTestSupport
         return m;
     }
 
+    /// <summary>
+    /// A reward-model folder as train-reward writes it, from <see cref="TinyByteModel"/> and a head filled with
+    /// <paramref name="headValue"/> (zero by default, a fresh head); <paramref name="config"/> adds head_config.json fields.
+    /// </summary>
+    public static void SaveTinyRewardModel(string directory, float headValue = 0f, System.Text.Json.Nodes.JsonObject? config = null)
+    {
+        var model = TinyByteModel();
+        var head = ScoreHead.Reward(model.Config.ModelDim);
+        Array.Fill(head.Parameters, headValue);
+        Rlhf.Reward.ScoredModelFiles.Save(directory, model, head, "byte", new Rlhf.Reward.TokenRows(new ByteTokenizer(), 16, Rlhf.Reward.PaddingSide.Right),
+            Rlhf.Reward.RewardModel.Kind, config ?? []);
+    }
+
     /// <summary>An easy test reward: the number of lowercase ASCII letters in the response (about 10% of random bytes).</summary>
     public sealed class LowercaseReward : Rlhf.Reward.IRewardFunction
     {

@@ -20,9 +20,7 @@ public class HeadConfigTests
 
     private void SaveWith(string field, JsonNode? value, bool remove = false)
     {
-        var model = PpoTestSupport.TinyByteModel();
-        ScoredModelFiles.Save(dir, model, ScoreHead.Reward(model.Config.ModelDim), "byte", new TokenRows(new ByteTokenizer(), 16, PaddingSide.Right),
-            RewardModel.Kind, new JsonObject { ["reward_mean"] = 0.5, ["reward_std"] = 2.0 });
+        PpoTestSupport.SaveTinyRewardModel(dir, config: new JsonObject { ["reward_mean"] = 0.5, ["reward_std"] = 2.0 });
         string path = Path.Combine(dir, ScoredModelFiles.ConfigFileName);
         var json = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
         if (remove) json.Remove(field);
