@@ -297,8 +297,10 @@ public sealed class DevicePpoKernels : IDisposable
                 float l1 = -a * ratio;
                 float l2 = -a * XMath.Min(XMath.Max(ratio, p.A), p.B);
                 if (l1 >= l2) g = l1;
-                loss += XMath.Max(l1, l2);
-                clipped += l2 > l1 ? 1f : 0f;
+                // Written out rather than max: PTX max drops NaN and the CPU accelerator's keeps it; a NaN l1 (0·∞)
+                // takes l2 and counts clipped, as on the CPU path.
+                loss += l1 > l2 ? l1 : l2;
+                clipped += l1 >= l2 ? 0f : 1f;
                 kl += d * d;
                 ratioSum += ratio;
                 count += 1f;

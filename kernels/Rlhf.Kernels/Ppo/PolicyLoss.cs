@@ -21,8 +21,9 @@ public static unsafe class PolicyLoss
     /// −∞ (a token the rollout policy could not have sampled: its ratio would be infinite). A new log-prob of −∞ (a token
     /// the new policy bans, as <c>TokenStatistics</c> gives for a −∞ logit) is taken as TRL takes it: ratio 0, so the
     /// token's gradient is 0 and its loss max(−A·0, −A·(1 − ε)), and ApproxKl is +∞. A finite log-ratio above ≈ 88.7
-    /// overflows the ratio to +∞ as float32 TRL's does (MeanRatio +∞, and the token's loss +∞ for A &lt; 0, NaN for A = 0,
-    /// as there). The sums are only tested for being finite as they come out;
+    /// overflows the ratio to +∞ as float32 TRL's does (MeanRatio +∞, the token's loss +∞ for A &lt; 0); for A = 0 the
+    /// unclipped term 0·∞ is NaN and the surrogate takes the clipped one (−0), so the token adds 0, counts as clipped
+    /// and gets gradient 0, wherever it sits (where TRL's max would give NaN). The sums are only tested for being finite as they come out;
     /// when one is not, the inputs are read again exactly (so ±∞ log-probs and large finite inputs take a slower, still
     /// correct, path). Masked tokens are never read into the result, so NaN or ±∞ padding is harmless.
     /// Deterministic: fixed chunks reduced in order, for any <see cref="KernelParallelism.MaxThreads"/>.</remarks>
@@ -247,8 +248,9 @@ public static unsafe class PolicyLoss
                 float l1 = -a * ratio;
                 float l2 = -a * Math.Clamp(ratio, Low, High);
                 pGrad[i] = l1 >= l2 ? l1 * GradPerToken : 0f;
-                loss += MathF.Max(l1, l2);
-                clipped += l2 > l1 ? 1f : 0f;
+                // As the vector path's native min: a NaN l1 (0·∞, an overflowed ratio with A = 0) takes l2 and counts clipped.
+                loss += l1 > l2 ? l1 : l2;
+                clipped += l1 >= l2 ? 0f : 1f;
                 kl += d * d;
                 qSum += ratio - 1f;
             }

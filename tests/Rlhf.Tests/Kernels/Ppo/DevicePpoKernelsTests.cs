@@ -181,6 +181,33 @@ public class DevicePpoKernelsTests
     }
 
     [Test]
+    public void PolicyLossWithAnOverflowedRatioAndZeroAdvantageMatchesTheCpu()
+    {
+        // ratio e^100 = +∞ with A = 0: 0·∞ is NaN; both paths take the clipped term (the token adds 0, counts clipped).
+        const int batch = 3, steps = 17;
+        var rng = new Random(21);
+        int n = batch * steps;
+        var old = Uniform(rng, n, -3f, 0f);
+        var nw = old.Select(x => x + 0.3f * (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var adv = Normal(rng, n);
+        var mask = Enumerable.Repeat(1f, n).ToArray();
+        foreach (int i in new[] { 0, 16, 30 })
+        {
+            nw[i] = old[i] + 100f;
+            adv[i] = 0f;
+        }
+
+        var grad = new float[n];
+        var cpu = PolicyLoss.Compute(nw, old, adv, mask, grad, batch, steps, 0.2f);
+        var gView = Up(new float[n]);
+        var dev = kernels.PolicyLoss(Up(nw), Up(old), Up(adv), Up(mask), gView, batch, steps, 0.2f);
+        Assert.That(float.IsFinite(cpu.Loss) && float.IsFinite(dev.Loss), $"cpu {cpu.Loss}, device {dev.Loss}");
+        AssertClose(cpu.Loss, dev.Loss, 1e-5, 1e-6, "loss");
+        AssertClose(cpu.ClipFraction, dev.ClipFraction, 1e-6, 1e-7, "clip fraction");
+        AssertClose(ToDouble(grad), Down(gView), 1e-5, 1e-8, "grad");
+    }
+
+    [Test]
     public void AllMaskedLossesAreZero()
     {
         var x = Up(Normal(new Random(1), 40));

@@ -197,6 +197,30 @@ public class PolicyLossTests
         Assert.That(s.ApproxKl, Is.EqualTo(float.PositiveInfinity));
     }
 
+    [Test]
+    public void OverflowedRatioWithZeroAdvantageAddsNothingWhereverItSits([Values(0, 16)] int index)
+    {
+        // ratio = e^100 = +∞ and A = 0: the unclipped term 0·∞ is NaN; index 0 is in a vector, 16 in the scalar tail,
+        // which used to give a NaN loss there and 0 in the vector.
+        const int batch = 1, steps = 17;
+        var nw = new float[steps];
+        var old = new float[steps];
+        var adv = new float[steps];
+        var mask = Enumerable.Repeat(1f, steps).ToArray();
+        for (int i = 0; i < steps; i++) adv[i] = i % 2 == 0 ? 0.5f : -0.25f;
+        nw[index] = 100f;
+        adv[index] = 0f;
+        var grad = new float[steps];
+        var s = PolicyLoss.Compute(nw, old, adv, mask, grad, batch, steps, 0.2f);
+        // Every other token has ratio 1 (unclipped, loss −A); the overflowed one adds −0 and counts clipped.
+        double expected = 0;
+        for (int i = 0; i < steps; i++) expected += i == index ? 0 : -adv[i];
+        Assert.That(s.Loss, Is.EqualTo(expected / steps).Within(1e-7));
+        Assert.That(s.ClipFraction, Is.EqualTo(1f / steps).Within(1e-7));
+        Assert.That(grad[index], Is.EqualTo(0f));
+        Assert.That(s.MeanRatio, Is.EqualTo(float.PositiveInfinity));
+    }
+
     [TestCase(0, float.PositiveInfinity, 37)]
     [TestCase(0, float.PositiveInfinity, 81)]
     [TestCase(1, float.NegativeInfinity, 37)]
