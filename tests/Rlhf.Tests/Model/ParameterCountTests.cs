@@ -32,12 +32,20 @@ public class ParameterCountTests
     [Test]
     public void AbsurdConfig_IsCountedExactly_WithoutBuildingIt()
     {
-        var one = TransformerConfig.Llama(32000, 4096, 1 << 20, 1, 1 << 12, 1 << 10, 1 << 22);
-        double first = ParameterLayout.CountParameters(one), perBlock = ParameterLayout.CountParameters(one with { LayerCount = 2 }) - first;
-        Assert.That(ParameterLayout.CountParameters(one with { LayerCount = int.MaxValue }), Is.EqualTo(first + (int.MaxValue - 1.0) * perBlock));
+        // Against the closed form (written here, not derived from CountParameters): Llama has per layer two norms,
+        // q and o (d·d each), k and v (d·kv each, kv = d·kvHeads/heads) and three MLP matrices (d·f); then the embedding,
+        // the final norm and an untied head.
+        const double v = 32000, d = 1 << 20, f = 1 << 22, kv = d * (1 << 10) / (1 << 12);
+        double PerLayer() => 2 * d + 2 * d * d + 2 * d * kv + 3 * d * f;
+        var huge = TransformerConfig.Llama(32000, 4096, 1 << 20, int.MaxValue, 1 << 12, 1 << 10, 1 << 22);
+        Assert.That(ParameterLayout.CountParameters(huge), Is.EqualTo(v * d + d + v * d + int.MaxValue * PerLayer()).Within(1e-12).Percent);
 
-        // 3·d of GPT-2's fused c_attn no longer fits an int: counted as the product it is, not a wrapped negative.
-        const int d = 1 << 30;
-        Assert.That(ParameterLayout.CountParameters(TransformerConfig.Gpt2(2, 2, d, 1, 1 << 24)), Is.GreaterThan(3.0 * d * d));
+        // GPT-2 per layer: two layer norms (weight and bias), the fused c_attn (d·3d + 3d), c_proj (d·d + d), the MLP
+        // (d·h + h, h·d + d); then token and position embeddings and the final norm (the head is tied). 3·d no longer
+        // fits an int here.
+        const double g = 1 << 30, h = int.MaxValue, context = 2, vocab = 2;
+        double gpt2 = vocab * g + context * g + 2 * g + 4 * g + (3 * g * g + 3 * g) + (g * g + g) + (g * h + h) + (h * g + g);
+        Assert.That(ParameterLayout.CountParameters(TransformerConfig.Gpt2(2, 2, 1 << 30, 1, 1 << 24) with { HiddenDim = int.MaxValue }),
+            Is.EqualTo(gpt2).Within(1e-12).Percent);
     }
 }
