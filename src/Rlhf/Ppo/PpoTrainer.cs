@@ -675,7 +675,9 @@ public sealed partial class PpoTrainer : IDisposable
     /// <summary>How many times the device's trained state was copied back to the host (for tests: none between iterations).</summary>
     internal int StateDownloads { get; private set; }
 
-    /// <summary>Total loss of the last statistics: policy + c1·value − c2·entropy.</summary>
+    /// <summary>Total loss of the last statistics: policy + c1·value − c2·entropy, from the iteration's means (minibatches
+    /// skipped by <see cref="PpoOptions.RatioThreshold"/> enter them with policy and value loss 0 and their entropy as
+    /// measured, so the total is not TRL's 0 for them).</summary>
     public double TotalLoss(PpoMetrics m)
     {
         ArgumentNullException.ThrowIfNull(m);
