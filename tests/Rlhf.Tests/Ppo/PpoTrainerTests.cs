@@ -193,7 +193,7 @@ public class PpoScoreTests
         var free = freeTrainer.Generate();
         const int r = 6;
         int[] stops = [free.ResponseTokens[r + 2], free.ResponseTokens[1]]; // row 1's third token, row 0's second
-        Assume.That(stops, Has.None.EqualTo(ByteTokenizer.Eos));
+        Assert.That(stops, Has.None.EqualTo(ByteTokenizer.Eos), "the seeded free run must give two non-EOS stop ids");
         using var trainer = new PpoTrainer(WithEosList(stops), tok, new PpoTestSupport.LowercaseReward(), PpoTestSupport.Prompts, o);
         var rollout = trainer.Generate();
         Assert.That(rollout.Lengths[0], Is.LessThanOrEqualTo(2));
