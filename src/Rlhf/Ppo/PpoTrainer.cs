@@ -37,6 +37,10 @@ public sealed partial class PpoTrainer : IDisposable
     private readonly TransformerModel policyModel, referenceModel;
     private readonly ScoreHead valueHead;
 
+    // Where rollout rows end: the tokenizer's EOS and any id of the policy checkpoint's eos_token_id list. Generation
+    // samples with these (plus the iteration's settings) and scoring asks them whether a row ended.
+    private readonly GenerationOptions rowEnds;
+
     // The PPO work on a GPU (Options.Device other than "cpu"). Its trained state (weights, value head, AdamW moments)
     // goes up once and stays there across iterations (resident); the host arrays are brought up to date (hostStale
     // cleared) only when read: the public Policy/ValueHead/TrainableParameters, checkpoints, an ONNX rollout sampler, Dispose.
@@ -64,6 +68,7 @@ public sealed partial class PpoTrainer : IDisposable
         Options = options;
         policyModel = policy;
         this.tokenizer = tokenizer;
+        rowEnds = new GenerationOptions(options.MaxNewTokens, EosTokenId: tokenizer.EosId ?? -1, EosTokenIds: policy.Config.EosTokenIds);
         vocab = policy.Config.VocabSize;
         dim = policy.Config.ModelDim;
         this.prompts = new string[prompts.Count];
@@ -270,15 +275,17 @@ public sealed partial class PpoTrainer : IDisposable
             text[b] = prompts[idx];
         }
 
-        int eos = tokenizer.EosId ?? -1;
         GenerationResult result;
         // The engine sampler decodes from the device's weights (uploaded once, then resident); ONNX reads the host's.
         if (deviceUpdate != null && Options.RolloutBackend == RolloutBackend.Engine) UploadDeviceState();
         else SyncHost();
-        // Rows end at the tokenizer's EOS and at any id of the checkpoint's eos_token_id list; the mask is 0 after.
-        var sampling = new GenerationOptions(
-            Options.MaxNewTokens, Options.Temperature, Options.TopK, Options.TopP, eos, Seed: Mix(Options.Seed, Iteration, 1),
-            PadTokenId: Math.Max(0, eos), UseAdapter: true, EosTokenIds: policyModel.Config.EosTokenIds);
+        // Rows end as rowEnds says; the mask is 0 after.
+        var sampling = rowEnds with
+        {
+            MaxNewTokens = Options.MaxNewTokens, Temperature = Options.Temperature, TopK = Options.TopK, TopP = Options.TopP,
+            Seed = Mix(Options.Seed, Iteration, 1),
+            PadTokenId = Math.Max(0, rowEnds.EosTokenId), UseAdapter = true,
+        };
         using (compute.Measure())
         {
             result = generator.Generate(chosen, sampling);
@@ -301,9 +308,6 @@ public sealed partial class PpoTrainer : IDisposable
         return rollout;
     }
 
-    /// <summary>True for the tokenizer's EOS and the ids of the policy checkpoint's eos_token_id list: the tokens generation stops at.</summary>
-    private bool EndsRow(int token) => token == (tokenizer.EosId ?? -1) || policyModel.Config.EosTokenIds?.Contains(token) == true;
-
     /// <summary>Scores the decoded responses, then applies the missing-EOS penalty, score scaling and clipping.</summary>
     public void ScoreResponses(PpoRollout rollout)
     {
@@ -314,7 +318,7 @@ public sealed partial class PpoTrainer : IDisposable
             float s = rollout.RawScores[b];
             if (!float.IsFinite(s)) throw new InvalidOperationException($"the reward function returned {s} for row {b}.");
             int len = rollout.Lengths[b];
-            bool endedWithEos = len > 0 && EndsRow(rollout.ResponseTokens[b * rollout.ResponseLength + len - 1]);
+            bool endedWithEos = len > 0 && rowEnds.IsEos(rollout.ResponseTokens[b * rollout.ResponseLength + len - 1]);
             if (len == rollout.ResponseLength && !endedWithEos) s -= Options.MissingEosPenalty;
             rollout.Scores[b] = s;
         }
